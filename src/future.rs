@@ -1,0 +1,341 @@
+//! [`SharedFuture`], the consumer side of the completion cell.
+
+use core::fmt;
+use core::future::Future;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use crate::error::Error;
+use crate::raw::RawCell;
+use crate::state::{self, Snapshot};
+use crate::waiter::WaiterRef;
+
+/// The state of a future, as Python's `concurrent.futures.Future` has it.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::{promise, State};
+///
+/// let (mut producer, future) = promise::<u8>();
+/// assert_eq!(future.state(), State::Pending);
+/// assert!(producer.set_running_or_notify_cancel());
+/// assert_eq!(future.state(), State::Running);
+/// producer.set_result(1).unwrap();
+/// assert_eq!(future.state(), State::Done);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Not started; can still be cancelled. Python's `PENDING`.
+    Pending,
+    /// Started by its producer; can no longer be cancelled. Python's `RUNNING`.
+    Running,
+    /// Cancelled before it started. Python's `CANCELLED` (and
+    /// `CANCELLED_AND_NOTIFIED`: a cancelled future here is done at once).
+    Cancelled,
+    /// Finished with a value, a panic, or abandoned by its producer. Python's
+    /// `FINISHED`.
+    Done,
+}
+
+impl State {
+    pub(crate) fn from_snapshot(snapshot: Snapshot) -> Self {
+        match snapshot.lifecycle() {
+            state::PENDING => State::Pending,
+            state::RUNNING => State::Running,
+            state::CANCELLED => State::Cancelled,
+            _ => State::Done,
+        }
+    }
+}
+
+/// The consumer side of a lock-free, single-allocation completion cell: Python's
+/// `concurrent.futures.Future`, owned by one waiter at a time.
+///
+/// A `SharedFuture<T>` is made together with its producer, a
+/// [`Promise<T>`](crate::Promise), by [`promise()`](crate::promise) (or by an
+/// executor's `submit`). It can be awaited (it implements
+/// [`Future`]), waited for by a blocked thread ([`wait`](Self::wait),
+/// [`wait_timeout`](Self::wait_timeout)), polled without blocking
+/// ([`try_take`](Self::try_take)) and cancelled while it is still pending
+/// ([`cancel`](Self::cancel)).
+///
+/// Waiting takes `&mut self` (or `Pin<&mut Self>`), so there is never more than
+/// one waiter: one waiter slot suffices and no lock is needed. Queries and
+/// `cancel` take `&self` and may run from any thread.
+///
+/// The outcome is yielded once: after it was taken, further takes return
+/// [`Error::AlreadyTaken`] (a cancelled or abandoned future keeps reporting
+/// that).
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::promise;
+///
+/// let (mut producer, mut future) = promise::<u64>();
+/// let worker = std::thread::spawn(move || {
+///     if producer.set_running_or_notify_cancel() {
+///         producer.set_result(6 * 7).unwrap();
+///     }
+/// });
+/// assert_eq!(future.wait().unwrap(), 42);
+/// worker.join().unwrap();
+/// ```
+#[must_use = "dropping a SharedFuture discards the work's outcome (it does not cancel it)"]
+pub struct SharedFuture<T> {
+    raw: RawCell<T>,
+    _owns: PhantomData<T>,
+}
+
+// SAFETY: the handle moves a `T` across threads (taking the outcome), so it is
+// `Send` when `T` is.
+unsafe impl<T: Send> Send for SharedFuture<T> {}
+// SAFETY: every `&self` method only reads or CASes the state word (and `cancel`
+// may drop the consumer's own waiter); none touches a `T`.
+unsafe impl<T: Send> Sync for SharedFuture<T> {}
+
+impl<T> SharedFuture<T> {
+    pub(crate) fn from_raw(raw: RawCell<T>) -> Self {
+        SharedFuture {
+            raw,
+            _owns: PhantomData,
+        }
+    }
+
+    pub(crate) fn raw(&self) -> RawCell<T> {
+        self.raw
+    }
+
+    /// The current state.
+    ///
+    /// ```
+    /// use concurrent_futures::{promise, State};
+    /// let (_producer, future) = promise::<()>();
+    /// assert_eq!(future.state(), State::Pending);
+    /// ```
+    pub fn state(&self) -> State {
+        State::from_snapshot(self.raw.state().load_relaxed())
+    }
+
+    /// `true` while nobody has started the work. Python has no direct method
+    /// (`not running() and not done()`).
+    ///
+    /// ```
+    /// let (_producer, future) = concurrent_futures::promise::<()>();
+    /// assert!(future.is_pending());
+    /// ```
+    pub fn is_pending(&self) -> bool {
+        self.state() == State::Pending
+    }
+
+    /// Python's `running()`.
+    ///
+    /// ```
+    /// let (mut producer, future) = concurrent_futures::promise::<()>();
+    /// producer.set_running_or_notify_cancel();
+    /// assert!(future.is_running());
+    /// ```
+    pub fn is_running(&self) -> bool {
+        self.state() == State::Running
+    }
+
+    /// Python's `cancelled()`.
+    ///
+    /// ```
+    /// let (_producer, future) = concurrent_futures::promise::<()>();
+    /// future.cancel();
+    /// assert!(future.is_cancelled());
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        self.state() == State::Cancelled
+    }
+
+    /// Python's `done()`: `true` if the future was cancelled or finished (with a
+    /// value, a panic, or abandoned).
+    ///
+    /// ```
+    /// let (producer, future) = concurrent_futures::promise::<()>();
+    /// assert!(!future.is_done());
+    /// drop(producer); // abandoned: done, with `Error::Abandoned`
+    /// assert!(future.is_done());
+    /// ```
+    pub fn is_done(&self) -> bool {
+        matches!(self.state(), State::Cancelled | State::Done)
+    }
+
+    /// Python's `cancel()`: cancels the work if it has not started. Returns `true`
+    /// if the future is now cancelled (including when it already was), `false` if
+    /// it is running or done. Waiters then get [`Error::Cancelled`] and the
+    /// producer's [`set_running_or_notify_cancel`](crate::Promise::set_running_or_notify_cancel)
+    /// returns `false`.
+    ///
+    /// ```
+    /// let (mut producer, future) = concurrent_futures::promise::<()>();
+    /// assert!(future.cancel());
+    /// assert!(future.cancel()); // already cancelled
+    /// assert!(!producer.set_running_or_notify_cancel());
+    ///
+    /// let (mut producer, future) = concurrent_futures::promise::<()>();
+    /// assert!(producer.set_running_or_notify_cancel());
+    /// assert!(!future.cancel()); // running: refused
+    /// ```
+    pub fn cancel(&self) -> bool {
+        self.raw.cancel()
+    }
+
+    /// Takes the outcome without blocking: `None` while the future is pending or
+    /// running.
+    ///
+    /// ```
+    /// let (producer, mut future) = concurrent_futures::promise::<&str>();
+    /// assert!(future.try_take().is_none());
+    /// producer.set_result("ready").unwrap();
+    /// assert_eq!(future.try_take().unwrap().unwrap(), "ready");
+    /// assert!(matches!(
+    ///     future.try_take(),
+    ///     Some(Err(concurrent_futures::Error::AlreadyTaken))
+    /// ));
+    /// ```
+    pub fn try_take(&mut self) -> Option<Result<T, Error>> {
+        let seen = self.raw.state().load();
+        if seen.is_finished() {
+            // SAFETY: `&mut self`: we are the only consumer call; `seen` is a
+            // finished state read with acquire ordering.
+            Some(unsafe { self.raw.take(seen) })
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T> SharedFuture<T> {
+    /// Blocks the current thread until the future is done and takes its outcome:
+    /// Python's `result()` with no timeout.
+    ///
+    /// The thread first re-checks briefly (a bounded spin), then parks; the
+    /// producer unparks it exactly once. No busy-waiting.
+    ///
+    /// Do not call this from the only worker that must complete the future: it
+    /// would wait forever (as in Python).
+    ///
+    /// ```
+    /// let (producer, mut future) = concurrent_futures::promise::<u8>();
+    /// std::thread::spawn(move || producer.set_result(5));
+    /// assert_eq!(future.wait().unwrap(), 5);
+    /// ```
+    pub fn wait(&mut self) -> Result<T, Error> {
+        self.wait_until(None)
+    }
+
+    /// Like [`wait`](Self::wait), but gives up after `timeout` with
+    /// [`Error::Timeout`], leaving the future usable: Python's
+    /// `result(timeout)`. A zero timeout only checks.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use concurrent_futures::Error;
+    ///
+    /// let (producer, mut future) = concurrent_futures::promise::<u8>();
+    /// assert!(matches!(future.wait_timeout(Duration::ZERO), Err(Error::Timeout)));
+    /// producer.set_result(3).unwrap();
+    /// assert_eq!(future.wait_timeout(Duration::from_secs(1)).unwrap(), 3);
+    /// ```
+    pub fn wait_timeout(&mut self, timeout: std::time::Duration) -> Result<T, Error> {
+        // A timeout too long to represent is no timeout.
+        self.wait_until(std::time::Instant::now().checked_add(timeout))
+    }
+
+    /// Like [`wait_timeout`](Self::wait_timeout), with an absolute deadline.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let (_producer, mut future) = concurrent_futures::promise::<u8>();
+    /// let deadline = Instant::now() + Duration::from_millis(1);
+    /// assert!(future.wait_deadline(deadline).unwrap_err().to_string().contains("timed out"));
+    /// ```
+    pub fn wait_deadline(&mut self, deadline: std::time::Instant) -> Result<T, Error> {
+        self.wait_until(Some(deadline))
+    }
+
+    fn wait_until(&mut self, deadline: Option<std::time::Instant>) -> Result<T, Error> {
+        use crate::sync::{SPIN_LIMIT, spin_loop, thread};
+
+        let mut spins = 0;
+        let mut seen = self.raw.state().load();
+        while !seen.is_finished() && spins < SPIN_LIMIT {
+            spins += 1;
+            spin_loop();
+            seen = self.raw.state().load();
+        }
+        if seen.is_finished() {
+            // SAFETY: `&mut self`; finished, acquired.
+            return unsafe { self.raw.take(seen) };
+        }
+        if deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
+            return Err(Error::Timeout);
+        }
+        let me = thread::current();
+        // SAFETY: `&mut self`: the only consumer call.
+        if let Poll::Ready(seen) = unsafe { self.raw.poll_finished(WaiterRef::Thread(&me)) } {
+            // SAFETY: finished, acquired by `poll_finished`.
+            return unsafe { self.raw.take(seen) };
+        }
+        loop {
+            let timed_out = match deadline {
+                None => {
+                    thread::park();
+                    false
+                }
+                Some(deadline) => thread::park_until(deadline),
+            };
+            // Our registration stays valid until the state is finished, so a
+            // spurious wake-up only needs a re-check.
+            let seen = self.raw.state().load();
+            if seen.is_finished() {
+                // SAFETY: finished, acquired.
+                return unsafe { self.raw.take(seen) };
+            }
+            if timed_out {
+                // SAFETY: `&mut self`: the only consumer call.
+                return match unsafe { self.raw.deregister() } {
+                    Ok(()) => Err(Error::Timeout),
+                    // Finished while we gave up: the outcome wins over the timeout.
+                    // SAFETY: finished, acquired by `deregister`.
+                    Err(seen) => unsafe { self.raw.take(seen) },
+                };
+            }
+        }
+    }
+}
+
+impl<T> Future for SharedFuture<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let raw = self.raw;
+        // SAFETY: `Pin<&mut Self>`: the only consumer call.
+        match unsafe { raw.poll_finished(WaiterRef::Task(cx.waker())) } {
+            // SAFETY: finished, acquired by `poll_finished`.
+            Poll::Ready(seen) => Poll::Ready(unsafe { raw.take(seen) }),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T> Drop for SharedFuture<T> {
+    fn drop(&mut self) {
+        // SAFETY: dropped once; the handle is not used again.
+        unsafe { self.raw.drop_consumer() }
+    }
+}
+
+impl<T> fmt::Debug for SharedFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedFuture")
+            .field("state", &self.state())
+            .finish()
+    }
+}

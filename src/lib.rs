@@ -1,0 +1,57 @@
+//! Python's `concurrent.futures`, done right in Rust.
+//!
+//! The core is a lock-free completion cell: a [`SharedFuture<T>`] (the consumer)
+//! and its [`Promise<T>`] (the producer), made together in one allocation by
+//! [`promise()`]. One atomic state word carries Python's states (pending,
+//! running, cancelled, done), "the producer dropped without an answer", which
+//! handles are alive, and a one-waiter slot that serves async tasks and blocked
+//! threads alike. The protocol is drawn and argued in the source of the `state`
+//! module and checked under loom, interleaving by interleaving, in `loom-tests/`.
+//!
+//! The core is `no_std` + `alloc`; the default `std` feature adds blocking waits.
+//!
+//! # Examples
+//!
+//! ```
+//! use concurrent_futures::{promise, Error};
+//!
+//! // A worker thread holds the producer and answers.
+//! let (mut producer, mut future) = promise::<u64>();
+//! let worker = std::thread::spawn(move || {
+//!     if producer.set_running_or_notify_cancel() {
+//!         producer.set_result((1..=20).product()).unwrap();
+//!     }
+//! });
+//! assert_eq!(future.wait().unwrap(), 2_432_902_008_176_640_000);
+//! worker.join().unwrap();
+//!
+//! // Cancelled before it started: the worker skips the work.
+//! let (mut producer, mut future) = promise::<u64>();
+//! assert!(future.cancel());
+//! assert!(!producer.set_running_or_notify_cancel());
+//! assert!(matches!(future.try_take(), Some(Err(Error::Cancelled))));
+//! ```
+//!
+//! # Loom
+//!
+//! Built with `RUSTFLAGS="--cfg loom"`, every atomic, cell, allocation and thread
+//! park in this crate is loom's, so a downstream crate's own loom models see our
+//! internals too.
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+extern crate alloc;
+#[cfg(any(feature = "std", loom))]
+extern crate std;
+
+mod error;
+mod future;
+mod promise;
+mod raw;
+mod state;
+mod sync;
+mod waiter;
+
+pub use error::{Error, Panic, Undelivered, UndeliveredReason};
+pub use future::{SharedFuture, State};
+pub use promise::{Promise, promise};

@@ -1,0 +1,211 @@
+//! [`Promise`], the producer side of the completion cell, and [`promise()`].
+
+use alloc::boxed::Box;
+use core::any::Any;
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
+
+use crate::error::{Panic, Undelivered};
+use crate::future::{SharedFuture, State};
+use crate::raw::{Outcome, RawCell};
+use crate::state;
+
+/// Makes a pending future and its producer, in one allocation.
+///
+/// # Examples
+///
+/// ```
+/// let (producer, mut future) = concurrent_futures::promise::<String>();
+/// producer.set_result("hi".to_owned()).unwrap();
+/// assert_eq!(future.try_take().unwrap().unwrap(), "hi");
+/// ```
+pub fn promise<T>() -> (Promise<T>, SharedFuture<T>) {
+    let raw = RawCell::allocate();
+    (Promise::from_raw(raw), SharedFuture::from_raw(raw))
+}
+
+/// The producer side of a [`SharedFuture`]: what a worker holds.
+///
+/// It answers once: [`set_result`](Self::set_result),
+/// [`set_panic`](Self::set_panic) or [`cancel`](Self::cancel) consume it. Dropped
+/// without an answer, it leaves the future done with
+/// [`Error::Abandoned`](crate::Error::Abandoned), so a waiter never hangs.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::promise;
+///
+/// let (mut producer, mut future) = promise::<u32>();
+/// std::thread::spawn(move || {
+///     // Python's protocol: skip the work if the future was cancelled meanwhile.
+///     if producer.set_running_or_notify_cancel() {
+///         let _ = producer.set_result(2 + 2);
+///     }
+/// });
+/// assert_eq!(future.wait().unwrap(), 4);
+/// ```
+#[must_use = "dropping a Promise without an answer abandons its future"]
+pub struct Promise<T> {
+    raw: RawCell<T>,
+    _owns: PhantomData<T>,
+}
+
+// SAFETY: the producer moves a `T` into the cell, possibly from another thread.
+unsafe impl<T: Send> Send for Promise<T> {}
+// SAFETY: `&self` methods only read the state word.
+unsafe impl<T: Send> Sync for Promise<T> {}
+
+impl<T> Promise<T> {
+    pub(crate) fn from_raw(raw: RawCell<T>) -> Self {
+        Promise {
+            raw,
+            _owns: PhantomData,
+        }
+    }
+
+    /// Gives up the handle without running its `Drop`; the caller takes over
+    /// the producer's reference.
+    fn into_raw(self) -> RawCell<T> {
+        ManuallyDrop::new(self).raw
+    }
+
+    /// Python's `set_running_or_notify_cancel()`: marks the future running and
+    /// returns `true`, or returns `false` if it was cancelled (the work should
+    /// then be skipped). Once running, the future cannot be cancelled. Calling it
+    /// again while running returns `true`.
+    ///
+    /// ```
+    /// let (mut producer, future) = concurrent_futures::promise::<()>();
+    /// assert!(producer.set_running_or_notify_cancel());
+    /// assert!(!future.cancel());
+    /// ```
+    pub fn set_running_or_notify_cancel(&mut self) -> bool {
+        self.raw.start()
+    }
+
+    /// Python's `set_result()`: completes the future with `value` and wakes its
+    /// waiter. If the future was cancelled or its consumer dropped, the value is
+    /// handed back in the error instead of being lost.
+    ///
+    /// ```
+    /// let (producer, mut future) = concurrent_futures::promise::<Vec<u8>>();
+    /// producer.set_result(vec![1, 2]).unwrap();
+    /// assert_eq!(future.wait().unwrap(), [1, 2]);
+    /// ```
+    pub fn set_result(self, value: T) -> Result<(), Undelivered<T>> {
+        // SAFETY: `into_raw` gives up the handle: the cell is completed once and
+        // not used by this side again.
+        match unsafe { self.into_raw().complete(Outcome::Value(value)) } {
+            Ok(()) => Ok(()),
+            Err((Outcome::Value(value), reason)) => Err(Undelivered::new(value, reason)),
+            Err(_) => unreachable!("the cell hands back what it was given"),
+        }
+    }
+
+    /// Python's `set_exception()`, for Rust's only exception: completes the
+    /// future with a panic payload (as caught by `std::panic::catch_unwind`). The
+    /// waiter gets [`Error::Panicked`](crate::Error::Panicked). If the future was
+    /// cancelled or its consumer dropped, the payload is handed back.
+    ///
+    /// ```
+    /// use concurrent_futures::Error;
+    /// let (producer, mut future) = concurrent_futures::promise::<u8>();
+    /// producer.set_panic(Box::new("failed")).unwrap();
+    /// assert!(matches!(future.wait(), Err(Error::Panicked(_))));
+    /// ```
+    pub fn set_panic(
+        self,
+        payload: Box<dyn Any + Send>,
+    ) -> Result<(), Undelivered<Box<dyn Any + Send>>> {
+        // SAFETY: as in `set_result`.
+        match unsafe {
+            self.into_raw()
+                .complete(Outcome::Panicked(Panic::new(payload)))
+        } {
+            Ok(()) => Ok(()),
+            Err((Outcome::Panicked(panic), reason)) => {
+                Err(Undelivered::new(panic.into_payload(), reason))
+            }
+            Err(_) => unreachable!("the cell hands back what it was given"),
+        }
+    }
+
+    /// The producer declines to do the work: the future becomes cancelled
+    /// (waiters get [`Error::Cancelled`](crate::Error::Cancelled)). This is what
+    /// an executor shutdown with `cancel_futures` does to a queued job.
+    ///
+    /// ```
+    /// let (producer, future) = concurrent_futures::promise::<()>();
+    /// producer.cancel();
+    /// assert!(future.is_cancelled());
+    /// ```
+    pub fn cancel(self) {
+        // SAFETY: as in `set_result`.
+        unsafe { self.into_raw().finish_empty(state::CANCELLED) }
+    }
+
+    /// `true` if the consumer cancelled the future (the work can be skipped).
+    ///
+    /// ```
+    /// let (producer, future) = concurrent_futures::promise::<()>();
+    /// future.cancel();
+    /// assert!(producer.is_cancelled());
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        self.raw.state().load_relaxed().lifecycle() == state::CANCELLED
+    }
+
+    /// `true` if the consumer dropped its [`SharedFuture`]: nobody will read the
+    /// answer.
+    ///
+    /// ```
+    /// let (producer, future) = concurrent_futures::promise::<()>();
+    /// drop(future);
+    /// assert!(producer.is_consumer_dropped());
+    /// ```
+    pub fn is_consumer_dropped(&self) -> bool {
+        !self.raw.state().load_relaxed().consumer_alive()
+    }
+
+    /// `true` if the answer is no longer wanted: cancelled, or nobody left to
+    /// read it.
+    ///
+    /// ```
+    /// let (producer, future) = concurrent_futures::promise::<()>();
+    /// assert!(!producer.is_unwanted());
+    /// drop(future);
+    /// assert!(producer.is_unwanted());
+    /// ```
+    pub fn is_unwanted(&self) -> bool {
+        let seen = self.raw.state().load_relaxed();
+        seen.lifecycle() == state::CANCELLED || !seen.consumer_alive()
+    }
+
+    /// The future's current state.
+    ///
+    /// ```
+    /// use concurrent_futures::State;
+    /// let (producer, _future) = concurrent_futures::promise::<()>();
+    /// assert_eq!(producer.state(), State::Pending);
+    /// ```
+    pub fn state(&self) -> State {
+        State::from_snapshot(self.raw.state().load_relaxed())
+    }
+}
+
+impl<T> Drop for Promise<T> {
+    fn drop(&mut self) {
+        // SAFETY: dropped once; the handle is not used again.
+        unsafe { self.raw.finish_empty(state::ABANDONED) }
+    }
+}
+
+impl<T> fmt::Debug for Promise<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Promise")
+            .field("state", &self.state())
+            .finish()
+    }
+}

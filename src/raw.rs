@@ -1,0 +1,406 @@
+//! The single allocation behind a `SharedFuture`/`Promise` pair, and the slot
+//! operations that follow the protocol in [`crate::state`].
+//!
+//! ```text
+//!  Cell<T> (repr(C))                       Job cell (repr(C), src/executor/job.rs)
+//!  ┌───────────────────────────┐          ┌───────────────────────────┐
+//!  │ Header                    │          │ Cell<T>                   │
+//!  │   state: StateWord        │          │   Header ...              │
+//!  │   waiter: Option<Waiter>  │          │   outcome ...             │
+//!  │   dealloc: fn(ptr)        │          ├───────────────────────────┤
+//!  ├───────────────────────────┤          │ the closure F             │
+//!  │ outcome: Outcome<T>       │          └───────────────────────────┘
+//!  └───────────────────────────┘
+//! ```
+//!
+//! Both handles point at the `Cell<T>` at offset 0. `dealloc` frees the whole
+//! block with the layout it was allocated with, which is how a `SharedFuture<T>`
+//! can free a job's allocation without knowing the closure type.
+
+use core::alloc::Layout;
+use core::mem::MaybeUninit;
+use core::ptr::{self, NonNull};
+use core::task::Poll;
+
+use crate::error::{Error, Panic, UndeliveredReason};
+use crate::state::{self, Publish, Snapshot, StateWord};
+use crate::sync::{self, UnsafeCell};
+use crate::waiter::{Waiter, WaiterRef};
+
+/// What a finished producer wrote to the outcome slot.
+pub(crate) enum Outcome<T> {
+    Value(T),
+    Panicked(Panic),
+    /// The consumer took the outcome out.
+    Taken,
+}
+
+#[repr(C)]
+pub(crate) struct Header {
+    pub(crate) state: StateWord,
+    waiter: UnsafeCell<Option<Waiter>>,
+    /// Frees the memory of the whole allocation (whose layout may be larger than
+    /// `Cell<T>`), after its contents were dropped.
+    dealloc: unsafe fn(NonNull<Header>),
+}
+
+#[repr(C)]
+pub(crate) struct Cell<T> {
+    header: Header,
+    outcome: UnsafeCell<MaybeUninit<Outcome<T>>>,
+}
+
+impl<T> Cell<T> {
+    /// A fresh cell: pending, both handles alive.
+    pub(crate) fn new(dealloc: unsafe fn(NonNull<Header>)) -> Self {
+        Cell {
+            header: Header {
+                state: StateWord::new(),
+                waiter: UnsafeCell::new(None),
+                dealloc,
+            },
+            outcome: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+}
+
+/// Allocates `value` on the heap through the sync shim (loom tracks it for leaks
+/// and double frees). Aborts through `handle_alloc_error` when out of memory.
+pub(crate) fn allocate<C>(value: C) -> NonNull<C> {
+    let layout = Layout::new::<C>();
+    // SAFETY: every `C` stored here embeds a `Header`, so the layout is non-zero.
+    let raw = unsafe { sync::alloc(layout) }.cast::<C>();
+    let Some(ptr) = NonNull::new(raw) else {
+        alloc::alloc::handle_alloc_error(layout)
+    };
+    // SAFETY: `ptr` was just allocated with `C`'s layout and is uninitialized.
+    unsafe { ptr.as_ptr().write(value) };
+    ptr
+}
+
+/// The `dealloc` entry of a block allocated by [`allocate`] as a `C`.
+///
+/// # Safety
+///
+/// `header` must point at offset 0 of a live block allocated by `allocate::<C>`
+/// whose contents have been dropped.
+pub(crate) unsafe fn dealloc_as<C>(header: NonNull<Header>) {
+    // SAFETY: the caller guarantees the block was allocated with `C`'s layout.
+    unsafe { sync::dealloc(header.as_ptr().cast::<u8>(), Layout::new::<C>()) }
+}
+
+/// An untyped pointer to a cell's header, `Copy`; the handles wrap one.
+pub(crate) struct RawCell<T> {
+    ptr: NonNull<Cell<T>>,
+}
+
+impl<T> Clone for RawCell<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for RawCell<T> {}
+
+impl<T> RawCell<T> {
+    /// Allocates a stand-alone `Cell<T>` (a `promise()` pair).
+    pub(crate) fn allocate() -> Self {
+        let ptr = allocate(Cell::<T>::new(dealloc_as::<Cell<T>>));
+        RawCell { ptr }
+    }
+
+    /// # Safety
+    ///
+    /// `ptr` must point at a live `Cell<T>` at offset 0 of an allocation whose
+    /// `dealloc` entry matches its layout.
+    pub(crate) unsafe fn from_ptr(ptr: NonNull<Cell<T>>) -> Self {
+        RawCell { ptr }
+    }
+
+    pub(crate) fn as_ptr(self) -> NonNull<Cell<T>> {
+        self.ptr
+    }
+
+    /// The state word. Only atomics are reached through this reference, so it
+    /// may outlive a release by this side (as `Arc`'s counter does).
+    #[inline]
+    pub(crate) fn state(&self) -> &StateWord {
+        // SAFETY: a handle holding this pointer keeps the allocation alive; the
+        // header is initialized and only ever accessed through shared references.
+        unsafe { &(*self.ptr.as_ptr()).header.state }
+    }
+
+    #[inline]
+    fn waiter(&self) -> &UnsafeCell<Option<Waiter>> {
+        // SAFETY: as in `state`; the waiter slot is an `UnsafeCell` whose access
+        // rules are the protocol's (see `crate::state`).
+        unsafe { &(*self.ptr.as_ptr()).header.waiter }
+    }
+
+    #[inline]
+    fn outcome(&self) -> &UnsafeCell<MaybeUninit<Outcome<T>>> {
+        // SAFETY: as in `waiter`.
+        unsafe { &(*self.ptr.as_ptr()).outcome }
+    }
+
+    // ------------------------------------------------------------ consumer side
+
+    /// Checks for a finished state, registering `waiter` if there is none yet.
+    ///
+    /// # Safety
+    ///
+    /// Only the consumer may call this, and not concurrently with itself (the
+    /// public API takes `&mut self`).
+    pub(crate) unsafe fn poll_finished(&self, waiter: WaiterRef<'_>) -> Poll<Snapshot> {
+        let mut seen = self.state().load();
+        loop {
+            if seen.is_finished() {
+                return Poll::Ready(seen);
+            }
+            if seen.has_waiter() {
+                match self.state().reclaim() {
+                    Ok(now) => seen = now,
+                    Err(finished) => return Poll::Ready(finished),
+                }
+            }
+            // The slot is ours: `WAITER` is clear and the state is not finished,
+            // so the producer will not look at it.
+            // SAFETY: exclusive access to the slot per the protocol above; the
+            // consumer is not re-entered (the caller's contract).
+            let replaced = self.waiter().with_mut(|slot| unsafe {
+                match &*slot {
+                    Some(current) if current.wakes_same(waiter) => None,
+                    // `to_owned` may panic (a foreign `Waker::clone`): the slot is
+                    // untouched then and `WAITER` is clear, which is consistent.
+                    _ => Some((*slot).replace(waiter.to_owned())),
+                }
+            });
+            let registered = self.state().register(seen);
+            // Dropping the old waiter runs foreign code: do it once the state is
+            // consistent again.
+            drop(replaced);
+            match registered {
+                Ok(()) => return Poll::Pending,
+                // Finished meanwhile: we still own the slot; the loop reports it.
+                // Otherwise (PENDING became RUNNING) register again: the slot already
+                // holds the right waiter, so the next round only CASes.
+                Err(actual) => seen = actual,
+            }
+        }
+    }
+
+    /// Removes a registered waiter (after a timeout). `Err` carries the finished
+    /// state if the producer already owns the waiter.
+    ///
+    /// # Safety
+    ///
+    /// As for [`RawCell::poll_finished`].
+    pub(crate) unsafe fn deregister(&self) -> Result<(), Snapshot> {
+        let seen = self.state().load();
+        if seen.is_finished() {
+            return Err(seen);
+        }
+        if seen.has_waiter() {
+            self.state().reclaim()?;
+        }
+        // SAFETY: `WAITER` is clear and not finished: the slot is the consumer's.
+        let waiter = self.waiter().with_mut(|slot| unsafe { (*slot).take() });
+        drop(waiter);
+        Ok(())
+    }
+
+    /// Takes the outcome of a finished future.
+    ///
+    /// # Safety
+    ///
+    /// Only the consumer may call this, with a finished `seen` obtained with
+    /// acquire ordering (from `StateWord::load` or a failed RMW of this module).
+    pub(crate) unsafe fn take(&self, seen: Snapshot) -> Result<T, Error> {
+        debug_assert!(seen.is_finished());
+        match seen.lifecycle() {
+            state::CANCELLED => Err(Error::Cancelled),
+            state::ABANDONED => Err(Error::Abandoned),
+            state::COMPLETE => {
+                // SAFETY: COMPLETE was published (release) after the producer wrote
+                // the slot, and we acquired it; the producer never touches the slot
+                // again, so the consumer has it exclusively.
+                let outcome = self
+                    .outcome()
+                    .with_mut(|slot| unsafe { ptr::replace((*slot).as_mut_ptr(), Outcome::Taken) });
+                match outcome {
+                    Outcome::Value(value) => Ok(value),
+                    Outcome::Panicked(panic) => Err(Error::Panicked(panic)),
+                    Outcome::Taken => Err(Error::AlreadyTaken),
+                }
+            }
+            _ => unreachable!("not finished: {seen:?}"),
+        }
+    }
+
+    /// Python's `cancel()`.
+    pub(crate) fn cancel(&self) -> bool {
+        match self.state().cancel() {
+            state::Cancel::Cancelled { reclaimed_waiter } => {
+                if reclaimed_waiter {
+                    // SAFETY: the CAS to CANCELLED cleared `WAITER`, and a cancelled
+                    // future is never published by the producer: the slot is ours.
+                    // Only one `cancel` can win that CAS, and registration needs
+                    // `&mut`, so nobody else is in the slot.
+                    let waiter = self.waiter().with_mut(|slot| unsafe { (*slot).take() });
+                    drop(waiter);
+                }
+                true
+            }
+            state::Cancel::AlreadyCancelled => true,
+            state::Cancel::Refused => false,
+        }
+    }
+
+    /// Drops the consumer's reference.
+    ///
+    /// # Safety
+    ///
+    /// Called once, by the consumer, which must not use the cell afterwards.
+    pub(crate) unsafe fn drop_consumer(self) {
+        let seen = self.state().load();
+        if !seen.producer_alive() {
+            // SAFETY: the producer released (acquired above) and we are the last.
+            unsafe { self.free() };
+            return;
+        }
+        // Reclaim a registered waiter so that the task it belongs to is not kept
+        // alive until the producer finishes.
+        // SAFETY: we are the consumer.
+        let waiter = if seen.has_waiter() && self.state().reclaim().is_ok() {
+            // SAFETY: reclaimed: the slot is the consumer's.
+            self.waiter().with_mut(|slot| unsafe { (*slot).take() })
+        } else {
+            None
+        };
+        if self.state().release_consumer() {
+            // SAFETY: the producer released before us (acq-rel): we are the last.
+            unsafe { self.free() };
+        }
+        drop(waiter);
+    }
+
+    // ------------------------------------------------------------ producer side
+
+    /// Python's `set_running_or_notify_cancel`.
+    pub(crate) fn start(&self) -> bool {
+        self.state().start()
+    }
+
+    /// Publishes a value or panic. On `Err` the outcome is handed back (the
+    /// consumer cancelled or is gone); either way the producer's reference is
+    /// released.
+    ///
+    /// # Safety
+    ///
+    /// Called once, by the producer, which must not use the cell afterwards.
+    pub(crate) unsafe fn complete(
+        self,
+        outcome: Outcome<T>,
+    ) -> Result<(), (Outcome<T>, UndeliveredReason)> {
+        // SAFETY: not finished yet (the producer publishes once, and a cancelled
+        // future never gets an outcome): the producer owns the outcome slot.
+        self.outcome()
+            .with_mut(|slot| unsafe { (*slot).write(outcome) });
+        let reason = match self.state().publish(state::COMPLETE) {
+            Publish::Released => return Ok(()),
+            Publish::TakeWaiter => {
+                // SAFETY: published with `WAITER` set, by the producer.
+                unsafe { self.wake_published() };
+                return Ok(());
+            }
+            Publish::Cancelled => UndeliveredReason::Cancelled,
+            Publish::NoConsumer => UndeliveredReason::ConsumerDropped,
+        };
+        // SAFETY: nothing was published: the slot is still the producer's, and it
+        // was initialized above.
+        let outcome = self
+            .outcome()
+            .with_mut(|slot| unsafe { (*slot).assume_init_read() });
+        // SAFETY: we are the producer, done with the cell.
+        unsafe { self.release_producer() };
+        Err((outcome, reason))
+    }
+
+    /// Finishes without an outcome: `target` is CANCELLED (the producer cancels)
+    /// or ABANDONED (the producer is dropped). If the consumer cancelled first or
+    /// is gone, nothing changes but the release.
+    ///
+    /// # Safety
+    ///
+    /// Called once, by the producer, which must not use the cell afterwards.
+    pub(crate) unsafe fn finish_empty(self, target: usize) {
+        debug_assert!(target == state::CANCELLED || target == state::ABANDONED);
+        match self.state().publish(target) {
+            Publish::Released => {}
+            // SAFETY: published with `WAITER` set, by the producer.
+            Publish::TakeWaiter => unsafe { self.wake_published() },
+            // SAFETY: we are the producer, done with the cell.
+            Publish::Cancelled | Publish::NoConsumer => unsafe { self.release_producer() },
+        }
+    }
+
+    /// After a publish that found a waiter: take it, release, then wake. The wake
+    /// runs foreign code (which may panic) after the state machine is done with.
+    ///
+    /// # Safety
+    ///
+    /// The producer just got `Publish::TakeWaiter`.
+    unsafe fn wake_published(self) {
+        // SAFETY: a finished state was published with `WAITER` set: the consumer
+        // will not touch the slot again, so the producer owns it.
+        let waiter = self.waiter().with_mut(|slot| unsafe { (*slot).take() });
+        debug_assert!(waiter.is_some(), "WAITER set with an empty slot");
+        // SAFETY: the producer is done with the cell.
+        unsafe { self.release_producer() };
+        if let Some(waiter) = waiter {
+            waiter.wake();
+        }
+    }
+
+    /// Releases the producer's reference, freeing the cell if it was the last.
+    ///
+    /// # Safety
+    ///
+    /// Called once, by the producer, which must not use the cell afterwards.
+    pub(crate) unsafe fn release_producer(self) {
+        if self.state().release_producer() {
+            // SAFETY: the consumer released before us (acq-rel): we are the last.
+            unsafe { self.free() };
+        }
+    }
+
+    /// Frees the allocation: drops the outcome (if any), the waiter slot, and the
+    /// memory.
+    ///
+    /// # Safety
+    ///
+    /// Both handles have released, and the caller synchronized with the other
+    /// side's release (acquire). Nobody uses the cell afterwards.
+    pub(crate) unsafe fn free(self) {
+        struct FreeHeader(NonNull<Header>);
+        impl Drop for FreeHeader {
+            fn drop(&mut self) {
+                // SAFETY: runs last, even if dropping the outcome panicked: drops the
+                // header (its waiter) once, then frees the memory with the layout the
+                // block was allocated with.
+                unsafe {
+                    let dealloc = (*self.0.as_ptr()).dealloc;
+                    ptr::drop_in_place(self.0.as_ptr());
+                    dealloc(self.0);
+                }
+            }
+        }
+        let seen = self.state().load_relaxed();
+        let _free_header = FreeHeader(self.ptr.cast::<Header>());
+        if seen.lifecycle() == state::COMPLETE {
+            // SAFETY: COMPLETE means the producer wrote the slot; it holds a value,
+            // a panic or `Taken`, and is dropped exactly once, here.
+            self.outcome()
+                .with_mut(|slot| unsafe { ptr::drop_in_place((*slot).as_mut_ptr()) });
+        }
+    }
+}

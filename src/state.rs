@@ -1,0 +1,361 @@
+//! The state word of a future's allocation, and every transition on it.
+//!
+//! One `AtomicUsize` holds the whole protocol. Every transition is a named method
+//! here; the rest of the crate never touches the word directly.
+//!
+//! ```text
+//!  bit  6        5          4          3        2..0
+//!      [unused] [CONSUMER] [PRODUCER] [WAITER] [LIFECYCLE]
+//!
+//!                 set_running_or_notify_cancel
+//!      PENDING ──────────────────────────────────▶ RUNNING
+//!         │  ╲                                        │
+//!  cancel │   ╲ set_result / set_panic / drop         │ set_result / set_panic
+//!         │    ╲                                      │ (COMPLETE), drop (ABANDONED)
+//!         ▼     ▼                                     ▼
+//!     CANCELLED  COMPLETE | ABANDONED  ◀──────────────┘
+//! ```
+//!
+//! CANCELLED, COMPLETE and ABANDONED are *finished*: no transition leaves them.
+//!
+//! # Lifecycle values (bits 0..=2)
+//!
+//! - `PENDING`: nobody has started the work. The consumer may cancel.
+//! - `RUNNING`: the producer called `set_running_or_notify_cancel` and got `true`.
+//!   Cancellation is refused from here on (Python's rule).
+//! - `CANCELLED`: reached from PENDING only, either by the consumer's `cancel()`,
+//!   or by the producer's `Promise::cancel` / a job cancelled by an executor
+//!   shutdown. The outcome slot is never written.
+//! - `COMPLETE`: the producer wrote the outcome slot (a value or a panic) *before*
+//!   publishing this value with a release RMW. Reached from PENDING or RUNNING.
+//! - `ABANDONED`: the producer was dropped without an answer. Reached from PENDING
+//!   or RUNNING. The outcome slot is never written.
+//!
+//! # Flag bits
+//!
+//! - `WAITER`: the waiter slot holds a waiter that the producer must wake. Set
+//!   (release) by the consumer only, after writing the slot, and only while not
+//!   finished. Cleared by the consumer to reclaim the slot (only while not
+//!   finished), or by `cancel`. Never cleared by the producer: once the producer
+//!   publishes a finished lifecycle with `WAITER` set, the slot is the producer's.
+//! - `PRODUCER`: the producer handle (a `Promise` or a queued job) is alive. Cleared
+//!   once, by the producer, when it lets go of the allocation.
+//! - `CONSUMER`: the `SharedFuture` is alive. Cleared once, when it is dropped.
+//!
+//! Whoever clears the second of `PRODUCER`/`CONSUMER` frees the allocation. Both
+//! clears are acquire-release RMWs (or, for the consumer, an acquire load that saw
+//! `PRODUCER` already clear), so the freeing side sees every write of the other.
+//!
+//! # Who may touch which field
+//!
+//! | field          | producer may access                          | consumer may access                               |
+//! |----------------|----------------------------------------------|---------------------------------------------------|
+//! | outcome slot   | write while not finished (before publishing) | read once it has seen COMPLETE (acquire)           |
+//! | waiter slot    | take, after publishing with `WAITER` set     | read/write while not finished and `WAITER` clear  |
+//! | closure (jobs) | always (the consumer never sees it)          | never                                             |
+//!
+//! # Races walked through
+//!
+//! **Completion vs registration.** The consumer writes its waiter while `WAITER`
+//! is clear, then CASes `WAITER` in (release). The producer publishes with a CAS.
+//! Exactly one of the two CASes sees the other's result: either the producer's
+//! CAS sees `WAITER` (and wakes it), or the consumer's CAS fails because the
+//! state became finished (and the consumer reads the outcome itself). No wake
+//! is lost and none is doubled.
+//!
+//! **Re-registration with a new waker.** The consumer first CASes `WAITER` out
+//! while not finished. If that fails because the state is finished, the producer
+//! owns the old waiter and will wake it; the consumer reads the outcome. If it
+//! succeeds, the producer will not look at the slot, and the consumer replaces the
+//! waiter and registers again as above.
+//!
+//! **Cancel vs start.** Both are CASes from PENDING; one wins. `cancel` clears
+//! `WAITER` in the same CAS, since a cancelled future is never published by the
+//! producer, so the consumer takes its slot back.
+//!
+//! **Completion vs consumer drop.** The producer's publishing CAS clears
+//! `PRODUCER` in the same step when there is no waiter to wake (one RMW on the
+//! happy path), otherwise after taking the waiter out. If the consumer is already
+//! gone the producer does not publish; it takes its value back. The consumer's
+//! drop reclaims a registered waiter first, then clears `CONSUMER`.
+
+use crate::sync::{AtomicUsize, Ordering};
+
+pub(crate) const LIFECYCLE: usize = 0b111;
+pub(crate) const PENDING: usize = 0;
+pub(crate) const RUNNING: usize = 1;
+pub(crate) const CANCELLED: usize = 2;
+pub(crate) const COMPLETE: usize = 3;
+pub(crate) const ABANDONED: usize = 4;
+
+pub(crate) const WAITER: usize = 1 << 3;
+pub(crate) const PRODUCER: usize = 1 << 4;
+pub(crate) const CONSUMER: usize = 1 << 5;
+
+/// A value read from the state word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Snapshot(usize);
+
+impl Snapshot {
+    #[inline]
+    pub(crate) fn lifecycle(self) -> usize {
+        self.0 & LIFECYCLE
+    }
+
+    #[inline]
+    pub(crate) fn is_finished(self) -> bool {
+        self.lifecycle() >= CANCELLED
+    }
+
+    #[inline]
+    pub(crate) fn has_waiter(self) -> bool {
+        self.0 & WAITER != 0
+    }
+
+    #[inline]
+    pub(crate) fn producer_alive(self) -> bool {
+        self.0 & PRODUCER != 0
+    }
+
+    #[inline]
+    pub(crate) fn consumer_alive(self) -> bool {
+        self.0 & CONSUMER != 0
+    }
+}
+
+impl core::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let lifecycle = match self.lifecycle() {
+            PENDING => "PENDING",
+            RUNNING => "RUNNING",
+            CANCELLED => "CANCELLED",
+            COMPLETE => "COMPLETE",
+            ABANDONED => "ABANDONED",
+            _ => "INVALID",
+        };
+        write!(f, "{lifecycle}")?;
+        for (bit, name) in [
+            (WAITER, "WAITER"),
+            (PRODUCER, "PRODUCER"),
+            (CONSUMER, "CONSUMER"),
+        ] {
+            if self.0 & bit != 0 {
+                write!(f, "|{name}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the producer must do after trying to publish a finished lifecycle.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Publish {
+    /// Published, and the producer's reference was released in the same RMW:
+    /// the producer must not touch the allocation again.
+    Released,
+    /// Published with a waiter registered: the producer owns the waiter slot. It
+    /// must take the waiter, call [`StateWord::release_producer`], then wake.
+    TakeWaiter,
+    /// The consumer cancelled first: nothing was published. The producer still
+    /// holds its reference and owns the outcome slot.
+    Cancelled,
+    /// The consumer is gone: nothing was published. The producer still holds its
+    /// reference and owns the outcome slot.
+    NoConsumer,
+}
+
+/// What `cancel` did.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cancel {
+    /// PENDING became CANCELLED. If `reclaimed_waiter`, the consumer owns a
+    /// waiter it had registered and should drop it.
+    Cancelled { reclaimed_waiter: bool },
+    /// It was already cancelled.
+    AlreadyCancelled,
+    /// It is running or finished: cancellation refused.
+    Refused,
+}
+
+/// The atomic state word.
+pub(crate) struct StateWord(AtomicUsize);
+
+impl StateWord {
+    /// A fresh future: pending, both handles alive, no waiter.
+    pub(crate) fn new() -> Self {
+        Self(AtomicUsize::new(PENDING | PRODUCER | CONSUMER))
+    }
+
+    /// Reads the state with acquire ordering.
+    #[inline]
+    pub(crate) fn load(&self) -> Snapshot {
+        // ORDERING: acquire pairs with the producer's release when it publishes a
+        // finished state, so a COMPLETE snapshot makes the outcome slot readable,
+        // and with both releases of a handle, so a lone survivor may free.
+        Snapshot(self.0.load(Ordering::Acquire))
+    }
+
+    /// Reads the state for a query whose answer guards no memory access.
+    #[inline]
+    pub(crate) fn load_relaxed(&self) -> Snapshot {
+        // ORDERING: only the value is reported; no slot is read on its account.
+        Snapshot(self.0.load(Ordering::Relaxed))
+    }
+
+    /// One CAS-loop helper for every conditional transition. `f` maps the current
+    /// state to the next one, or to `Err(r)` to stop without writing.
+    #[inline]
+    fn update<R>(
+        &self,
+        success: Ordering,
+        failure: Ordering,
+        mut f: impl FnMut(Snapshot) -> Result<usize, R>,
+    ) -> Result<Snapshot, R> {
+        let mut current = self.0.load(failure);
+        loop {
+            let next = f(Snapshot(current))?;
+            match self
+                .0
+                .compare_exchange_weak(current, next, success, failure)
+            {
+                Ok(previous) => return Ok(Snapshot(previous)),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- producer
+
+    /// Python's `set_running_or_notify_cancel`: PENDING becomes RUNNING. Returns
+    /// `false` if the future was cancelled; `true` if it is (now or already)
+    /// running.
+    pub(crate) fn start(&self) -> bool {
+        // ORDERING: relaxed. The transition only decides, through the modification
+        // order of this word, whether `cancel` or `start` won; neither side reads
+        // memory on the strength of it.
+        let result = self.update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+            match s.lifecycle() {
+                PENDING => Ok((s.0 & !LIFECYCLE) | RUNNING),
+                RUNNING => Err(true),
+                CANCELLED => Err(false),
+                _ => unreachable!("the producer is alive, so the future is not finished: {s:?}"),
+            }
+        });
+        match result {
+            Ok(_) => true,
+            Err(running) => running,
+        }
+    }
+
+    /// Publishes `target` (COMPLETE, CANCELLED or ABANDONED) if the consumer is
+    /// still there and has not cancelled. See [`Publish`] for what follows.
+    pub(crate) fn publish(&self, target: usize) -> Publish {
+        debug_assert!(matches!(target, CANCELLED | COMPLETE | ABANDONED));
+        // ORDERING: release on success publishes the outcome slot written before
+        // this call (and, when `PRODUCER` is cleared here, every producer write
+        // before the consumer frees); acquire on success makes the consumer's
+        // waiter write (released by `register`) visible before the producer takes
+        // it. On failure nothing is read: relaxed.
+        let result = self.update(Ordering::AcqRel, Ordering::Relaxed, |s| {
+            debug_assert!(s.producer_alive(), "publish after release: {s:?}");
+            match s.lifecycle() {
+                PENDING | RUNNING => {}
+                CANCELLED => return Err(Publish::Cancelled),
+                _ => unreachable!("the producer publishes once: {s:?}"),
+            }
+            if !s.consumer_alive() {
+                return Err(Publish::NoConsumer);
+            }
+            let mut next = (s.0 & !LIFECYCLE) | target;
+            if !s.has_waiter() {
+                next &= !PRODUCER;
+            }
+            Ok(next)
+        });
+        match result {
+            Ok(previous) if previous.has_waiter() => Publish::TakeWaiter,
+            Ok(_) => Publish::Released,
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Lets go of the producer's reference. Returns `true` if the consumer is
+    /// gone too: the caller must free the allocation.
+    pub(crate) fn release_producer(&self) -> bool {
+        // ORDERING: acq-rel: release hands the producer's writes to a consumer that
+        // frees later; acquire takes the consumer's writes if we free now.
+        let previous = Snapshot(self.0.fetch_and(!PRODUCER, Ordering::AcqRel));
+        debug_assert!(previous.producer_alive());
+        !previous.consumer_alive()
+    }
+
+    // ---------------------------------------------------------------- consumer
+
+    /// Registers the waiter the consumer has just written to the slot. `seen` is
+    /// the state the consumer last observed with `WAITER` clear and not finished.
+    /// On failure, returns the actual state (acquired, so a finished state makes
+    /// the outcome readable).
+    pub(crate) fn register(&self, seen: Snapshot) -> Result<(), Snapshot> {
+        debug_assert!(!seen.has_waiter() && !seen.is_finished());
+        // ORDERING: release publishes the waiter written to the slot; acquire on
+        // failure because the caller reads the outcome if the state is finished.
+        self.0
+            .compare_exchange(
+                seen.0,
+                seen.0 | WAITER,
+                Ordering::Release,
+                Ordering::Acquire,
+            )
+            .map(drop)
+            .map_err(Snapshot)
+    }
+
+    /// Takes the waiter slot back from the producer: clears `WAITER` if the future
+    /// is not finished. `Ok` carries the new state (the slot is the consumer's);
+    /// `Err` carries a finished state (acquired: the outcome is readable, and the
+    /// producer owns the waiter it will wake).
+    pub(crate) fn reclaim(&self) -> Result<Snapshot, Snapshot> {
+        // ORDERING: acquire on both paths: on failure the caller reads the outcome.
+        // The slot itself needs no ordering on success: the producer never wrote
+        // it (it only takes it after publishing, which would make this fail).
+        self.update(Ordering::Acquire, Ordering::Acquire, |s| {
+            if s.is_finished() {
+                Err(s)
+            } else {
+                Ok(s.0 & !WAITER)
+            }
+        })
+        .map(|previous| Snapshot(previous.0 & !WAITER))
+    }
+
+    /// Python's `cancel()`: PENDING becomes CANCELLED.
+    pub(crate) fn cancel(&self) -> Cancel {
+        // ORDERING: relaxed on success: the CAS races only with `start` and
+        // `publish`, decided by modification order; the waiter slot it takes back
+        // was written by this same consumer. Relaxed on failure: only the value is
+        // reported.
+        let result = self.update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+            match s.lifecycle() {
+                PENDING => Ok((s.0 & !(LIFECYCLE | WAITER)) | CANCELLED),
+                CANCELLED => Err(Cancel::AlreadyCancelled),
+                _ => Err(Cancel::Refused),
+            }
+        });
+        match result {
+            Ok(previous) => Cancel::Cancelled {
+                reclaimed_waiter: previous.has_waiter(),
+            },
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Lets go of the consumer's reference. Returns `true` if the producer is gone
+    /// too: the caller must free the allocation.
+    pub(crate) fn release_consumer(&self) -> bool {
+        // ORDERING: acq-rel, as in `release_producer`.
+        let previous = Snapshot(self.0.fetch_and(!CONSUMER, Ordering::AcqRel));
+        debug_assert!(previous.consumer_alive());
+        !previous.producer_alive()
+    }
+}
