@@ -104,6 +104,7 @@ impl<T> SharedFuture<T> {
         }
     }
 
+    #[cfg(feature = "std")]
     pub(crate) fn raw(&self) -> RawCell<T> {
         self.raw
     }

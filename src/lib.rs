@@ -45,13 +45,23 @@ extern crate alloc;
 extern crate std;
 
 mod error;
+pub mod executor;
 mod future;
 mod promise;
 mod raw;
 mod state;
 mod sync;
+#[cfg(feature = "std")]
+mod wait;
 mod waiter;
 
-pub use error::{Error, Panic, Undelivered, UndeliveredReason};
+#[cfg(feature = "std")]
+pub use error::BrokenError;
+pub use error::{Error, Panic, SubmitError, Undelivered, UndeliveredReason};
+#[cfg(feature = "std")]
+pub use executor::{BuildError, Map, MapOptions, ThreadPoolBuilder, ThreadPoolExecutor};
+pub use executor::{Executor, InlineExecutor, Job};
 pub use future::{SharedFuture, State};
 pub use promise::{Promise, promise};
+#[cfg(feature = "std")]
+pub use wait::{AsCompleted, ReturnWhen, Waited, as_completed, wait};

@@ -6,7 +6,7 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 
-use crate::error::{Panic, Undelivered};
+use crate::error::{Error, Panic, Undelivered};
 use crate::future::{SharedFuture, State};
 use crate::raw::{Outcome, RawCell};
 use crate::state;
@@ -23,6 +23,14 @@ use crate::state;
 pub fn promise<T>() -> (Promise<T>, SharedFuture<T>) {
     let raw = RawCell::allocate();
     (Promise::from_raw(raw), SharedFuture::from_raw(raw))
+}
+
+/// A future that is already done with `error`.
+#[cfg(feature = "std")]
+pub(crate) fn failed<T>(error: Error) -> SharedFuture<T> {
+    let (producer, future) = promise();
+    producer.set_error(error);
+    future
 }
 
 /// The producer side of a [`SharedFuture`]: what a worker holds.
@@ -119,17 +127,24 @@ impl<T> Promise<T> {
         self,
         payload: Box<dyn Any + Send>,
     ) -> Result<(), Undelivered<Box<dyn Any + Send>>> {
+        let outcome = Outcome::Failed(Error::Panicked(Panic::new(payload)));
         // SAFETY: as in `set_result`.
-        match unsafe {
-            self.into_raw()
-                .complete(Outcome::Panicked(Panic::new(payload)))
-        } {
+        match unsafe { self.into_raw().complete(outcome) } {
             Ok(()) => Ok(()),
-            Err((Outcome::Panicked(panic), reason)) => {
+            Err((Outcome::Failed(Error::Panicked(panic)), reason)) => {
                 Err(Undelivered::new(panic.into_payload(), reason))
             }
             Err(_) => unreachable!("the cell hands back what it was given"),
         }
+    }
+
+    /// Completes the future with an executor's error (for example
+    /// [`Error::Broken`](crate::Error)); the error is dropped if nobody can
+    /// receive it.
+    #[cfg(feature = "std")]
+    pub(crate) fn set_error(self, error: Error) {
+        // SAFETY: as in `set_result`.
+        let _undelivered = unsafe { self.into_raw().complete(Outcome::Failed(error)) };
     }
 
     /// The producer declines to do the work: the future becomes cancelled

@@ -22,7 +22,7 @@ use core::mem::MaybeUninit;
 use core::ptr::{self, NonNull};
 use core::task::Poll;
 
-use crate::error::{Error, Panic, UndeliveredReason};
+use crate::error::{Error, UndeliveredReason};
 use crate::state::{self, Publish, Snapshot, StateWord};
 use crate::sync::{self, UnsafeCell};
 use crate::waiter::{Waiter, WaiterRef};
@@ -30,7 +30,8 @@ use crate::waiter::{Waiter, WaiterRef};
 /// What a finished producer wrote to the outcome slot.
 pub(crate) enum Outcome<T> {
     Value(T),
-    Panicked(Panic),
+    /// A failure to report: a captured panic, or an executor's error.
+    Failed(Error),
     /// The consumer took the outcome out.
     Taken,
 }
@@ -116,10 +117,6 @@ impl<T> RawCell<T> {
         RawCell { ptr }
     }
 
-    pub(crate) fn as_ptr(self) -> NonNull<Cell<T>> {
-        self.ptr
-    }
-
     /// The state word. Only atomics are reached through this reference, so it
     /// may outlive a release by this side (as `Arc`'s counter does).
     #[inline]
@@ -194,6 +191,7 @@ impl<T> RawCell<T> {
     /// # Safety
     ///
     /// As for [`RawCell::poll_finished`].
+    #[cfg(feature = "std")]
     pub(crate) unsafe fn deregister(&self) -> Result<(), Snapshot> {
         let seen = self.state().load();
         if seen.is_finished() {
@@ -228,11 +226,31 @@ impl<T> RawCell<T> {
                     .with_mut(|slot| unsafe { ptr::replace((*slot).as_mut_ptr(), Outcome::Taken) });
                 match outcome {
                     Outcome::Value(value) => Ok(value),
-                    Outcome::Panicked(panic) => Err(Error::Panicked(panic)),
+                    Outcome::Failed(error) => Err(error),
                     Outcome::Taken => Err(Error::AlreadyTaken),
                 }
             }
             _ => unreachable!("not finished: {seen:?}"),
+        }
+    }
+
+    /// Whether a finished future's outcome is a failure: an error in the slot,
+    /// or abandoned. Cancelled and taken outcomes are not failures (Python's
+    /// `FIRST_EXCEPTION` ignores cancelled futures).
+    ///
+    /// # Safety
+    ///
+    /// As for [`RawCell::take`].
+    #[cfg(feature = "std")]
+    pub(crate) unsafe fn is_failure(&self, seen: Snapshot) -> bool {
+        match seen.lifecycle() {
+            state::ABANDONED => true,
+            // SAFETY: COMPLETE was acquired: the slot is initialized and the
+            // consumer's alone; this is a shared read.
+            state::COMPLETE => self
+                .outcome()
+                .with(|slot| matches!(unsafe { (*slot).assume_init_ref() }, Outcome::Failed(_))),
+            _ => false,
         }
     }
 

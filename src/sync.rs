@@ -12,8 +12,9 @@
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use alloc::alloc::{alloc, dealloc};
+    #[cfg(feature = "std")]
     pub(crate) use core::hint::spin_loop;
-    pub(crate) use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use core::sync::atomic::{AtomicUsize, Ordering};
 
     #[cfg(feature = "std")]
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -30,6 +31,7 @@ mod imp {
 
         /// Shared access to the contents through a raw pointer.
         #[inline(always)]
+        #[cfg_attr(not(feature = "std"), allow(dead_code))]
         pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
             f(self.0.get())
         }
@@ -44,7 +46,7 @@ mod imp {
     /// Thread parking for blocking waits.
     #[cfg(feature = "std")]
     pub(crate) mod thread {
-        pub(crate) use std::thread::{Thread, current, park};
+        pub(crate) use std::thread::{Builder, Thread, current, park};
         use std::time::Instant;
 
         /// Parks the current thread until it is unparked, `deadline` passes, or a
@@ -66,12 +68,12 @@ mod imp {
     pub(crate) use loom::alloc::{alloc, dealloc};
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::hint::spin_loop;
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
     /// Thread parking for blocking waits, on loom's scheduler.
     pub(crate) mod thread {
-        pub(crate) use loom::thread::{Thread, current, park};
+        pub(crate) use loom::thread::{Builder, Thread, current, park};
         use std::time::Instant;
 
         /// Loom has no clock: a timed park is modelled as "the timeout may fire

@@ -1,0 +1,107 @@
+//! [`InlineExecutor`]: runs each job on the submitting thread.
+
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+
+use super::{Executor, Job};
+use crate::error::SubmitError;
+use crate::future::SharedFuture;
+use crate::promise::{Promise, promise};
+
+/// Runs each job at once, on the thread that submits it, inside `execute`.
+/// For tests, `no_std` users, and work too small to send anywhere.
+///
+/// It is single-threaded (`!Sync`): a job may submit to it again (re-entrantly),
+/// or shut it down. `terminated` completes once shutdown has begun and no job is
+/// running.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::{Executor, InlineExecutor};
+///
+/// let executor = InlineExecutor::new();
+/// let mut future = executor.submit(|| 2 + 2).unwrap();
+/// assert!(future.is_done()); // it already ran
+/// assert_eq!(future.try_take().unwrap().unwrap(), 4);
+/// ```
+#[derive(Default)]
+pub struct InlineExecutor {
+    shutdown: Cell<bool>,
+    running: Cell<usize>,
+    on_terminated: RefCell<Vec<Promise<()>>>,
+}
+
+impl InlineExecutor {
+    /// A new executor.
+    ///
+    /// ```
+    /// let executor = concurrent_futures::InlineExecutor::new();
+    /// # let _ = executor;
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn is_terminated(&self) -> bool {
+        self.shutdown.get() && self.running.get() == 0
+    }
+
+    fn notify_if_terminated(&self) {
+        if self.is_terminated() {
+            let waiters = core::mem::take(&mut *self.on_terminated.borrow_mut());
+            for waiter in waiters {
+                // Only fails if its consumer is gone, which needs no answer.
+                let _ = waiter.set_result(());
+            }
+        }
+    }
+}
+
+impl Executor for InlineExecutor {
+    fn execute(&self, job: Job) -> Result<(), SubmitError> {
+        if self.shutdown.get() {
+            return Err(SubmitError::Shutdown);
+        }
+        struct Running<'a>(&'a InlineExecutor);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.running.set(self.0.running.get() - 1);
+                self.0.notify_if_terminated();
+            }
+        }
+        self.running.set(self.running.get() + 1);
+        let _running = Running(self);
+        job.run();
+        Ok(())
+    }
+
+    fn shutdown(&self, _cancel_futures: bool) {
+        // Nothing is ever queued: jobs run inside `execute`.
+        self.shutdown.set(true);
+        self.notify_if_terminated();
+    }
+
+    fn is_shutdown(&self) -> bool {
+        self.shutdown.get()
+    }
+
+    fn terminated(&self) -> SharedFuture<()> {
+        let (producer, future) = promise();
+        if self.is_terminated() {
+            let _ = producer.set_result(());
+        } else {
+            self.on_terminated.borrow_mut().push(producer);
+        }
+        future
+    }
+}
+
+impl core::fmt::Debug for InlineExecutor {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("InlineExecutor")
+            .field("shutdown", &self.shutdown.get())
+            .field("running", &self.running.get())
+            .finish()
+    }
+}

@@ -1,0 +1,255 @@
+//! [`Job`]: a type-erased unit of work and the producer of its future, in the
+//! future's own allocation.
+
+use core::fmt;
+use core::mem::{ManuallyDrop, MaybeUninit};
+use core::ptr::NonNull;
+
+#[cfg(feature = "std")]
+use crate::error::Error;
+use crate::future::SharedFuture;
+use crate::promise::Promise;
+use crate::raw::{self, Cell, Header, RawCell};
+use crate::state;
+use crate::sync::UnsafeCell;
+
+/// The allocation of a job: the future's cell first (so a `SharedFuture<T>` can
+/// point at it without knowing `F`), then the closure.
+#[repr(C)]
+struct JobCell<F, T> {
+    cell: Cell<T>,
+    /// Initialized until the job takes it out, exactly once, to run, cancel,
+    /// fail or drop the job.
+    func: UnsafeCell<MaybeUninit<F>>,
+}
+
+struct JobVTable {
+    run: unsafe fn(NonNull<Header>),
+    cancel: unsafe fn(NonNull<Header>),
+    #[cfg(feature = "std")]
+    fail: unsafe fn(NonNull<Header>, Error),
+    drop: unsafe fn(NonNull<Header>),
+}
+
+/// A unit of work for an [`Executor`](crate::Executor): a closure and the
+/// producer side of its [`SharedFuture`], in one allocation.
+///
+/// An executor receives jobs through [`Executor::execute`](crate::Executor::execute)
+/// and must eventually [`run`](Job::run), [`cancel`](Job::cancel) or drop each
+/// one. Whatever it does, the job's future learns of it: a value or a panic
+/// from `run`, [`Error::Cancelled`] from `cancel` (or when the future was
+/// cancelled before `run`), [`Error::Abandoned`] from a drop. A waiter never
+/// hangs on a job that was lost.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::Job;
+///
+/// let (job, mut future) = Job::new(|| 6 * 7);
+/// job.run(); // any thread may run it
+/// assert_eq!(future.try_take().unwrap().unwrap(), 42);
+///
+/// let (job, mut future) = Job::new(|| unreachable!("never runs"));
+/// assert!(future.cancel());
+/// job.run(); // sees the cancellation and skips the closure
+/// assert!(future.try_take().unwrap().unwrap_err().is_cancelled());
+/// ```
+#[must_use = "a dropped job never runs; its future reports Error::Abandoned"]
+pub struct Job {
+    header: NonNull<Header>,
+    vtable: &'static JobVTable,
+}
+
+// SAFETY: a job is made only from `F: Send` and `T: Send`, and its cell's
+// protocol is thread-safe.
+unsafe impl Send for Job {}
+
+impl Job {
+    /// Makes a job that runs `f`, and the future of its result, in one
+    /// allocation.
+    ///
+    /// ```
+    /// let (job, mut future) = concurrent_futures::Job::new(|| "done");
+    /// std::thread::spawn(move || job.run());
+    /// assert_eq!(future.wait().unwrap(), "done");
+    /// ```
+    pub fn new<F, T>(f: F) -> (Job, SharedFuture<T>)
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let ptr = raw::allocate(JobCell {
+            cell: Cell::<T>::new(raw::dealloc_as::<JobCell<F, T>>),
+            func: UnsafeCell::new(MaybeUninit::new(f)),
+        });
+        // SAFETY: `JobCell` is `repr(C)` with the `Cell<T>` at offset 0, and its
+        // `dealloc` entry frees with `JobCell<F, T>`'s layout.
+        let raw = unsafe { RawCell::from_ptr(ptr.cast::<Cell<T>>()) };
+        let job = Job {
+            header: ptr.cast::<Header>(),
+            vtable: &JobVTable {
+                run: run::<F, T>,
+                cancel: cancel::<F, T>,
+                #[cfg(feature = "std")]
+                fail: fail::<F, T>,
+                drop: drop_job::<F, T>,
+            },
+        };
+        (job, SharedFuture::from_raw(raw))
+    }
+
+    /// Runs the job on the current thread, unless its future was cancelled, and
+    /// completes the future with the result. With `std`, a panic of the closure
+    /// is caught and delivered as [`Error::Panicked`]; this call then returns
+    /// normally.
+    ///
+    /// Foreign code can still unwind out of `run`: a panicking `Waker::wake` of
+    /// the waiter, or the panicking `Drop` of a result nobody was waiting for.
+    /// The future is consistent in either case.
+    ///
+    /// ```
+    /// use concurrent_futures::{Error, Job};
+    /// let (job, mut future) = Job::new(|| -> u8 { panic!("job failed") });
+    /// job.run();
+    /// assert!(matches!(future.wait(), Err(Error::Panicked(_))));
+    /// ```
+    pub fn run(self) {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: the job is consumed: its entry runs once.
+        unsafe { (this.vtable.run)(this.header) }
+    }
+
+    /// Drops the closure without running it; the future reports
+    /// [`Error::Cancelled`]. What `shutdown(cancel_futures = true)` does to a
+    /// queued job.
+    ///
+    /// ```
+    /// let (job, future) = concurrent_futures::Job::new(|| 1);
+    /// job.cancel();
+    /// assert!(future.is_cancelled());
+    /// ```
+    pub fn cancel(self) {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: the job is consumed: its entry runs once.
+        unsafe { (this.vtable.cancel)(this.header) }
+    }
+
+    /// Drops the closure without running it and completes the future with
+    /// `error` (a broken pool fails its queued jobs this way).
+    #[cfg(feature = "std")]
+    pub(crate) fn fail(self, error: Error) {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: the job is consumed: its entry runs once.
+        unsafe { (this.vtable.fail)(this.header, error) }
+    }
+
+    /// `true` if the job's future was cancelled: running it would skip the
+    /// closure.
+    ///
+    /// ```
+    /// let (job, future) = concurrent_futures::Job::new(|| 1);
+    /// future.cancel();
+    /// assert!(job.is_cancelled());
+    /// # drop(job);
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        // SAFETY: the job holds the producer's reference, so the header is alive.
+        let state = unsafe { &(*self.header.as_ptr()).state };
+        state.load_relaxed().lifecycle() == state::CANCELLED
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        // SAFETY: dropped once; the handle is not used again.
+        unsafe { (self.vtable.drop)(self.header) }
+    }
+}
+
+impl fmt::Debug for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+/// Takes the closure out of the job, and the job's producer handle.
+///
+/// # Safety
+///
+/// `header` is a `JobCell<F, T>` whose closure was not taken yet; called once.
+unsafe fn take<F, T>(header: NonNull<Header>) -> (F, Promise<T>) {
+    let job = header.cast::<JobCell<F, T>>();
+    // SAFETY: the job exclusively owns its closure (the consumer never touches
+    // it), and it is initialized until taken, which happens once, here.
+    let func = unsafe {
+        (*job.as_ptr())
+            .func
+            .with_mut(|slot| (*slot).assume_init_read())
+    };
+    // SAFETY: `Cell<T>` is at offset 0 of the `JobCell`; the job held the
+    // producer's reference, which the promise now holds.
+    let promise = Promise::from_raw(unsafe { RawCell::from_ptr(job.cast::<Cell<T>>()) });
+    (func, promise)
+}
+
+/// # Safety
+///
+/// As for [`take`].
+unsafe fn run<F: FnOnce() -> T, T>(header: NonNull<Header>) {
+    // SAFETY: forwarded.
+    let (func, mut promise) = unsafe { take::<F, T>(header) };
+    if !promise.set_running_or_notify_cancel() {
+        // Cancelled before it started: the closure is dropped unrun (its captures
+        // are released on this thread), and dropping the promise only releases it.
+        drop(func);
+        drop(promise);
+        return;
+    }
+    #[cfg(feature = "std")]
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(func)) {
+        // An undelivered result (consumer gone) is dropped here, on the worker.
+        Ok(value) => drop(promise.set_result(value)),
+        Err(payload) => drop(promise.set_panic(payload)),
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        // Without `std` a panic cannot be caught: unwinding drops `promise`,
+        // which abandons the future, so the waiter still does not hang.
+        let value = func();
+        drop(promise.set_result(value));
+    }
+}
+
+/// # Safety
+///
+/// As for [`take`].
+unsafe fn cancel<F, T>(header: NonNull<Header>) {
+    // SAFETY: forwarded.
+    let (func, promise) = unsafe { take::<F, T>(header) };
+    drop(func);
+    promise.cancel();
+}
+
+/// # Safety
+///
+/// As for [`take`].
+#[cfg(feature = "std")]
+unsafe fn fail<F, T>(header: NonNull<Header>, error: Error) {
+    // SAFETY: forwarded.
+    let (func, promise) = unsafe { take::<F, T>(header) };
+    drop(func);
+    promise.set_error(error);
+}
+
+/// # Safety
+///
+/// As for [`take`].
+unsafe fn drop_job<F, T>(header: NonNull<Header>) {
+    // SAFETY: forwarded.
+    let (func, promise) = unsafe { take::<F, T>(header) };
+    drop(func);
+    drop(promise);
+}

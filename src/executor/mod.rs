@@ -1,0 +1,239 @@
+//! Executors: Python's `concurrent.futures.Executor`.
+//!
+//! - [`Executor`]: the trait. An executor runs type-erased [`Job`]s; the provided
+//!   [`submit`](Executor::submit) makes a job and its [`SharedFuture`] in one
+//!   allocation.
+//! - [`Job`]: a closure and the producer of its future.
+//! - [`InlineExecutor`]: runs each job on the submitting thread (`no_std`).
+//! - `ThreadPoolExecutor` (`std`): Python's `ThreadPoolExecutor`.
+//! - `Map` (`std`): the blocking iterator of [`Executor::map`].
+
+mod inline;
+mod job;
+#[cfg(feature = "std")]
+mod map;
+#[cfg(feature = "std")]
+mod thread_pool;
+
+pub use inline::InlineExecutor;
+pub use job::Job;
+#[cfg(feature = "std")]
+pub use map::{Map, MapOptions};
+#[cfg(feature = "std")]
+pub use thread_pool::{BuildError, ThreadPoolBuilder, ThreadPoolExecutor};
+
+use crate::error::SubmitError;
+use crate::future::SharedFuture;
+
+/// Something that runs jobs: Python's `concurrent.futures.Executor`.
+///
+/// Implementors provide [`execute`](Executor::execute) and the lifecycle
+/// (`shutdown`, `is_shutdown`, `terminated`); `submit`, `map` and
+/// `shutdown_and_wait` are provided.
+///
+/// # Lifecycle (Python's `shutdown(wait, cancel_futures)`)
+///
+/// Once [`shutdown`](Executor::shutdown) has been called, `execute` and `submit`
+/// return [`SubmitError::Shutdown`] (never panic). With `cancel_futures`, every
+/// job still queued is cancelled (its future reports
+/// [`Error::Cancelled`](crate::Error::Cancelled)); jobs already running finish.
+/// [`terminated`](Executor::terminated) gives a future that completes when the
+/// executor has shut down and finished every job it accepted, so termination
+/// can be awaited without blocking a thread, or waited for with
+/// [`shutdown_and_wait`](Executor::shutdown_and_wait).
+///
+/// # Contract for implementors
+///
+/// Every job passed to `execute` must eventually be run, cancelled or dropped
+/// (its future then reports a value or panic, `Cancelled`, or `Abandoned`). On
+/// `Err`, `execute` drops the job.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::{Executor, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let mut square = pool.submit(|| 12 * 12).unwrap();
+/// assert_eq!(square.wait().unwrap(), 144);
+///
+/// let cubes: Vec<u64> = pool.map(1..=4_u64, |x| x * x * x).unwrap().map(Result::unwrap).collect();
+/// assert_eq!(cubes, [1, 8, 27, 64]);
+/// pool.shutdown_and_wait(false);
+/// ```
+pub trait Executor {
+    /// Accepts a job to run later. On `Err` the job was dropped without running.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, InlineExecutor, Job};
+    /// let (job, mut future) = Job::new(|| 5);
+    /// InlineExecutor::new().execute(job).unwrap();
+    /// assert_eq!(future.try_take().unwrap().unwrap(), 5);
+    /// ```
+    fn execute(&self, job: Job) -> Result<(), SubmitError>;
+
+    /// Begins shutdown without blocking: no new job is accepted. With
+    /// `cancel_futures`, queued jobs are cancelled; running jobs always finish.
+    /// Calling it again is harmless (a later `cancel_futures = true` still
+    /// cancels what is queued).
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, InlineExecutor};
+    /// let executor = InlineExecutor::new();
+    /// executor.shutdown(false);
+    /// assert!(executor.is_shutdown());
+    /// ```
+    fn shutdown(&self, cancel_futures: bool);
+
+    /// `true` once shutdown has begun.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, InlineExecutor};
+    /// assert!(!InlineExecutor::new().is_shutdown());
+    /// ```
+    fn is_shutdown(&self) -> bool;
+
+    /// A future that completes once shutdown has begun and every accepted job has
+    /// finished (and, for a thread pool, every worker has stopped). Each call
+    /// returns a new future; await it, or `wait()` on it.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new();
+    /// let mut terminated = pool.terminated();
+    /// pool.shutdown(false);
+    /// terminated.wait().unwrap();
+    /// ```
+    fn terminated(&self) -> SharedFuture<()>;
+
+    /// Submits `f` and returns the future of its result: Python's `submit`. The
+    /// job and its future are one allocation.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new();
+    /// let mut future = pool.submit(|| "hello from a worker").unwrap();
+    /// assert_eq!(future.wait().unwrap(), "hello from a worker");
+    /// ```
+    fn submit<F, T>(&self, f: F) -> Result<SharedFuture<T>, SubmitError>
+    where
+        Self: Sized,
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (job, future) = Job::new(f);
+        self.execute(job)?;
+        Ok(future)
+    }
+
+    /// Python's `map`: runs `f` on every item, possibly out of order, and yields
+    /// the results in input order. Every item is submitted now; see
+    /// [`map_with`](Executor::map_with) to bound the jobs in flight or set a
+    /// timeout. Dropping the iterator cancels the jobs that have not started.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new();
+    /// let lengths: Vec<usize> =
+    ///     pool.map(["a", "bb", "ccc"], str::len).unwrap().map(Result::unwrap).collect();
+    /// assert_eq!(lengths, [1, 2, 3]);
+    /// ```
+    #[cfg(feature = "std")]
+    fn map<I, F, T>(&self, items: I, f: F) -> Result<Map<'_, Self, I::IntoIter, F, T>, SubmitError>
+    where
+        Self: Sized,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        Map::new(self, items.into_iter(), f, MapOptions::new())
+    }
+
+    /// [`map`](Executor::map) with options: a bound on the jobs in flight
+    /// (Python 3.14's `buffersize`, so an endless iterator works) and an overall
+    /// timeout.
+    ///
+    /// ```
+    /// use std::num::NonZeroUsize;
+    /// use concurrent_futures::{Executor, MapOptions, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let options = MapOptions::new().buffer_size(NonZeroUsize::new(4).unwrap());
+    /// let first: Vec<u64> = pool
+    ///     .map_with(1_u64.., |x| x * 2, options) // endless input, 4 jobs in flight
+    ///     .unwrap()
+    ///     .take(5)
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(first, [2, 4, 6, 8, 10]);
+    /// ```
+    #[cfg(feature = "std")]
+    fn map_with<I, F, T>(
+        &self,
+        items: I,
+        f: F,
+        options: MapOptions,
+    ) -> Result<Map<'_, Self, I::IntoIter, F, T>, SubmitError>
+    where
+        Self: Sized,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        Map::new(self, items.into_iter(), f, options)
+    }
+
+    /// Python's `shutdown(wait=True, cancel_futures=...)`: begins shutdown and
+    /// blocks until [`terminated`](Executor::terminated) completes.
+    ///
+    /// Calling it from a job of the same executor would wait for itself; a thread
+    /// pool detects that and only begins shutdown (see
+    /// `ThreadPoolExecutor::shutdown_and_wait`).
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new();
+    /// let future = pool.submit(|| 1).unwrap();
+    /// pool.shutdown_and_wait(false);
+    /// assert!(future.is_done());
+    /// ```
+    #[cfg(feature = "std")]
+    fn shutdown_and_wait(&self, cancel_futures: bool) {
+        self.shutdown(cancel_futures);
+        // The terminated future is completed by the executor, or abandoned if the
+        // executor is dropped first; either way the wait ends.
+        let _ = self.terminated().wait();
+    }
+}
+
+impl<E: Executor + ?Sized> Executor for &E {
+    fn execute(&self, job: Job) -> Result<(), SubmitError> {
+        (**self).execute(job)
+    }
+    fn shutdown(&self, cancel_futures: bool) {
+        (**self).shutdown(cancel_futures)
+    }
+    fn is_shutdown(&self) -> bool {
+        (**self).is_shutdown()
+    }
+    fn terminated(&self) -> SharedFuture<()> {
+        (**self).terminated()
+    }
+}
+
+impl<E: Executor + ?Sized> Executor for alloc::sync::Arc<E> {
+    fn execute(&self, job: Job) -> Result<(), SubmitError> {
+        (**self).execute(job)
+    }
+    fn shutdown(&self, cancel_futures: bool) {
+        (**self).shutdown(cancel_futures)
+    }
+    fn is_shutdown(&self) -> bool {
+        (**self).is_shutdown()
+    }
+    fn terminated(&self) -> SharedFuture<()> {
+        (**self).terminated()
+    }
+}

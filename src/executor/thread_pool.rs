@@ -1,0 +1,511 @@
+//! [`ThreadPoolExecutor`]: Python's `ThreadPoolExecutor`.
+//!
+//! # Design
+//!
+//! One mutex guards the pool's bookkeeping and its FIFO queue; workers sleep on
+//! one condition variable. Neither is on the hot path of the futures themselves
+//! (those are lock-free), and both come from the sync shim, so the pool's
+//! protocols are checked under loom like the rest.
+//!
+//! - `submit` pushes the job and then, like Python's `_adjust_thread_count`,
+//!   wakes a sleeping worker if one is not already being woken, or else starts
+//!   a new worker while there are fewer than `max_workers`. Idle workers are
+//!   reused before a thread is spawned; threads start lazily.
+//! - `sleeping` counts workers inside `Condvar::wait`; `notified` counts wake-ups
+//!   sent to them and not yet consumed. A job is never stranded: a worker only
+//!   sleeps after seeing the queue empty under the lock, and a submit that finds
+//!   no wake-able sleeper starts a worker (or leaves the job to the busy ones,
+//!   which pop until the queue is empty).
+//! - Shutdown sets a flag under the lock and wakes every worker; each exits once
+//!   the queue is empty. The last worker out completes the `terminated` futures.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use super::{Executor, Job};
+use crate::error::{BrokenError, Error, SubmitError};
+use crate::future::SharedFuture;
+use crate::promise::{Promise, promise};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard, thread};
+
+type Initializer =
+    Box<dyn Fn() -> Result<(), Box<dyn core::error::Error + Send + Sync>> + Send + Sync>;
+
+/// A pool of worker threads that run submitted jobs: Python's
+/// `concurrent.futures.ThreadPoolExecutor`.
+///
+/// Threads start lazily, up to `max_workers` (Python's default:
+/// `min(32, cores + 4)`); an idle worker is reused before a new thread is
+/// started. A panicking job is reported to its waiter as
+/// [`Error::Panicked`](crate::Error::Panicked) and the worker keeps serving.
+///
+/// # Dropping
+///
+/// Dropping the pool begins shutdown without cancelling and without blocking:
+/// queued jobs still run, their futures stay valid, and the workers exit when
+/// the queue is empty. To wait for them, call
+/// [`shutdown_and_wait`](Executor::shutdown_and_wait) first, or await
+/// [`terminated`](Executor::terminated).
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::{Executor, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::builder().max_workers(2).thread_name_prefix("demo").build()?;
+/// let mut name = pool.submit(|| std::thread::current().name().map(str::to_owned)).unwrap();
+/// assert!(name.wait().unwrap().unwrap().starts_with("demo_"));
+/// pool.shutdown_and_wait(false);
+/// # Ok::<(), concurrent_futures::BuildError>(())
+/// ```
+pub struct ThreadPoolExecutor {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<PoolState>,
+    work_ready: Condvar,
+    max_workers: usize,
+    thread_name_prefix: String,
+    stack_size: Option<usize>,
+    initializer: Option<Initializer>,
+}
+
+#[derive(Default)]
+struct PoolState {
+    queue: VecDeque<Job>,
+    /// Live worker threads (started, not yet exited).
+    workers: usize,
+    /// Threads ever started, for their names.
+    started: usize,
+    /// Workers inside `Condvar::wait`.
+    sleeping: usize,
+    /// Wake-ups sent to sleepers and not yet consumed.
+    notified: usize,
+    shutdown: bool,
+    broken: Option<BrokenError>,
+    terminated: bool,
+    on_terminated: Vec<Promise<()>>,
+}
+
+/// Why a [`ThreadPoolBuilder`] could not build a pool.
+///
+/// ```
+/// use concurrent_futures::{BuildError, ThreadPoolExecutor};
+/// let error = ThreadPoolExecutor::builder().max_workers(0).build().unwrap_err();
+/// assert_eq!(error, BuildError::ZeroWorkers);
+/// assert_eq!(error.to_string(), "max_workers must be greater than 0");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `max_workers` was 0: Python's `ValueError`.
+    ZeroWorkers,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::ZeroWorkers => f.write_str("max_workers must be greater than 0"),
+        }
+    }
+}
+
+impl core::error::Error for BuildError {}
+
+/// Configures a [`ThreadPoolExecutor`].
+///
+/// ```
+/// use concurrent_futures::ThreadPoolExecutor;
+/// let pool = ThreadPoolExecutor::builder()
+///     .max_workers(4)
+///     .thread_name_prefix("io")
+///     .stack_size(256 * 1024)
+///     .initializer(|| Ok::<(), std::io::Error>(()))
+///     .build()
+///     .unwrap();
+/// # drop(pool);
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+#[derive(Default)]
+pub struct ThreadPoolBuilder {
+    max_workers: Option<usize>,
+    thread_name_prefix: Option<String>,
+    stack_size: Option<usize>,
+    initializer: Option<Initializer>,
+}
+
+impl ThreadPoolBuilder {
+    /// The most threads the pool starts. Default: `min(32, cores + 4)`, as in
+    /// Python. Zero is refused by [`build`](Self::build).
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ThreadPoolExecutor::builder().max_workers(1).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 1);
+    /// ```
+    pub fn max_workers(mut self, max_workers: usize) -> Self {
+        self.max_workers = Some(max_workers);
+        self
+    }
+
+    /// Worker threads are named `{prefix}_{n}`. Default prefix:
+    /// `ThreadPoolExecutor`.
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ThreadPoolExecutor::builder().thread_name_prefix("db").build();
+    /// # drop(pool);
+    /// ```
+    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_name_prefix = Some(prefix.into());
+        self
+    }
+
+    /// The stack size of worker threads, in bytes (default: std's).
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ThreadPoolExecutor::builder().stack_size(1 << 20).build();
+    /// # drop(pool);
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs in each worker thread before it takes any job. If it fails (returns
+    /// `Err` or panics), the pool becomes broken, as Python's
+    /// `BrokenThreadPool`: queued jobs fail with
+    /// [`Error::Broken`](crate::Error::Broken) and later submits are refused
+    /// with [`SubmitError::Broken`].
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    ///
+    /// thread_local!(static READY: Cell<bool> = const { Cell::new(false) });
+    /// let pool = ThreadPoolExecutor::builder()
+    ///     .initializer(|| {
+    ///         READY.set(true);
+    ///         Ok::<(), std::io::Error>(())
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(pool.submit(|| READY.get()).unwrap().wait().unwrap());
+    /// ```
+    pub fn initializer<F, E>(mut self, initializer: F) -> Self
+    where
+        F: Fn() -> Result<(), E> + Send + Sync + 'static,
+        E: Into<Box<dyn core::error::Error + Send + Sync>>,
+    {
+        self.initializer = Some(Box::new(move || initializer().map_err(Into::into)));
+        self
+    }
+
+    /// Builds the pool. No thread starts until the first job is submitted.
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ThreadPoolExecutor::builder().build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn build(self) -> Result<ThreadPoolExecutor, BuildError> {
+        let max_workers = match self.max_workers {
+            Some(0) => return Err(BuildError::ZeroWorkers),
+            Some(n) => n,
+            None => default_max_workers(),
+        };
+        Ok(ThreadPoolExecutor {
+            shared: Arc::new(Shared {
+                state: Mutex::new(PoolState::default()),
+                work_ready: Condvar::new(),
+                max_workers,
+                thread_name_prefix: self
+                    .thread_name_prefix
+                    .unwrap_or_else(|| String::from("ThreadPoolExecutor")),
+                stack_size: self.stack_size,
+                initializer: self.initializer,
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for ThreadPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolBuilder")
+            .field("max_workers", &self.max_workers)
+            .field("thread_name_prefix", &self.thread_name_prefix)
+            .field("stack_size", &self.stack_size)
+            .field("initializer", &self.initializer.is_some())
+            .finish()
+    }
+}
+
+/// Python's default: `min(32, os.cpu_count() + 4)`.
+fn default_max_workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores + 4).min(32)
+}
+
+impl ThreadPoolExecutor {
+    /// A pool with the default configuration.
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ThreadPoolExecutor::new();
+    /// assert!(pool.max_workers() >= 5);
+    /// ```
+    pub fn new() -> Self {
+        ThreadPoolBuilder::default()
+            .build()
+            .expect("the default configuration is valid")
+    }
+
+    /// A builder for a configured pool.
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ThreadPoolExecutor::builder().max_workers(3).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn builder() -> ThreadPoolBuilder {
+        ThreadPoolBuilder::default()
+    }
+
+    /// The most threads this pool starts.
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ThreadPoolExecutor::builder().max_workers(7).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 7);
+    /// ```
+    pub fn max_workers(&self) -> usize {
+        self.shared.max_workers
+    }
+
+    /// Worker threads alive now.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new();
+    /// assert_eq!(pool.worker_count(), 0); // threads start lazily
+    /// pool.submit(|| ()).unwrap().wait().unwrap();
+    /// assert_eq!(pool.worker_count(), 1);
+    /// ```
+    pub fn worker_count(&self) -> usize {
+        self.shared.lock().workers
+    }
+
+    /// `true` once a worker initializer has failed.
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ThreadPoolExecutor::new();
+    /// assert!(!pool.is_broken());
+    /// ```
+    pub fn is_broken(&self) -> bool {
+        self.shared.lock().broken.is_some()
+    }
+}
+
+impl Default for ThreadPoolExecutor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        // The pool never runs foreign code while holding the lock, so a poisoned
+        // lock still guards consistent state.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, PoolState>) -> MutexGuard<'a, PoolState> {
+        self.work_ready
+            .wait(guard)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Marks the pool terminated if it is shut down (or broken) with no worker
+    /// left, handing back the futures to complete (outside the lock).
+    fn take_if_terminated(state: &mut PoolState) -> Vec<Promise<()>> {
+        if !state.terminated && (state.shutdown || state.broken.is_some()) && state.workers == 0 {
+            debug_assert!(state.queue.is_empty());
+            state.terminated = true;
+            core::mem::take(&mut state.on_terminated)
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+fn complete_all(waiters: Vec<Promise<()>>) {
+    for waiter in waiters {
+        // Fails only if nobody is waiting any more.
+        let _ = waiter.set_result(());
+    }
+}
+
+/// The body of a worker thread.
+fn worker_main(shared: Arc<Shared>) {
+    if let Some(initializer) = &shared.initializer {
+        let failure = match catch_unwind(AssertUnwindSafe(initializer)) {
+            Ok(Ok(())) => None,
+            Ok(Err(cause)) => Some(cause),
+            Err(payload) => {
+                let message = crate::error::Panic::new(payload).to_string();
+                Some(Box::<dyn core::error::Error + Send + Sync>::from(
+                    alloc::format!("the initializer panicked: {message}"),
+                ))
+            }
+        };
+        if let Some(cause) = failure {
+            let mut state = shared.lock();
+            let broken = state
+                .broken
+                .get_or_insert_with(|| BrokenError::new(cause))
+                .clone();
+            let queued = core::mem::take(&mut state.queue);
+            state.workers -= 1;
+            let terminated = Shared::take_if_terminated(&mut state);
+            drop(state);
+            // Other workers exit once the queue is empty: wake the sleepers.
+            shared.work_ready.notify_all();
+            for job in queued {
+                job.fail(Error::Broken(broken.clone()));
+            }
+            complete_all(terminated);
+            return;
+        }
+    }
+
+    let mut state = shared.lock();
+    loop {
+        if let Some(job) = state.queue.pop_front() {
+            drop(state);
+            // `Job::run` catches the closure's panic; what can still unwind is
+            // foreign code after completion (a waker, an undelivered value's
+            // `Drop`). The worker survives it and keeps serving.
+            let _ = catch_unwind(AssertUnwindSafe(|| job.run()));
+            state = shared.lock();
+            continue;
+        }
+        if state.shutdown || state.broken.is_some() {
+            break;
+        }
+        state.sleeping += 1;
+        state = shared.wait(state);
+        state.sleeping -= 1;
+        state.notified = state.notified.saturating_sub(1);
+    }
+    state.workers -= 1;
+    let terminated = Shared::take_if_terminated(&mut state);
+    drop(state);
+    complete_all(terminated);
+}
+
+impl Executor for ThreadPoolExecutor {
+    fn execute(&self, job: Job) -> Result<(), SubmitError> {
+        let shared = &self.shared;
+        let mut state = shared.lock();
+        if let Some(broken) = &state.broken {
+            return Err(SubmitError::Broken(broken.clone()));
+        }
+        if state.shutdown {
+            return Err(SubmitError::Shutdown);
+        }
+        state.queue.push_back(job);
+        if state.sleeping > state.notified {
+            state.notified += 1;
+            drop(state);
+            shared.work_ready.notify_one();
+            return Ok(());
+        }
+        if state.workers >= shared.max_workers {
+            // Every worker is busy; one of them will pop the job.
+            return Ok(());
+        }
+        state.workers += 1;
+        let index = state.started;
+        state.started += 1;
+        drop(state);
+
+        let mut builder =
+            thread::Builder::new().name(alloc::format!("{}_{index}", shared.thread_name_prefix));
+        if let Some(bytes) = shared.stack_size {
+            builder = builder.stack_size(bytes);
+        }
+        let for_worker = Arc::clone(shared);
+        match builder.spawn(move || worker_main(for_worker)) {
+            Ok(_detached) => Ok(()),
+            Err(error) => {
+                let mut state = shared.lock();
+                state.workers -= 1;
+                if state.workers > 0 {
+                    // The live workers will run the job.
+                    return Ok(());
+                }
+                // Nobody can run what is queued: hand every queued job back as
+                // abandoned rather than leave its waiter hanging.
+                let stranded = core::mem::take(&mut state.queue);
+                let terminated = Shared::take_if_terminated(&mut state);
+                drop(state);
+                drop(stranded);
+                complete_all(terminated);
+                Err(SubmitError::Spawn(error.kind()))
+            }
+        }
+    }
+
+    fn shutdown(&self, cancel_futures: bool) {
+        let mut state = self.shared.lock();
+        state.shutdown = true;
+        let cancelled = if cancel_futures {
+            core::mem::take(&mut state.queue)
+        } else {
+            VecDeque::new()
+        };
+        let terminated = Shared::take_if_terminated(&mut state);
+        drop(state);
+        self.shared.work_ready.notify_all();
+        for job in cancelled {
+            job.cancel();
+        }
+        complete_all(terminated);
+    }
+
+    fn is_shutdown(&self) -> bool {
+        self.shared.lock().shutdown
+    }
+
+    fn terminated(&self) -> SharedFuture<()> {
+        let (producer, future) = promise();
+        let mut state = self.shared.lock();
+        if state.terminated {
+            drop(state);
+            let _ = producer.set_result(());
+        } else {
+            state.on_terminated.push(producer);
+        }
+        future
+    }
+}
+
+impl Drop for ThreadPoolExecutor {
+    fn drop(&mut self) {
+        self.shutdown(false);
+    }
+}
+
+impl fmt::Debug for ThreadPoolExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct("ThreadPoolExecutor")
+            .field("max_workers", &self.shared.max_workers)
+            .field("workers", &state.workers)
+            .field("queued", &state.queue.len())
+            .field("shutdown", &state.shutdown)
+            .field("broken", &state.broken.is_some())
+            .finish()
+    }
+}
