@@ -95,6 +95,9 @@ unsafe impl<T: Send> Send for SharedFuture<T> {}
 // SAFETY: every `&self` method only reads or CASes the state word (and `cancel`
 // may drop the consumer's own waiter); none touches a `T`.
 unsafe impl<T: Send> Sync for SharedFuture<T> {}
+// The outcome lives in the heap cell and is never pinned: moving the handle is
+// always fine.
+impl<T> Unpin for SharedFuture<T> {}
 
 impl<T> SharedFuture<T> {
     pub(crate) fn from_raw(raw: RawCell<T>) -> Self {

@@ -44,6 +44,7 @@ extern crate alloc;
 #[cfg(any(feature = "std", loom))]
 extern crate std;
 
+pub mod async_executor;
 mod error;
 pub mod executor;
 mod future;
@@ -55,6 +56,7 @@ mod sync;
 mod wait;
 mod waiter;
 
+pub use async_executor::{AsyncExecutor, MapStream, UnwrapFuture, unwrap_future};
 #[cfg(feature = "std")]
 pub use error::BrokenError;
 pub use error::{Error, Panic, SubmitError, Undelivered, UndeliveredReason};

@@ -26,7 +26,6 @@ pub fn promise<T>() -> (Promise<T>, SharedFuture<T>) {
 }
 
 /// A future that is already done with `error`.
-#[cfg(feature = "std")]
 pub(crate) fn failed<T>(error: Error) -> SharedFuture<T> {
     let (producer, future) = promise();
     producer.set_error(error);
@@ -64,6 +63,7 @@ pub struct Promise<T> {
 unsafe impl<T: Send> Send for Promise<T> {}
 // SAFETY: `&self` methods only read the state word.
 unsafe impl<T: Send> Sync for Promise<T> {}
+impl<T> Unpin for Promise<T> {}
 
 impl<T> Promise<T> {
     pub(crate) fn from_raw(raw: RawCell<T>) -> Self {
@@ -141,7 +141,6 @@ impl<T> Promise<T> {
     /// Completes the future with an executor's error (for example
     /// [`Error::Broken`](crate::Error)); the error is dropped if nobody can
     /// receive it.
-    #[cfg(feature = "std")]
     pub(crate) fn set_error(self, error: Error) {
         // SAFETY: as in `set_result`.
         let _undelivered = unsafe { self.into_raw().complete(Outcome::Failed(error)) };

@@ -16,8 +16,11 @@ mod imp {
     pub(crate) use core::hint::spin_loop;
     pub(crate) use core::sync::atomic::{AtomicUsize, Ordering};
 
+    pub(crate) use alloc::sync::Arc;
     #[cfg(feature = "std")]
-    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+    #[cfg(feature = "std")]
+    pub(crate) use std::thread_local;
 
     /// `core::cell::UnsafeCell` with loom's closure-based access API.
     #[derive(Debug)]
@@ -70,6 +73,7 @@ mod imp {
     pub(crate) use loom::hint::spin_loop;
     pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use loom::thread_local;
 
     /// Thread parking for blocking waits, on loom's scheduler.
     pub(crate) mod thread {

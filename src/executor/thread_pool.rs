@@ -32,6 +32,16 @@ use crate::future::SharedFuture;
 use crate::promise::{Promise, promise};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, thread};
 
+// Loom's `thread_local!` does not accept a `const { }` initializer.
+#[allow(clippy::missing_const_for_thread_local)]
+mod current_pool {
+    crate::sync::thread_local! {
+        /// The pool a worker thread belongs to (its `Shared` address), or 0.
+        pub(super) static CURRENT_POOL: core::cell::Cell<usize> = core::cell::Cell::new(0);
+    }
+}
+use current_pool::CURRENT_POOL;
+
 type Initializer =
     Box<dyn Fn() -> Result<(), Box<dyn core::error::Error + Send + Sync>> + Send + Sync>;
 
@@ -294,6 +304,20 @@ impl ThreadPoolExecutor {
         self.shared.lock().workers
     }
 
+    /// `true` when called from one of this pool's worker threads.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    /// use std::sync::Arc;
+    /// let pool = Arc::new(ThreadPoolExecutor::new());
+    /// assert!(!pool.is_worker_thread());
+    /// let inside = Arc::clone(&pool);
+    /// assert!(pool.submit(move || inside.is_worker_thread()).unwrap().wait().unwrap());
+    /// ```
+    pub fn is_worker_thread(&self) -> bool {
+        CURRENT_POOL.with(|pool| pool.get()) == Arc::as_ptr(&self.shared) as usize
+    }
+
     /// `true` once a worker initializer has failed.
     ///
     /// ```
@@ -348,6 +372,7 @@ fn complete_all(waiters: Vec<Promise<()>>) {
 
 /// The body of a worker thread.
 fn worker_main(shared: Arc<Shared>) {
+    CURRENT_POOL.with(|pool| pool.set(Arc::as_ptr(&shared) as usize));
     if let Some(initializer) = &shared.initializer {
         let failure = match catch_unwind(AssertUnwindSafe(initializer)) {
             Ok(Ok(())) => None,
@@ -476,6 +501,16 @@ impl Executor for ThreadPoolExecutor {
 
     fn is_shutdown(&self) -> bool {
         self.shared.lock().shutdown
+    }
+
+    /// Begins shutdown and waits for termination, except when called from one of
+    /// this pool's own workers: that worker would wait for itself (Python raises
+    /// `RuntimeError: cannot join current thread`), so it only begins shutdown.
+    fn shutdown_and_wait(&self, cancel_futures: bool) {
+        self.shutdown(cancel_futures);
+        if !self.is_worker_thread() {
+            let _ = self.terminated().wait();
+        }
     }
 
     fn terminated(&self) -> SharedFuture<()> {
