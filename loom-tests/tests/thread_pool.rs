@@ -1,0 +1,154 @@
+//! Loom models of `ThreadPoolExecutor`'s lifecycle and of `wait`: one race per
+//! test. The pool's mutex, condition variable, worker threads and the futures'
+//! cells are all loom's under `--cfg loom`.
+//!
+//! Every model uses `max_workers(1)`: with the main thread, at most one helper
+//! thread and one worker, the state space stays small enough to explore
+//! exhaustively (no preemption bound).
+#![cfg(loom)]
+
+use std::sync::Arc;
+
+use concurrent_futures::{
+    Error, Executor, ReturnWhen, SubmitError, ThreadPoolExecutor, promise, wait,
+};
+use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::thread;
+
+fn one_worker() -> ThreadPoolExecutor {
+    ThreadPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap()
+}
+
+/// `submit` on one thread races `shutdown(false)` on another. Either the submit
+/// is refused with `Shutdown`, or its job runs to completion; termination always
+/// arrives, after the job.
+#[test]
+fn submit_vs_shutdown() {
+    loom::model(|| {
+        let pool = Arc::new(one_worker());
+        let submitter = {
+            let pool = Arc::clone(&pool);
+            thread::spawn(move || pool.submit(|| 7_u32))
+        };
+        pool.shutdown(false);
+        let submitted = submitter.join().unwrap();
+        pool.terminated().wait().unwrap();
+        match submitted {
+            // Terminated means every accepted job finished: the outcome is there.
+            Ok(mut future) => assert_eq!(
+                future.try_take().expect("done before termination").unwrap(),
+                7
+            ),
+            Err(SubmitError::Shutdown) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    });
+}
+
+/// `shutdown(cancel_futures = true)` races the worker dequeuing the job. The job
+/// either ran (its future has the value) or was cancelled before it started (the
+/// closure never ran): never both, never neither.
+#[test]
+fn shutdown_cancel_futures_vs_worker_dequeue() {
+    loom::model(|| {
+        let pool = one_worker();
+        let ran = loom::sync::Arc::new(AtomicBool::new(false));
+        let mut future = {
+            let ran = loom::sync::Arc::clone(&ran);
+            pool.submit(move || {
+                ran.store(true, Ordering::Relaxed);
+                7_u32
+            })
+            .unwrap()
+        };
+        pool.shutdown(true);
+        match future.wait() {
+            Ok(value) => {
+                assert_eq!(value, 7);
+                assert!(ran.load(Ordering::Relaxed));
+            }
+            Err(Error::Cancelled) => assert!(!ran.load(Ordering::Relaxed)),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+        pool.terminated().wait().unwrap();
+    });
+}
+
+/// A second submit races the only worker going back to sleep after its first
+/// job: the wake-up must not be lost (the idle worker is reused, not a new one).
+#[test]
+fn submit_vs_worker_going_idle() {
+    loom::model(|| {
+        let pool = one_worker();
+        let mut first = pool.submit(|| 1_u32).unwrap();
+        assert_eq!(first.wait().unwrap(), 1);
+        // The worker is now between finishing job 1 and sleeping on the condvar.
+        let mut second = pool.submit(|| 2_u32).unwrap();
+        assert_eq!(second.wait().unwrap(), 2);
+        assert_eq!(pool.worker_count(), 1);
+        pool.shutdown_and_wait(false);
+    });
+}
+
+/// `terminated()` is asked for while the last worker exits: the future completes
+/// whichever comes first.
+#[test]
+fn terminated_vs_last_worker_exit() {
+    loom::model(|| {
+        let pool = one_worker();
+        let mut job = pool.submit(|| ()).unwrap();
+        pool.shutdown(false);
+        let mut terminated = pool.terminated();
+        terminated.wait().unwrap();
+        assert!(job.try_take().unwrap().is_ok());
+    });
+}
+
+/// `wait(FIRST_COMPLETED)` registers on two futures while one of them completes
+/// on another thread: the completion is never missed (no hang), and `done`
+/// holds exactly the completed one.
+#[test]
+fn wait_first_completed_vs_completion() {
+    loom::model(|| {
+        let (fast, fast_future) = promise::<u32>();
+        let (slow, slow_future) = promise::<u32>();
+        let mut futures = [fast_future, slow_future];
+        let completer = thread::spawn(move || fast.set_result(1).unwrap());
+        let waited = wait(&mut futures, None, ReturnWhen::FirstCompleted);
+        assert_eq!(waited.done, [0]);
+        assert_eq!(waited.not_done, [1]);
+        assert_eq!(futures[0].try_take().unwrap().unwrap(), 1);
+        completer.join().unwrap();
+        drop(slow);
+        assert!(matches!(futures[1].try_take(), Some(Err(Error::Abandoned))));
+    });
+}
+
+/// `wait(ALL_COMPLETED)` while two producers finish concurrently (one with a
+/// value, one abandoned): both completions are seen.
+///
+/// The producers are deliberately not joined. A producer unparks its waiter
+/// after publishing, so the waiter may see both futures done and return before
+/// the second unpark arrives; std allows such a late unpark (it only leaves a
+/// token for a later `park`), but loom 0.7 aborts with `assertion failed:
+/// state.notified` if it lands while the thread is blocked in `join`
+/// (tokio-rs/loom#249, fix pending in tokio-rs/loom#418). Nothing here needs
+/// the join: the futures themselves carry the synchronization.
+#[test]
+fn wait_all_completed_vs_two_completions() {
+    loom::model(|| {
+        let (first, first_future) = promise::<u32>();
+        let (second, second_future) = promise::<u32>();
+        let mut futures = [first_future, second_future];
+        thread::spawn(move || first.set_result(1).unwrap());
+        thread::spawn(move || drop(second));
+        let waited = wait(&mut futures, None, ReturnWhen::AllCompleted);
+        assert_eq!(waited.done, [0, 1]);
+        assert!(waited.not_done.is_empty());
+        assert_eq!(futures[0].try_take().unwrap().unwrap(), 1);
+        assert!(matches!(futures[1].try_take(), Some(Err(Error::Abandoned))));
+    });
+}
