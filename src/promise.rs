@@ -75,7 +75,7 @@ impl<T> Promise<T> {
 
     /// Gives up the handle without running its `Drop`; the caller takes over
     /// the producer's reference.
-    fn into_raw(self) -> RawCell<T> {
+    pub(crate) fn into_raw(self) -> RawCell<T> {
         ManuallyDrop::new(self).raw
     }
 

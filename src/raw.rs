@@ -319,10 +319,34 @@ impl<T> RawCell<T> {
         self,
         outcome: Outcome<T>,
     ) -> Result<(), (Outcome<T>, UndeliveredReason)> {
+        // SAFETY: forwarded: the producer, once.
+        unsafe {
+            self.write_outcome(outcome);
+            self.publish_outcome()
+        }
+    }
+
+    /// Writes the outcome without publishing it yet (a worker publishes after it
+    /// has taken its next job, see `executor::thread_pool`).
+    ///
+    /// # Safety
+    ///
+    /// Called at most once, by the producer, before [`RawCell::publish_outcome`].
+    pub(crate) unsafe fn write_outcome(&self, outcome: Outcome<T>) {
         // SAFETY: not finished yet (the producer publishes once, and a cancelled
         // future never gets an outcome): the producer owns the outcome slot.
         self.outcome()
             .with_mut(|slot| unsafe { (*slot).write(outcome) });
+    }
+
+    /// Publishes the outcome written by [`RawCell::write_outcome`]; see
+    /// [`RawCell::complete`].
+    ///
+    /// # Safety
+    ///
+    /// Called once, by the producer, after `write_outcome`; the producer must
+    /// not use the cell afterwards.
+    pub(crate) unsafe fn publish_outcome(self) -> Result<(), (Outcome<T>, UndeliveredReason)> {
         let reason = match self.state().publish(state::COMPLETE) {
             Publish::Released => return Ok(()),
             Publish::TakeWaiter => {
@@ -334,7 +358,7 @@ impl<T> RawCell<T> {
             Publish::NoConsumer => UndeliveredReason::ConsumerDropped,
         };
         // SAFETY: nothing was published: the slot is still the producer's, and it
-        // was initialized above.
+        // was initialized by `write_outcome`.
         let outcome = self
             .outcome()
             .with_mut(|slot| unsafe { (*slot).assume_init_read() });

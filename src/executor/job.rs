@@ -6,10 +6,10 @@ use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ptr::NonNull;
 
 #[cfg(feature = "std")]
-use crate::error::Error;
+use crate::error::{Error, Panic};
 use crate::future::SharedFuture;
 use crate::promise::Promise;
-use crate::raw::{self, Cell, Header, RawCell};
+use crate::raw::{self, Cell, Header, Outcome, RawCell};
 use crate::state;
 use crate::sync::UnsafeCell;
 
@@ -24,7 +24,10 @@ struct JobCell<F, T> {
 }
 
 struct JobVTable {
-    run: unsafe fn(NonNull<Header>),
+    /// Runs the closure (unless cancelled) and writes its outcome; `true` if an
+    /// outcome now waits for `publish`.
+    run_unpublished: unsafe fn(NonNull<Header>) -> bool,
+    publish: unsafe fn(NonNull<Header>),
     cancel: unsafe fn(NonNull<Header>),
     #[cfg(feature = "std")]
     fail: unsafe fn(NonNull<Header>, Error),
@@ -89,7 +92,8 @@ impl Job {
         let job = Job {
             header: ptr.cast::<Header>(),
             vtable: &JobVTable {
-                run: run::<F, T>,
+                run_unpublished: run_unpublished::<F, T>,
+                publish: publish::<T>,
                 cancel: cancel::<F, T>,
                 #[cfg(feature = "std")]
                 fail: fail::<F, T>,
@@ -115,9 +119,25 @@ impl Job {
     /// assert!(matches!(future.wait(), Err(Error::Panicked(_))));
     /// ```
     pub fn run(self) {
+        if let Some(completion) = self.run_unpublished() {
+            completion.publish();
+        }
+    }
+
+    /// Runs the job like [`run`](Job::run) but leaves the outcome unpublished:
+    /// the waiter is not woken until the returned [`Completion`] is published
+    /// (or dropped). A worker uses the gap to take its next job first. `None`
+    /// if the future was cancelled and the closure skipped.
+    pub(crate) fn run_unpublished(self) -> Option<Completion> {
         let this = ManuallyDrop::new(self);
         // SAFETY: the job is consumed: its entry runs once.
-        unsafe { (this.vtable.run)(this.header) }
+        let written = unsafe { (this.vtable.run_unpublished)(this.header) };
+        // Lazily: a `Completion` publishes when dropped, so one must exist only
+        // when an outcome was written.
+        written.then(|| Completion {
+            header: this.header,
+            publish: this.vtable.publish,
+        })
     }
 
     /// Drops the closure without running it; the future reports
@@ -160,6 +180,34 @@ impl Job {
     }
 }
 
+/// A job's outcome, written to its future's cell but not yet published.
+/// Publishing happens exactly once: by [`Completion::publish`], or on drop.
+pub(crate) struct Completion {
+    header: NonNull<Header>,
+    publish: unsafe fn(NonNull<Header>),
+}
+
+// SAFETY: as for `Job`: the outcome is `Send`, and publishing is thread-safe.
+unsafe impl Send for Completion {}
+
+impl Completion {
+    /// Publishes the outcome and wakes the waiter. May unwind from foreign code
+    /// (a waker, or the `Drop` of an undelivered value); the future is
+    /// consistent either way.
+    pub(crate) fn publish(self) {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: the completion is consumed: it publishes once.
+        unsafe { (this.publish)(this.header) }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        // SAFETY: dropped once, never published before (`publish` forgets self).
+        unsafe { (self.publish)(self.header) }
+    }
+}
+
 impl Drop for Job {
     fn drop(&mut self) {
         // SAFETY: dropped once; the handle is not used again.
@@ -198,7 +246,7 @@ unsafe fn take<F, T>(header: NonNull<Header>) -> (F, Promise<T>) {
 /// # Safety
 ///
 /// As for [`take`].
-unsafe fn run<F: FnOnce() -> T, T>(header: NonNull<Header>) {
+unsafe fn run_unpublished<F: FnOnce() -> T, T>(header: NonNull<Header>) -> bool {
     // SAFETY: forwarded.
     let (func, mut promise) = unsafe { take::<F, T>(header) };
     if !promise.set_running_or_notify_cancel() {
@@ -206,21 +254,35 @@ unsafe fn run<F: FnOnce() -> T, T>(header: NonNull<Header>) {
         // are released on this thread), and dropping the promise only releases it.
         drop(func);
         drop(promise);
-        return;
+        return false;
     }
     #[cfg(feature = "std")]
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(func)) {
-        // An undelivered result (consumer gone) is dropped here, on the worker.
-        Ok(value) => drop(promise.set_result(value)),
-        Err(payload) => drop(promise.set_panic(payload)),
-    }
+    let outcome = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(func)) {
+        Ok(value) => Outcome::Value(value),
+        Err(payload) => Outcome::Failed(Error::Panicked(Panic::new(payload))),
+    };
+    // Without `std` a panic cannot be caught: unwinding drops `promise`, which
+    // abandons the future, so the waiter still does not hang.
     #[cfg(not(feature = "std"))]
-    {
-        // Without `std` a panic cannot be caught: unwinding drops `promise`,
-        // which abandons the future, so the waiter still does not hang.
-        let value = func();
-        drop(promise.set_result(value));
-    }
+    let outcome = Outcome::Value(func());
+    // The producer's reference moves to the `Completion` that publishes.
+    let raw = promise.into_raw();
+    // SAFETY: the producer writes once, before publishing.
+    unsafe { raw.write_outcome(outcome) };
+    true
+}
+
+/// # Safety
+///
+/// `header` is a job cell whose outcome was written by `run_unpublished` and not
+/// yet published; called once.
+unsafe fn publish<T>(header: NonNull<Header>) {
+    // SAFETY: `Cell<T>` is at offset 0; the completion holds the producer's
+    // reference and publishes once.
+    let raw = unsafe { RawCell::<T>::from_ptr(header.cast::<Cell<T>>()) };
+    // SAFETY: as above. An undelivered outcome (consumer gone) is dropped here,
+    // on the worker.
+    drop(unsafe { raw.publish_outcome() });
 }
 
 /// # Safety

@@ -67,15 +67,21 @@ impl MapOptions {
 /// The results of [`Executor::map`], in input order. Each call to `next` blocks
 /// until the next result is ready.
 ///
-/// Dropping it cancels the jobs that have not started (running ones finish and
-/// their results are dropped on the worker).
+/// # Dropping
+///
+/// As with Python's generator: once iteration has begun, dropping the iterator
+/// cancels the jobs that have not started (running ones finish and their results
+/// are dropped on the worker). An iterator that was never advanced cancels
+/// nothing: every submitted job runs (CPython's
+/// `test_map_submits_without_iteration`). Call [`cancel`](Map::cancel) to cancel
+/// explicitly.
 ///
 /// ```
 /// use concurrent_futures::{Executor, ThreadPoolExecutor};
 /// let pool = ThreadPoolExecutor::new();
 /// let mut results = pool.map(0..3, |x| x + 1).unwrap();
 /// assert_eq!(results.next().unwrap().unwrap(), 1);
-/// drop(results); // jobs not started yet are cancelled
+/// drop(results); // iteration began: jobs not started yet are cancelled
 /// ```
 #[must_use = "iterators are lazy; the jobs run anyway, but their results are dropped"]
 pub struct Map<'e, E, I, F, T>
@@ -88,6 +94,8 @@ where
     f: Arc<F>,
     in_flight: VecDeque<SharedFuture<T>>,
     deadline: Option<Instant>,
+    /// `next` was called at least once: dropping cancels what remains.
+    started: bool,
 }
 
 impl<'e, E, I, F, T> Map<'e, E, I, F, T>
@@ -113,15 +121,19 @@ where
             f: Arc::new(f),
             in_flight: VecDeque::new(),
             deadline,
+            started: false,
         };
         let limit = options.buffer_size.map_or(usize::MAX, NonZeroUsize::get);
         while map.in_flight.len() < limit {
             match map.submit_next() {
                 Some(Ok(())) => {}
                 None => break,
-                // Python submits eagerly and raises at once; `map`'s `Drop`
-                // cancels what was already submitted.
-                Some(Err(error)) => return Err(error),
+                // Python submits eagerly and raises at once; cancel what was
+                // already submitted.
+                Some(Err(error)) => {
+                    map.cancel();
+                    return Err(error);
+                }
             }
         }
         if options.buffer_size.is_none() {
@@ -145,7 +157,17 @@ where
         )
     }
 
-    fn cancel_all(&mut self) {
+    /// Cancels every job that has not started and ends the iteration: no more
+    /// items are submitted and nothing more is yielded.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new();
+    /// let mut results = pool.map(0..1000, |x| x).unwrap();
+    /// results.cancel();
+    /// assert!(results.next().is_none());
+    /// ```
+    pub fn cancel(&mut self) {
         self.items = None;
         for future in self.in_flight.drain(..) {
             future.cancel();
@@ -164,6 +186,7 @@ where
     type Item = Result<T, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        self.started = true;
         let mut future = self.in_flight.pop_front()?;
         // Keep the buffer full before blocking, as Python 3.14 does.
         if let Some(Err(error)) = self.submit_next() {
@@ -179,7 +202,7 @@ where
         };
         if matches!(result, Err(Error::Timeout)) {
             future.cancel();
-            self.cancel_all();
+            self.cancel();
         }
         Some(result)
     }
@@ -201,8 +224,10 @@ where
 
 impl<E, I: Iterator, F, T> Drop for Map<'_, E, I, F, T> {
     fn drop(&mut self) {
-        for future in self.in_flight.drain(..) {
-            future.cancel();
+        if self.started {
+            for future in self.in_flight.drain(..) {
+                future.cancel();
+            }
         }
     }
 }

@@ -221,6 +221,10 @@ impl<E: Executor + ?Sized> Executor for &E {
     fn terminated(&self) -> SharedFuture<()> {
         (**self).terminated()
     }
+    #[cfg(feature = "std")]
+    fn shutdown_and_wait(&self, cancel_futures: bool) {
+        (**self).shutdown_and_wait(cancel_futures)
+    }
 }
 
 impl<E: Executor + ?Sized> Executor for alloc::sync::Arc<E> {
@@ -235,5 +239,9 @@ impl<E: Executor + ?Sized> Executor for alloc::sync::Arc<E> {
     }
     fn terminated(&self) -> SharedFuture<()> {
         (**self).terminated()
+    }
+    #[cfg(feature = "std")]
+    fn shutdown_and_wait(&self, cancel_futures: bool) {
+        (**self).shutdown_and_wait(cancel_futures)
     }
 }

@@ -12,10 +12,18 @@
 //!   a new worker while there are fewer than `max_workers`. Idle workers are
 //!   reused before a thread is spawned; threads start lazily.
 //! - `sleeping` counts workers inside `Condvar::wait`; `notified` counts wake-ups
-//!   sent to them and not yet consumed. A job is never stranded: a worker only
-//!   sleeps after seeing the queue empty under the lock, and a submit that finds
-//!   no wake-able sleeper starts a worker (or leaves the job to the busy ones,
-//!   which pop until the queue is empty).
+//!   sent to them and not yet consumed; `looking` counts workers that finished a
+//!   job and will check the queue again before sleeping. A job is never
+//!   stranded: a worker only sleeps after seeing the queue empty under the lock,
+//!   and a submit that finds no wake-able sleeper and no looking worker starts a
+//!   worker (or leaves the job to the busy ones, which pop until the queue is
+//!   empty). The counters only steer spawning; a stale count can cost an extra
+//!   thread, never a job.
+//! - A worker writes a job's outcome, then takes its next job (or counts itself
+//!   as looking), and only then publishes the outcome. A caller woken by the
+//!   result who submits again therefore finds the worker available (Python's
+//!   `test_idle_thread_reuse`, without Python's race), and the lock is taken once
+//!   per job while there is work.
 //! - Shutdown sets a flag under the lock and wakes every worker; each exits once
 //!   the queue is empty. The last worker out completes the `terminated` futures.
 
@@ -26,6 +34,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use super::job::Completion;
 use super::{Executor, Job};
 use crate::error::{BrokenError, Error, SubmitError};
 use crate::future::SharedFuture;
@@ -96,6 +105,9 @@ struct PoolState {
     sleeping: usize,
     /// Wake-ups sent to sleepers and not yet consumed.
     notified: usize,
+    /// Workers that just finished a job and will look at the queue again before
+    /// sleeping, not yet claimed by a submit.
+    looking: usize,
     shutdown: bool,
     broken: Option<BrokenError>,
     terminated: bool,
@@ -363,6 +375,14 @@ impl Shared {
     }
 }
 
+/// Publishes a job's outcome. Foreign code can unwind out of it (a panicking
+/// waker, or the `Drop` of a value nobody waited for); the worker survives it.
+fn publish(completion: Option<Completion>) {
+    if let Some(completion) = completion {
+        let _ = catch_unwind(AssertUnwindSafe(|| completion.publish()));
+    }
+}
+
 fn complete_all(waiters: Vec<Promise<()>>) {
     for waiter in waiters {
         // Fails only if nobody is waiting any more.
@@ -404,15 +424,30 @@ fn worker_main(shared: Arc<Shared>) {
         }
     }
 
+    // The outcome of the last job run, published only once this worker has
+    // taken its next job or counted itself as looking for one: whoever the
+    // publication wakes, and submits again, finds the worker available instead
+    // of starting a new thread. It also keeps the lock to one acquisition per
+    // job while the queue is not empty.
+    let mut unpublished: Option<Completion> = None;
     let mut state = shared.lock();
     loop {
         if let Some(job) = state.queue.pop_front() {
             drop(state);
-            // `Job::run` catches the closure's panic; what can still unwind is
-            // foreign code after completion (a waker, an undelivered value's
-            // `Drop`). The worker survives it and keeps serving.
-            let _ = catch_unwind(AssertUnwindSafe(|| job.run()));
+            publish(unpublished.take());
+            // `run_unpublished` catches the closure's panic; what can still
+            // unwind is the `Drop` of a cancelled job's closure. The worker
+            // survives it and keeps serving.
+            unpublished = catch_unwind(AssertUnwindSafe(|| job.run_unpublished())).unwrap_or(None);
             state = shared.lock();
+            continue;
+        }
+        if unpublished.is_some() {
+            state.looking += 1;
+            drop(state);
+            publish(unpublished.take());
+            state = shared.lock();
+            state.looking = state.looking.saturating_sub(1);
             continue;
         }
         if state.shutdown || state.broken.is_some() {
@@ -444,6 +479,12 @@ impl Executor for ThreadPoolExecutor {
             state.notified += 1;
             drop(state);
             shared.work_ready.notify_one();
+            return Ok(());
+        }
+        if state.looking > 0 {
+            // A worker that just finished a job will find this one before it
+            // sleeps: Python's idle-semaphore reuse, without the race.
+            state.looking -= 1;
             return Ok(());
         }
         if state.workers >= shared.max_workers {
