@@ -154,7 +154,8 @@ fn park_or_timeout(deadline: Option<Instant>) -> bool {
 ///
 /// When `timeout` passes first, it yields `Err(Error::Timeout)` once and ends;
 /// the futures not yet yielded can be taken back with
-/// [`AsCompleted::into_remaining`].
+/// [`AsCompleted::into_remaining`]. As in Python, the timeout is counted from
+/// the first call to `next`.
 ///
 /// # Examples
 ///
@@ -180,7 +181,8 @@ pub fn as_completed<T>(
             .map(|(index, future)| (index, future, false))
             .collect(),
         ready: VecDeque::new(),
-        deadline: timeout.and_then(|timeout| Instant::now().checked_add(timeout)),
+        timeout,
+        deadline: None,
         me: thread::current(),
         timed_out: false,
     }
@@ -192,6 +194,8 @@ pub struct AsCompleted<T> {
     /// Not yet done: (input index, future, registered).
     pending: Vec<(usize, SharedFuture<T>, bool)>,
     ready: VecDeque<(usize, SharedFuture<T>)>,
+    timeout: Option<Duration>,
+    /// Set at the first `next`, from `timeout`.
     deadline: Option<Instant>,
     me: Thread,
     timed_out: bool,
@@ -249,6 +253,9 @@ impl<T> Iterator for AsCompleted<T> {
     type Item = Result<(usize, SharedFuture<T>), Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(timeout) = self.timeout.take() {
+            self.deadline = Instant::now().checked_add(timeout);
+        }
         loop {
             if let Some(ready) = self.ready.pop_front() {
                 return Some(Ok(ready));

@@ -17,8 +17,15 @@ use crate::sync::Arc;
 /// [`Stream`](futures_core::Stream) of `Result<T, Error>`.
 ///
 /// Only the front job's waker is registered at any time, so a poll costs
-/// O(1). Dropping the stream cancels every job not started yet; running jobs
-/// finish and their values are dropped on the workers.
+/// O(1).
+///
+/// # Dropping
+///
+/// As with easynetwork's async generator: once the stream has been polled,
+/// dropping it cancels every job not started yet (running jobs finish and their
+/// values are dropped on the workers). A stream that was never polled cancels
+/// nothing: every submitted job runs. [`cancel`](MapStream::cancel) cancels
+/// explicitly.
 ///
 /// ```
 /// use concurrent_futures::{AsyncExecutor, InlineExecutor};
@@ -39,6 +46,8 @@ pub struct MapStream<'e, E: Executor, I: Iterator, F, T> {
     items: Option<I>,
     f: Arc<F>,
     in_flight: VecDeque<SharedFuture<T>>,
+    /// Polled at least once: dropping cancels what remains.
+    started: bool,
 }
 
 impl<'e, E, I, F, T> MapStream<'e, E, I, F, T>
@@ -60,20 +69,43 @@ where
             items: Some(items),
             f: Arc::new(f),
             in_flight: VecDeque::new(),
+            started: false,
         };
         let limit = bound.map_or(usize::MAX, NonZeroUsize::get);
         while stream.in_flight.len() < limit {
             match stream.submit_next() {
                 Some(Ok(())) => {}
                 None => break,
-                // `Drop` cancels what was already submitted.
-                Some(Err(error)) => return Err(error),
+                Some(Err(error)) => {
+                    stream.cancel();
+                    return Err(error);
+                }
             }
         }
         if bound.is_none() {
             stream.items = None;
         }
         Ok(stream)
+    }
+
+    /// Cancels every job not started yet and ends the stream.
+    ///
+    /// ```
+    /// use concurrent_futures::{AsyncExecutor, ThreadPoolExecutor};
+    /// use futures::StreamExt;
+    ///
+    /// futures::executor::block_on(async {
+    ///     let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
+    ///     let mut results = executor.map(0..1000, |x| x).unwrap();
+    ///     results.cancel();
+    ///     assert!(results.next().await.is_none());
+    /// });
+    /// ```
+    pub fn cancel(&mut self) {
+        self.items = None;
+        for future in self.in_flight.drain(..) {
+            future.cancel();
+        }
     }
 
     fn submit_next(&mut self) -> Option<Result<(), SubmitError>> {
@@ -106,6 +138,7 @@ where
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         // `MapStream` is `Unpin`: it holds no self-references.
         let this = self.get_mut();
+        this.started = true;
         let Some(front) = this.in_flight.front_mut() else {
             return Poll::Ready(None);
         };
@@ -143,8 +176,10 @@ impl<E: Executor, I: Iterator, F, T> Unpin for MapStream<'_, E, I, F, T> {}
 
 impl<E: Executor, I: Iterator, F, T> Drop for MapStream<'_, E, I, F, T> {
     fn drop(&mut self) {
-        for future in self.in_flight.drain(..) {
-            future.cancel();
+        if self.started {
+            for future in self.in_flight.drain(..) {
+                future.cancel();
+            }
         }
     }
 }
