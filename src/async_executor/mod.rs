@@ -98,7 +98,9 @@ impl<E: Executor> AsyncExecutor<E> {
     }
 
     #[cfg(not(feature = "tracing"))]
-    fn context(&self) -> Context {}
+    fn context(&self) -> Context {
+        Context
+    }
 
     /// Runs `f` on the executor and resolves to its result: easynetwork's
     /// `run`. Submission happens now, not at the first poll.
@@ -257,8 +259,9 @@ impl<E: Executor> AsyncExecutor<E> {
 /// The caller's context a job runs in: its `tracing` span, if enabled.
 #[cfg(feature = "tracing")]
 type Context = Option<tracing::Span>;
+/// Without `tracing` there is no context to carry.
 #[cfg(not(feature = "tracing"))]
-type Context = ();
+struct Context;
 
 /// Runs `f` inside the caller's context. A free function, so that the closure
 /// it returns does not capture the executor's type.
@@ -271,7 +274,7 @@ fn in_context<F: FnOnce() -> T, T>(context: Context, f: F) -> impl FnOnce() -> T
 }
 
 #[cfg(not(feature = "tracing"))]
-fn in_context<F: FnOnce() -> T, T>((): Context, f: F) -> F {
+fn in_context<F: FnOnce() -> T, T>(_: Context, f: F) -> F {
     f
 }
 
