@@ -96,6 +96,15 @@ pub(crate) use imp::*;
 /// How many times a waiter checks the state word, with a spin hint between
 /// checks, before it parks. Zero under loom: a model must not explore spins.
 #[cfg(all(feature = "std", not(loom)))]
-pub(crate) const SPIN_LIMIT: u32 = 64;
+#[inline(always)]
+pub(crate) fn spin_limit() -> u32 {
+    64
+}
+
+/// How many times a waiter checks the state word before it parks: zero under
+/// loom, where a model must not explore spins.
 #[cfg(loom)]
-pub(crate) const SPIN_LIMIT: u32 = 0;
+#[inline(always)]
+pub(crate) fn spin_limit() -> u32 {
+    0
+}
