@@ -56,8 +56,8 @@ impl State {
 /// A `SharedFuture<T>` is made together with its producer, a
 /// [`Promise<T>`](crate::Promise), by [`promise()`](crate::promise) (or by an
 /// executor's `submit`). It can be awaited (it implements
-/// [`Future`]), waited for by a blocked thread ([`wait`](Self::wait),
-/// [`wait_timeout`](Self::wait_timeout)), polled without blocking
+/// [`Future`]), waited for by a blocked thread (`wait`,
+/// `wait_timeout`, with `std`), polled without blocking
 /// ([`try_take`](Self::try_take)) and cancelled while it is still pending
 /// ([`cancel`](Self::cancel)).
 ///

@@ -39,7 +39,7 @@ use crate::promise;
 /// # Dropping
 ///
 /// Dropping an `AsyncExecutor` drops the executor it wraps, and nothing else:
-/// for a [`ThreadPoolExecutor`](crate::ThreadPoolExecutor) that begins shutdown
+/// for a `ThreadPoolExecutor` that begins shutdown
 /// without waiting (queued jobs still run). Await
 /// [`shutdown`](AsyncExecutor::shutdown) first to wait for them.
 ///

@@ -40,8 +40,8 @@ struct JobVTable {
 /// An executor receives jobs through [`Executor::execute`](crate::Executor::execute)
 /// and must eventually [`run`](Job::run), [`cancel`](Job::cancel) or drop each
 /// one. Whatever it does, the job's future learns of it: a value or a panic
-/// from `run`, [`Error::Cancelled`] from `cancel` (or when the future was
-/// cancelled before `run`), [`Error::Abandoned`] from a drop. A waiter never
+/// from `run`, [`Error::Cancelled`](crate::Error::Cancelled) from `cancel` (or when the future was
+/// cancelled before `run`), [`Error::Abandoned`](crate::Error::Abandoned) from a drop. A waiter never
 /// hangs on a job that was lost.
 ///
 /// # Examples
@@ -105,7 +105,7 @@ impl Job {
 
     /// Runs the job on the current thread, unless its future was cancelled, and
     /// completes the future with the result. With `std`, a panic of the closure
-    /// is caught and delivered as [`Error::Panicked`]; this call then returns
+    /// is caught and delivered as [`Error::Panicked`](crate::Error::Panicked); this call then returns
     /// normally.
     ///
     /// Foreign code can still unwind out of `run`: a panicking `Waker::wake` of
@@ -141,7 +141,7 @@ impl Job {
     }
 
     /// Drops the closure without running it; the future reports
-    /// [`Error::Cancelled`]. What `shutdown(cancel_futures = true)` does to a
+    /// [`Error::Cancelled`](crate::Error::Cancelled). What `shutdown(cancel_futures = true)` does to a
     /// queued job.
     ///
     /// ```

@@ -6,7 +6,7 @@
 //! - [`Job`]: a closure and the producer of its future.
 //! - [`InlineExecutor`]: runs each job on the submitting thread (`no_std`).
 //! - `ThreadPoolExecutor` (`std`): Python's `ThreadPoolExecutor`.
-//! - `Map` (`std`): the blocking iterator of [`Executor::map`].
+//! - `Map` (`std`): the blocking iterator of `Executor::map`.
 
 mod inline;
 mod job;
@@ -40,7 +40,7 @@ use crate::future::SharedFuture;
 /// [`terminated`](Executor::terminated) gives a future that completes when the
 /// executor has shut down and finished every job it accepted, so termination
 /// can be awaited without blocking a thread, or waited for with
-/// [`shutdown_and_wait`](Executor::shutdown_and_wait).
+/// `shutdown_and_wait` (with `std`).
 ///
 /// # Contract for implementors
 ///
