@@ -189,6 +189,63 @@ impl<T> SharedFuture<T> {
         self.raw.cancel()
     }
 
+    /// Like [`cancel`](Self::cancel), and if the job is already running (so
+    /// cancellation is refused), also asks it to stop: the job can see the
+    /// request through its [`CancelToken`](crate::CancelToken) and decide to
+    /// return early. Returns what `cancel` returns; nothing else changes.
+    ///
+    /// ```
+    /// let (mut producer, future) = concurrent_futures::promise::<()>();
+    /// producer.set_running_or_notify_cancel();
+    /// assert!(!future.request_cancel()); // running: refused...
+    /// assert!(producer.is_cancel_requested()); // ...but the producer can see it
+    /// ```
+    pub fn request_cancel(&self) -> bool {
+        self.raw.request_cancel()
+    }
+
+    /// Python's `add_done_callback`: runs `callback` with the outcome exactly
+    /// once, when the future is done: at once on this thread if it already is,
+    /// otherwise on the thread that completes it (a worker, typically).
+    ///
+    /// The callback takes the future's one waiter slot, so it consumes the
+    /// future: a future has one awaiting task, one blocked thread, or one
+    /// callback, never two (use the callback to fan out). A callback that panics
+    /// unwinds into the completing thread after the future was published and
+    /// released; its outcome is dropped once, and nothing else is affected (a
+    /// pool worker catches it and keeps serving).
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let (tx, rx) = mpsc::channel();
+    /// pool.submit(|| 6 * 7).unwrap().on_done(move |outcome| tx.send(outcome.unwrap()).unwrap());
+    /// assert_eq!(rx.recv().unwrap(), 42);
+    /// ```
+    pub fn on_done<F>(self, callback: F)
+    where
+        F: FnOnce(Result<T, Error>) + Send + 'static,
+        T: Send + 'static,
+    {
+        let raw = self.raw;
+        let mut consumer = self;
+        let run: alloc::boxed::Box<dyn FnOnce() + Send> = alloc::boxed::Box::new(move || {
+            let outcome = consumer
+                .try_take()
+                .expect("a done callback runs once the future is done");
+            // The consumer handle is released before the callback runs.
+            drop(consumer);
+            callback(outcome);
+        });
+        // SAFETY: the consumer handle now lives inside `run`, which nobody can
+        // call yet: this is the only consumer call.
+        if let Err(waiter) = unsafe { raw.register_owned(crate::waiter::Waiter::Callback(run)) } {
+            waiter.wake();
+        }
+    }
+
     /// Takes the outcome without blocking: `None` while the future is pending or
     /// running.
     ///

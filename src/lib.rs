@@ -64,6 +64,6 @@ pub use error::{Error, Panic, SubmitError, Undelivered, UndeliveredReason};
 pub use executor::{BuildError, Map, MapOptions, ThreadPoolBuilder, ThreadPoolExecutor};
 pub use executor::{Executor, InlineExecutor, Job};
 pub use future::{SharedFuture, State};
-pub use promise::{Promise, promise};
+pub use promise::{CancelToken, Promise, promise};
 #[cfg(feature = "std")]
 pub use wait::{AsCompleted, ReturnWhen, Waited, as_completed, wait};

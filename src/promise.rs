@@ -183,8 +183,21 @@ impl<T> Promise<T> {
         !self.raw.state().load_relaxed().consumer_alive()
     }
 
-    /// `true` if the answer is no longer wanted: cancelled, or nobody left to
-    /// read it.
+    /// `true` if the consumer asked the running work to stop
+    /// ([`SharedFuture::request_cancel`]).
+    ///
+    /// ```
+    /// let (mut producer, future) = concurrent_futures::promise::<()>();
+    /// producer.set_running_or_notify_cancel();
+    /// future.request_cancel();
+    /// assert!(producer.is_cancel_requested());
+    /// ```
+    pub fn is_cancel_requested(&self) -> bool {
+        self.raw.state().load_relaxed().cancel_requested()
+    }
+
+    /// `true` if the answer is no longer wanted: cancelled, a stop requested, or
+    /// nobody left to read it.
     ///
     /// ```
     /// let (producer, future) = concurrent_futures::promise::<()>();
@@ -193,8 +206,21 @@ impl<T> Promise<T> {
     /// assert!(producer.is_unwanted());
     /// ```
     pub fn is_unwanted(&self) -> bool {
-        let seen = self.raw.state().load_relaxed();
-        seen.lifecycle() == state::CANCELLED || !seen.consumer_alive()
+        self.token().is_cancelled()
+    }
+
+    /// A token that tells the work whether its answer is still wanted.
+    ///
+    /// ```
+    /// let (producer, future) = concurrent_futures::promise::<u8>();
+    /// assert!(!producer.token().is_cancelled());
+    /// future.cancel();
+    /// assert!(producer.token().is_cancelled());
+    /// ```
+    pub fn token(&self) -> CancelToken<'_> {
+        CancelToken {
+            state: self.raw.state(),
+        }
     }
 
     /// The future's current state.
@@ -206,6 +232,65 @@ impl<T> Promise<T> {
     /// ```
     pub fn state(&self) -> State {
         State::from_snapshot(self.raw.state().load_relaxed())
+    }
+}
+
+/// What running work can see of its consumer: whether the answer is still
+/// wanted. Rust cannot interrupt a thread; a job that looks at its token can stop
+/// early instead.
+///
+/// The token reports cancelled once the future was cancelled, the consumer
+/// dropped its future (for example an `AsyncExecutor::run` future dropped by a
+/// cancelled task), or the consumer requested a stop while the job runs
+/// ([`SharedFuture::request_cancel`], `UnwrapFuture::cancel`). The job still
+/// decides what to return; nothing else changes.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::{Executor, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let (started, is_started) = std::sync::mpsc::channel();
+/// let mut future = pool
+///     .submit_with(move |token| {
+///         started.send(()).unwrap();
+///         let mut rounds = 0_u64;
+///         while !token.is_cancelled() {
+///             rounds += 1; // a long computation, checking now and then
+///             std::hint::spin_loop();
+///         }
+///         rounds
+///     })
+///     .unwrap();
+/// is_started.recv().unwrap();
+/// assert!(!future.request_cancel()); // running: not cancelled, but asked to stop
+/// assert!(future.wait().is_ok()); // the job saw the request and returned
+/// ```
+#[derive(Clone, Copy)]
+pub struct CancelToken<'a> {
+    state: &'a crate::state::StateWord,
+}
+
+impl CancelToken<'_> {
+    /// `true` once the answer is no longer wanted.
+    ///
+    /// ```
+    /// let (producer, future) = concurrent_futures::promise::<()>();
+    /// drop(future);
+    /// assert!(producer.token().is_cancelled());
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        let seen = self.state.load_relaxed();
+        seen.lifecycle() == state::CANCELLED || seen.cancel_requested() || !seen.consumer_alive()
+    }
+}
+
+impl fmt::Debug for CancelToken<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelToken")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
     }
 }
 

@@ -256,7 +256,16 @@ impl<T> RawCell<T> {
 
     /// Python's `cancel()`.
     pub(crate) fn cancel(&self) -> bool {
-        match self.state().cancel() {
+        self.after_cancel(self.state().cancel())
+    }
+
+    /// `cancel`, or, if the job is running, a request it can see.
+    pub(crate) fn request_cancel(&self) -> bool {
+        self.after_cancel(self.state().request_cancel())
+    }
+
+    fn after_cancel(&self, outcome: state::Cancel) -> bool {
+        match outcome {
             state::Cancel::Cancelled { reclaimed_waiter } => {
                 if reclaimed_waiter {
                     // SAFETY: the CAS to CANCELLED cleared `WAITER`, and a cancelled
@@ -270,6 +279,46 @@ impl<T> RawCell<T> {
             }
             state::Cancel::AlreadyCancelled => true,
             state::Cancel::Refused => false,
+        }
+    }
+
+    /// Registers an owned waiter (a done callback). `Err` hands it back if the
+    /// future is already finished.
+    ///
+    /// # Safety
+    ///
+    /// As for [`RawCell::poll_finished`].
+    pub(crate) unsafe fn register_owned(&self, mut waiter: Waiter) -> Result<(), Waiter> {
+        let mut seen = self.state().load();
+        loop {
+            if seen.is_finished() {
+                return Err(waiter);
+            }
+            if seen.has_waiter() {
+                match self.state().reclaim() {
+                    Ok(now) => seen = now,
+                    Err(_finished) => return Err(waiter),
+                }
+            }
+            // SAFETY: `WAITER` clear and not finished: the slot is the consumer's.
+            let replaced = self
+                .waiter()
+                .with_mut(|slot| unsafe { (*slot).replace(waiter) });
+            match self.state().register(seen) {
+                Ok(()) => {
+                    drop(replaced);
+                    return Ok(());
+                }
+                Err(actual) => {
+                    // Not registered: the slot is still ours; take ours back.
+                    // SAFETY: as above.
+                    waiter = self
+                        .waiter()
+                        .with_mut(|slot| unsafe { core::mem::replace(&mut *slot, replaced) })
+                        .expect("the waiter just written");
+                    seen = actual;
+                }
+            }
         }
     }
 

@@ -4,8 +4,8 @@
 //! here; the rest of the crate never touches the word directly.
 //!
 //! ```text
-//!  bit  6        5          4          3        2..0
-//!      [unused] [CONSUMER] [PRODUCER] [WAITER] [LIFECYCLE]
+//!  bit  6                  5          4          3        2..0
+//!      [CANCEL_REQUESTED] [CONSUMER] [PRODUCER] [WAITER] [LIFECYCLE]
 //!
 //!                 set_running_or_notify_cancel
 //!      PENDING ──────────────────────────────────▶ RUNNING
@@ -41,6 +41,11 @@
 //! - `PRODUCER`: the producer handle (a `Promise` or a queued job) is alive. Cleared
 //!   once, by the producer, when it lets go of the allocation.
 //! - `CONSUMER`: the `SharedFuture` is alive. Cleared once, when it is dropped.
+//! - `CANCEL_REQUESTED`: the consumer asked a *running* job to stop (a refused
+//!   `UnwrapFuture::cancel`, or an `UnwrapFuture` dropped while the job runs).
+//!   Set only while RUNNING, by the consumer; never cleared; carried unchanged by
+//!   every later transition. It guards no memory: the job only reads it through
+//!   its `CancelToken` and decides for itself.
 //!
 //! Whoever clears the second of `PRODUCER`/`CONSUMER` frees the allocation. Both
 //! clears are acquire-release RMWs (or, for the consumer, an acquire load that saw
@@ -91,6 +96,7 @@ pub(crate) const ABANDONED: usize = 4;
 pub(crate) const WAITER: usize = 1 << 3;
 pub(crate) const PRODUCER: usize = 1 << 4;
 pub(crate) const CONSUMER: usize = 1 << 5;
+pub(crate) const CANCEL_REQUESTED: usize = 1 << 6;
 
 /// A value read from the state word.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -120,6 +126,11 @@ impl Snapshot {
     #[inline]
     pub(crate) fn consumer_alive(self) -> bool {
         self.0 & CONSUMER != 0
+    }
+
+    #[inline]
+    pub(crate) fn cancel_requested(self) -> bool {
+        self.0 & CANCEL_REQUESTED != 0
     }
 }
 
@@ -346,6 +357,27 @@ impl StateWord {
             Ok(previous) => Cancel::Cancelled {
                 reclaimed_waiter: previous.has_waiter(),
             },
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Cancels like [`StateWord::cancel`]; if the job is already running, sets
+    /// `CANCEL_REQUESTED` instead (the result is then `Refused`, as for `cancel`).
+    pub(crate) fn request_cancel(&self) -> Cancel {
+        // ORDERING: as in `cancel`; the flag guards no memory.
+        let result = self.update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+            match s.lifecycle() {
+                PENDING => Ok((s.0 & !(LIFECYCLE | WAITER)) | CANCELLED),
+                RUNNING if !s.cancel_requested() => Ok(s.0 | CANCEL_REQUESTED),
+                CANCELLED => Err(Cancel::AlreadyCancelled),
+                _ => Err(Cancel::Refused),
+            }
+        });
+        match result {
+            Ok(previous) if previous.lifecycle() == PENDING => Cancel::Cancelled {
+                reclaimed_waiter: previous.has_waiter(),
+            },
+            Ok(_) => Cancel::Refused,
             Err(outcome) => outcome,
         }
     }

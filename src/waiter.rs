@@ -3,6 +3,7 @@
 //! Blocking waits and `poll` run the same state machine; only the way of waking
 //! differs.
 
+use alloc::boxed::Box;
 use core::task::Waker;
 
 #[cfg(feature = "std")]
@@ -13,6 +14,8 @@ pub(crate) enum Waiter {
     Task(Waker),
     #[cfg(feature = "std")]
     Thread(Thread),
+    /// A done callback (`SharedFuture::on_done`); it owns the consumer handle.
+    Callback(Box<dyn FnOnce() + Send>),
 }
 
 /// A borrowed waiter, offered at registration; cloned into the slot only if the
@@ -31,6 +34,7 @@ impl Waiter {
             Waiter::Task(waker) => waker.wake(),
             #[cfg(feature = "std")]
             Waiter::Thread(thread) => thread.unpark(),
+            Waiter::Callback(callback) => callback(),
         }
     }
 
@@ -40,7 +44,6 @@ impl Waiter {
             (Waiter::Task(a), WaiterRef::Task(b)) => a.will_wake(b),
             #[cfg(feature = "std")]
             (Waiter::Thread(a), WaiterRef::Thread(b)) => a.id() == b.id(),
-            #[cfg(feature = "std")]
             _ => false,
         }
     }

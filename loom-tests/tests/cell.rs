@@ -311,3 +311,58 @@ fn set_panic_vs_poll() {
         worker.join().unwrap();
     });
 }
+
+/// A done callback is registered while the producer completes: it runs exactly
+/// once, with the value, on whichever thread came second.
+#[test]
+fn done_callback_vs_completion() {
+    loom::model(|| {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (producer, future) = promise::<u32>();
+        let worker = thread::spawn(move || producer.set_result(7).unwrap());
+        let counter = Arc::clone(&calls);
+        future.on_done(move |outcome| {
+            assert_eq!(outcome.unwrap(), 7);
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        worker.join().unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// A done callback is registered while the producer is dropped without an
+/// answer: it runs exactly once, with `Abandoned`.
+#[test]
+fn done_callback_vs_producer_drop() {
+    loom::model(|| {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (producer, future) = promise::<u32>();
+        let worker = thread::spawn(move || drop(producer));
+        let counter = Arc::clone(&calls);
+        future.on_done(move |outcome| {
+            assert!(matches!(outcome, Err(Error::Abandoned)));
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        worker.join().unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// `request_cancel` races the job starting: either the job never starts (the
+/// request cancelled it), or it starts and its token eventually reports the
+/// request; the outcome agrees.
+#[test]
+fn request_cancel_vs_job_start() {
+    loom::model(|| {
+        let (job, mut future) = concurrent_futures::Job::with_token(|token| token.is_cancelled());
+        let worker = thread::spawn(move || job.run());
+        let accepted = future.request_cancel();
+        worker.join().unwrap();
+        match future.try_take().expect("finished after join") {
+            Err(Error::Cancelled) => assert!(accepted),
+            // The job ran: refused; what it saw depends on the interleaving.
+            Ok(_saw_request) => assert!(!accepted),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    });
+}

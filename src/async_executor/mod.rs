@@ -132,6 +132,36 @@ impl<E: Executor> AsyncExecutor<E> {
         }
     }
 
+    /// Like [`run`](AsyncExecutor::run), for a closure that takes a
+    /// [`CancelToken`](crate::CancelToken): if the awaiting task drops the
+    /// returned future, or requests cancellation with
+    /// [`UnwrapFuture::cancel`] while the job runs, the job can see it and
+    /// return early.
+    ///
+    /// ```
+    /// use concurrent_futures::{AsyncExecutor, ThreadPoolExecutor};
+    ///
+    /// futures::executor::block_on(async {
+    ///     let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
+    ///     let wanted = executor.run_with(|token| !token.is_cancelled()).await.unwrap();
+    ///     assert!(wanted);
+    /// });
+    /// ```
+    pub fn run_with<F, T>(&self, f: F) -> UnwrapFuture<T>
+    where
+        F: FnOnce(&crate::CancelToken<'_>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let context = self.context();
+        let (job, future) = Job::with_token(move |token: &crate::CancelToken<'_>| {
+            in_context(context, || f(token))()
+        });
+        match self.executor.execute(job) {
+            Ok(()) => unwrap_future(future),
+            Err(error) => unwrap_future(promise::failed(Error::from(error))),
+        }
+    }
+
     /// easynetwork's `map`: runs `f` on every item and yields the results in
     /// input order as a [`Stream`](futures_core::Stream); calls may run out of
     /// order. Every item is submitted now; dropping the stream cancels the jobs

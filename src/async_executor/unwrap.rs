@@ -56,7 +56,8 @@ impl<T> UnwrapFuture<T> {
     /// the job had not started and is now cancelled (the next poll yields
     /// [`Error::Cancelled`]); `false` if it is running or done, in which case the
     /// request is refused, the result will still be delivered, and every later
-    /// request is ignored.
+    /// request is ignored. A refused request is still visible to the running job
+    /// through its [`CancelToken`](crate::CancelToken), which may return early.
     ///
     /// ```
     /// use concurrent_futures::{promise, unwrap_future, Error};
@@ -78,7 +79,8 @@ impl<T> UnwrapFuture<T> {
         if self.cancel_refused || self.finished {
             return false;
         }
-        let accepted = self.future.cancel();
+        // Also asks a running job to stop (its `CancelToken` sees it).
+        let accepted = self.future.request_cancel();
         self.cancel_refused = !accepted;
         accepted
     }
@@ -141,9 +143,10 @@ impl<T> Future for UnwrapFuture<T> {
 impl<T> Drop for UnwrapFuture<T> {
     fn drop(&mut self) {
         if !self.finished {
-            // Cancels a job that has not started; a running job finishes, and its
-            // value is dropped by the producer once it sees the consumer gone.
-            self.future.cancel();
+            // Cancels a job that has not started; a running job finishes (its
+            // `CancelToken` reports the request), and its value is dropped by the
+            // producer once it sees the consumer gone.
+            self.future.request_cancel();
         }
     }
 }

@@ -8,10 +8,34 @@ use core::ptr::NonNull;
 #[cfg(feature = "std")]
 use crate::error::{Error, Panic};
 use crate::future::SharedFuture;
-use crate::promise::Promise;
+use crate::promise::{CancelToken, Promise};
 use crate::raw::{self, Cell, Header, Outcome, RawCell};
 use crate::state;
 use crate::sync::UnsafeCell;
+
+/// What a job runs: a plain closure, or one that looks at its cancel token.
+/// Both compile to a direct call; the token costs nothing when unused.
+trait Work<T> {
+    fn call(self, token: &CancelToken<'_>) -> T;
+}
+
+struct Plain<F>(F);
+
+impl<F: FnOnce() -> T, T> Work<T> for Plain<F> {
+    #[inline(always)]
+    fn call(self, _: &CancelToken<'_>) -> T {
+        (self.0)()
+    }
+}
+
+struct WithToken<F>(F);
+
+impl<F: FnOnce(&CancelToken<'_>) -> T, T> Work<T> for WithToken<F> {
+    #[inline(always)]
+    fn call(self, token: &CancelToken<'_>) -> T {
+        (self.0)(token)
+    }
+}
 
 /// The allocation of a job: the future's cell first (so a `SharedFuture<T>` can
 /// point at it without knowing `F`), then the closure.
@@ -82,9 +106,35 @@ impl Job {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        Self::from_work(Plain(f))
+    }
+
+    /// Like [`Job::new`], for a closure that takes a [`CancelToken`]: it can see
+    /// that its consumer cancelled, dropped its future, or asked it to stop
+    /// while it runs, and return early.
+    ///
+    /// ```
+    /// use concurrent_futures::Job;
+    /// let (job, future) = Job::with_token(|token| token.is_cancelled());
+    /// drop(future); // nobody wants the answer any more
+    /// job.run(); // the closure runs and sees it
+    /// ```
+    pub fn with_token<F, T>(f: F) -> (Job, SharedFuture<T>)
+    where
+        F: FnOnce(&CancelToken<'_>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        Self::from_work(WithToken(f))
+    }
+
+    fn from_work<W, T>(work: W) -> (Job, SharedFuture<T>)
+    where
+        W: Work<T> + Send + 'static,
+        T: Send + 'static,
+    {
         let ptr = raw::allocate(JobCell {
-            cell: Cell::<T>::new(raw::dealloc_as::<JobCell<F, T>>),
-            func: UnsafeCell::new(MaybeUninit::new(f)),
+            cell: Cell::<T>::new(raw::dealloc_as::<JobCell<W, T>>),
+            func: UnsafeCell::new(MaybeUninit::new(work)),
         });
         // SAFETY: `JobCell` is `repr(C)` with the `Cell<T>` at offset 0, and its
         // `dealloc` entry frees with `JobCell<F, T>`'s layout.
@@ -92,12 +142,12 @@ impl Job {
         let job = Job {
             header: ptr.cast::<Header>(),
             vtable: &JobVTable {
-                run_unpublished: run_unpublished::<F, T>,
+                run_unpublished: run_unpublished::<W, T>,
                 publish: publish::<T>,
-                cancel: cancel::<F, T>,
+                cancel: cancel::<W, T>,
                 #[cfg(feature = "std")]
-                fail: fail::<F, T>,
-                drop: drop_job::<F, T>,
+                fail: fail::<W, T>,
+                drop: drop_job::<W, T>,
             },
         };
         (job, SharedFuture::from_raw(raw))
@@ -246,25 +296,27 @@ unsafe fn take<F, T>(header: NonNull<Header>) -> (F, Promise<T>) {
 /// # Safety
 ///
 /// As for [`take`].
-unsafe fn run_unpublished<F: FnOnce() -> T, T>(header: NonNull<Header>) -> bool {
+unsafe fn run_unpublished<W: Work<T>, T>(header: NonNull<Header>) -> bool {
     // SAFETY: forwarded.
-    let (func, mut promise) = unsafe { take::<F, T>(header) };
+    let (work, mut promise) = unsafe { take::<W, T>(header) };
     if !promise.set_running_or_notify_cancel() {
         // Cancelled before it started: the closure is dropped unrun (its captures
         // are released on this thread), and dropping the promise only releases it.
-        drop(func);
+        drop(work);
         drop(promise);
         return false;
     }
+    let token = promise.token();
     #[cfg(feature = "std")]
-    let outcome = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(func)) {
+    let outcome = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.call(&token)))
+    {
         Ok(value) => Outcome::Value(value),
         Err(payload) => Outcome::Failed(Error::Panicked(Panic::new(payload))),
     };
     // Without `std` a panic cannot be caught: unwinding drops `promise`, which
     // abandons the future, so the waiter still does not hang.
     #[cfg(not(feature = "std"))]
-    let outcome = Outcome::Value(func());
+    let outcome = Outcome::Value(work.call(&token));
     // The producer's reference moves to the `Completion` that publishes.
     let raw = promise.into_raw();
     // SAFETY: the producer writes once, before publishing.

@@ -126,6 +126,28 @@ pub trait Executor {
         Ok(future)
     }
 
+    /// Like [`submit`](Executor::submit), for a closure that takes a
+    /// [`CancelToken`](crate::CancelToken): while it runs, it can see that its
+    /// consumer cancelled, dropped its future, or asked it to stop, and return
+    /// early (cooperative cancellation; Rust cannot interrupt a thread).
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, InlineExecutor};
+    /// let executor = InlineExecutor::new();
+    /// let mut future = executor.submit_with(|token| token.is_cancelled()).unwrap();
+    /// assert!(!future.try_take().unwrap().unwrap()); // still wanted while it ran
+    /// ```
+    fn submit_with<F, T>(&self, f: F) -> Result<SharedFuture<T>, SubmitError>
+    where
+        Self: Sized,
+        F: FnOnce(&crate::CancelToken<'_>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (job, future) = Job::with_token(f);
+        self.execute(job)?;
+        Ok(future)
+    }
+
     /// Python's `map`: runs `f` on every item, possibly out of order, and yields
     /// the results in input order. Every item is submitted now; see
     /// [`map_with`](Executor::map_with) to bound the jobs in flight or set a
