@@ -60,6 +60,10 @@ pub use async_executor::{AsyncExecutor, MapStream, UnwrapFuture, unwrap_future};
 #[cfg(feature = "std")]
 pub use error::BrokenError;
 pub use error::{Error, Panic, SubmitError, Undelivered, UndeliveredReason};
+#[cfg(feature = "rayon")]
+pub use executor::RayonExecutor;
+#[cfg(feature = "tokio")]
+pub use executor::TokioBlockingExecutor;
 #[cfg(feature = "std")]
 pub use executor::{BuildError, Map, MapOptions, ThreadPoolBuilder, ThreadPoolExecutor};
 pub use executor::{Executor, InlineExecutor, Job};

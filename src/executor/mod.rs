@@ -7,7 +7,11 @@
 //! - [`InlineExecutor`]: runs each job on the submitting thread (`no_std`).
 //! - `ThreadPoolExecutor` (`std`): Python's `ThreadPoolExecutor`.
 //! - `Map` (`std`): the blocking iterator of `Executor::map`.
+//! - `RayonExecutor` (feature `rayon`) and `TokioBlockingExecutor` (feature
+//!   `tokio`): adapters that give existing pools Python's lifecycle.
 
+#[cfg(any(feature = "rayon", feature = "tokio"))]
+mod adapter;
 mod inline;
 mod job;
 #[cfg(feature = "std")]
@@ -15,6 +19,10 @@ mod map;
 #[cfg(feature = "std")]
 mod thread_pool;
 
+#[cfg(feature = "rayon")]
+pub use adapter::RayonExecutor;
+#[cfg(feature = "tokio")]
+pub use adapter::TokioBlockingExecutor;
 pub use inline::InlineExecutor;
 pub use job::Job;
 #[cfg(feature = "std")]

@@ -1,0 +1,347 @@
+//! Executors over existing pools: [`RayonExecutor`] (feature `rayon`) and
+//! [`TokioBlockingExecutor`] (feature `tokio`).
+//!
+//! Neither pool has Python's lifecycle, so the adapter keeps it: accepted jobs
+//! wait in the adapter's own FIFO queue, and each submit hands the pool one
+//! *ticket* that runs the next queued job. That gives Python's semantics
+//! exactly: `shutdown(cancel_futures = true)` cancels every job that has not
+//! started, at once; jobs already running finish; `terminated` completes when
+//! the queue is empty and nothing runs.
+//!
+//! # What an adapter cannot do
+//!
+//! - One allocation per job on our side (the job and its future), but the pool's
+//!   own spawn allocates its task too (rayon's `HeapJob`, tokio's task cell).
+//! - Threads belong to the pool: `shutdown` stops accepting work, but it does
+//!   not stop the pool's threads, and termination means "every accepted job is
+//!   done", not "threads exited".
+//! - A pool that drops a ticket without running it (a tokio runtime shutting
+//!   down) abandons one queued job: its future reports
+//!   [`Error::Abandoned`](crate::Error::Abandoned), never hangs.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use super::{Executor, Job};
+use crate::error::SubmitError;
+use crate::future::SharedFuture;
+use crate::promise::{Promise, promise};
+use crate::sync::{Arc, Mutex, MutexGuard};
+
+/// The lifecycle an adapter adds to a pool.
+#[derive(Default)]
+struct Lifecycle {
+    state: Mutex<LifecycleState>,
+}
+
+#[derive(Default)]
+struct LifecycleState {
+    queue: VecDeque<Job>,
+    running: usize,
+    shutdown: bool,
+    terminated: bool,
+    on_terminated: Vec<Promise<()>>,
+}
+
+impl Lifecycle {
+    fn lock(&self) -> MutexGuard<'_, LifecycleState> {
+        // No foreign code runs under this lock, so a poisoned lock still guards
+        // consistent state.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn accept(&self, job: Job) -> Result<(), SubmitError> {
+        let mut state = self.lock();
+        if state.shutdown {
+            return Err(SubmitError::Shutdown);
+        }
+        state.queue.push_back(job);
+        Ok(())
+    }
+
+    /// Runs the next queued job (a ticket's work).
+    fn run_next(&self) {
+        let job = {
+            let mut state = self.lock();
+            let job = state.queue.pop_front();
+            if job.is_some() {
+                state.running += 1;
+            }
+            job
+        };
+        if let Some(job) = job {
+            // `Job::run` catches the closure's panic; foreign code after it (a
+            // waker, a callback) must not take the pool's thread down either.
+            let _ = catch_unwind(AssertUnwindSafe(|| job.run()));
+            let terminated = {
+                let mut state = self.lock();
+                state.running -= 1;
+                Self::take_if_terminated(&mut state)
+            };
+            complete_all(terminated);
+        }
+    }
+
+    /// A ticket was dropped unrun: one queued job can never run; abandon it.
+    fn abandon_next(&self) {
+        let (job, terminated) = {
+            let mut state = self.lock();
+            let job = state.queue.pop_front();
+            (job, Self::take_if_terminated(&mut state))
+        };
+        drop(job);
+        complete_all(terminated);
+    }
+
+    fn shutdown(&self, cancel_futures: bool) {
+        let (cancelled, terminated) = {
+            let mut state = self.lock();
+            state.shutdown = true;
+            let cancelled = if cancel_futures {
+                core::mem::take(&mut state.queue)
+            } else {
+                VecDeque::new()
+            };
+            (cancelled, Self::take_if_terminated(&mut state))
+        };
+        for job in cancelled {
+            job.cancel();
+        }
+        complete_all(terminated);
+    }
+
+    fn take_if_terminated(state: &mut LifecycleState) -> Vec<Promise<()>> {
+        if state.shutdown && !state.terminated && state.queue.is_empty() && state.running == 0 {
+            state.terminated = true;
+            core::mem::take(&mut state.on_terminated)
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn terminated(&self) -> SharedFuture<()> {
+        let (producer, future) = promise();
+        let mut state = self.lock();
+        if state.terminated {
+            drop(state);
+            let _ = producer.set_result(());
+        } else {
+            state.on_terminated.push(producer);
+        }
+        future
+    }
+
+    fn is_shutdown(&self) -> bool {
+        self.lock().shutdown
+    }
+}
+
+fn complete_all(waiters: Vec<Promise<()>>) {
+    for waiter in waiters {
+        let _ = waiter.set_result(());
+    }
+}
+
+/// What the pool runs for each submit: the next queued job. Dropped unrun, it
+/// abandons one queued job instead, so that no waiter hangs.
+struct Ticket(Option<Arc<Lifecycle>>);
+
+impl Ticket {
+    fn run(mut self) {
+        if let Some(lifecycle) = self.0.take() {
+            lifecycle.run_next();
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Some(lifecycle) = self.0.take() {
+            lifecycle.abandon_next();
+        }
+    }
+}
+
+/// Runs jobs on a [`rayon::ThreadPool`], with Python's executor lifecycle.
+///
+/// # What an adapter cannot do
+///
+/// Our side allocates once per job (the job and its future), but the pool's own
+/// spawn allocates its task too. `shutdown` stops accepting work and cancels
+/// queued jobs at once (the adapter keeps its own queue), but the pool's threads
+/// are not ours to stop: termination means every accepted job is done. A ticket
+/// the pool drops unrun abandons one queued job (`Error::Abandoned`), never
+/// leaves it hanging.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use concurrent_futures::{Executor, RayonExecutor};
+///
+/// let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap());
+/// let executor = RayonExecutor::new(pool);
+/// assert_eq!(executor.submit(|| 6 * 7).unwrap().wait().unwrap(), 42);
+/// executor.shutdown_and_wait(false);
+/// ```
+#[cfg(feature = "rayon")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
+pub struct RayonExecutor {
+    pool: Arc<rayon::ThreadPool>,
+    lifecycle: Arc<Lifecycle>,
+}
+
+#[cfg(feature = "rayon")]
+impl RayonExecutor {
+    /// Runs jobs on `pool`.
+    ///
+    /// ```
+    /// let pool = std::sync::Arc::new(rayon::ThreadPoolBuilder::new().build().unwrap());
+    /// let executor = concurrent_futures::RayonExecutor::new(pool);
+    /// # drop(executor);
+    /// ```
+    pub fn new(pool: Arc<rayon::ThreadPool>) -> Self {
+        RayonExecutor {
+            pool,
+            lifecycle: Arc::default(),
+        }
+    }
+
+    /// The rayon pool.
+    ///
+    /// ```
+    /// let pool = std::sync::Arc::new(rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap());
+    /// let executor = concurrent_futures::RayonExecutor::new(pool);
+    /// assert_eq!(executor.pool().current_num_threads(), 3);
+    /// ```
+    pub fn pool(&self) -> &Arc<rayon::ThreadPool> {
+        &self.pool
+    }
+}
+
+#[cfg(feature = "rayon")]
+impl Executor for RayonExecutor {
+    fn execute(&self, job: Job) -> Result<(), SubmitError> {
+        self.lifecycle.accept(job)?;
+        let ticket = Ticket(Some(Arc::clone(&self.lifecycle)));
+        self.pool.spawn(move || ticket.run());
+        Ok(())
+    }
+
+    fn shutdown(&self, cancel_futures: bool) {
+        self.lifecycle.shutdown(cancel_futures);
+    }
+
+    fn is_shutdown(&self) -> bool {
+        self.lifecycle.is_shutdown()
+    }
+
+    fn terminated(&self) -> SharedFuture<()> {
+        self.lifecycle.terminated()
+    }
+}
+
+#[cfg(feature = "rayon")]
+impl fmt::Debug for RayonExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RayonExecutor")
+            .field("threads", &self.pool.current_num_threads())
+            .field("shutdown", &self.is_shutdown())
+            .finish()
+    }
+}
+
+/// Runs jobs through tokio's blocking pool (`spawn_blocking`) on a given
+/// runtime [`Handle`](tokio::runtime::Handle), with Python's executor lifecycle.
+/// Works from any thread, inside or outside the runtime.
+///
+/// # What an adapter cannot do
+///
+/// Our side allocates once per job (the job and its future), but the pool's own
+/// spawn allocates its task too. `shutdown` stops accepting work and cancels
+/// queued jobs at once (the adapter keeps its own queue), but the pool's threads
+/// are not ours to stop: termination means every accepted job is done. A ticket
+/// the pool drops unrun abandons one queued job (`Error::Abandoned`), never
+/// leaves it hanging.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::{Executor, TokioBlockingExecutor};
+///
+/// let runtime = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+/// let executor = TokioBlockingExecutor::new(runtime.handle().clone());
+/// assert_eq!(executor.submit(|| "blocking work").unwrap().wait().unwrap(), "blocking work");
+/// executor.shutdown_and_wait(false);
+/// ```
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub struct TokioBlockingExecutor {
+    handle: tokio::runtime::Handle,
+    lifecycle: Arc<Lifecycle>,
+}
+
+#[cfg(feature = "tokio")]
+impl TokioBlockingExecutor {
+    /// Runs jobs with `handle.spawn_blocking`.
+    ///
+    /// ```
+    /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let executor = concurrent_futures::TokioBlockingExecutor::new(runtime.handle().clone());
+    /// # drop(executor);
+    /// ```
+    pub fn new(handle: tokio::runtime::Handle) -> Self {
+        TokioBlockingExecutor {
+            handle,
+            lifecycle: Arc::default(),
+        }
+    }
+
+    /// The runtime handle.
+    ///
+    /// ```
+    /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let executor = concurrent_futures::TokioBlockingExecutor::new(runtime.handle().clone());
+    /// let _handle: &tokio::runtime::Handle = executor.handle();
+    /// ```
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Executor for TokioBlockingExecutor {
+    fn execute(&self, job: Job) -> Result<(), SubmitError> {
+        self.lifecycle.accept(job)?;
+        let ticket = Ticket(Some(Arc::clone(&self.lifecycle)));
+        // The join handle is not needed: the job's own future carries the
+        // outcome. A runtime that shuts down drops the ticket: see `Ticket`.
+        drop(self.handle.spawn_blocking(move || ticket.run()));
+        Ok(())
+    }
+
+    fn shutdown(&self, cancel_futures: bool) {
+        self.lifecycle.shutdown(cancel_futures);
+    }
+
+    fn is_shutdown(&self) -> bool {
+        self.lifecycle.is_shutdown()
+    }
+
+    fn terminated(&self) -> SharedFuture<()> {
+        self.lifecycle.terminated()
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl fmt::Debug for TokioBlockingExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokioBlockingExecutor")
+            .field("shutdown", &self.is_shutdown())
+            .finish()
+    }
+}
