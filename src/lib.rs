@@ -32,6 +32,17 @@
 //! assert!(matches!(future.try_take(), Some(Err(Error::Cancelled))));
 //! ```
 //!
+//! # Features
+//!
+//! - `std` (default): blocking waits, panic capture, `ThreadPoolExecutor`,
+//!   `wait`, `as_completed`, `Executor::map`.
+//! - `tracing`: `AsyncExecutor` jobs run inside the caller's `tracing` span.
+//! - `rayon`: `RayonExecutor`, jobs on a given `rayon::ThreadPool`.
+//! - `tokio`: `TokioBlockingExecutor`, jobs through `spawn_blocking`.
+//!
+//! Coming from Python, tokio's `spawn_blocking` or `blocking::unblock`? See the
+//! `migration` module.
+//!
 //! # Loom
 //!
 //! Built with `RUSTFLAGS="--cfg loom"`, every atomic, cell, allocation and thread
@@ -48,6 +59,8 @@ pub mod async_executor;
 mod error;
 pub mod executor;
 mod future;
+#[cfg(feature = "std")]
+pub mod migration;
 mod promise;
 mod raw;
 mod state;
