@@ -1,0 +1,125 @@
+//! One allocation per submitted job, counted by a global allocator: the job's
+//! closure, its result and its future's state share one block. Also one
+//! allocation per `promise()` pair.
+//!
+//! The counter sees every thread of this test binary, so this file holds one
+//! `#[test]` that runs the checks in sequence (nothing else in the binary
+//! allocates meanwhile), and measures a warmed-up pool (its thread started, its
+//! queue grown): what is left is the steady-state cost of a job.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use concurrent_futures::{Executor, ThreadPoolExecutor, promise};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator; the counters do not allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract is forwarded unchanged.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// (allocations, bytes) made while `f` runs.
+fn measure(f: impl FnOnce()) -> (usize, usize) {
+    let (allocations, bytes) = (
+        ALLOCATIONS.load(Ordering::SeqCst),
+        BYTES.load(Ordering::SeqCst),
+    );
+    f();
+    (
+        ALLOCATIONS.load(Ordering::SeqCst) - allocations,
+        BYTES.load(Ordering::SeqCst) - bytes,
+    )
+}
+
+#[test]
+fn one_allocation_per_pair_and_per_job() {
+    one_allocation_per_promise();
+    one_allocation_per_submitted_job();
+    one_allocation_per_job_in_flight_in_bulk();
+}
+
+fn one_allocation_per_promise() {
+    let (allocations, bytes) = measure(|| {
+        for i in 0..1000_u64 {
+            let (producer, mut future) = promise::<u64>();
+            producer.set_result(i).unwrap();
+            assert_eq!(future.try_take().unwrap().unwrap(), i);
+        }
+    });
+    assert_eq!(
+        allocations, 1000,
+        "exactly one allocation per promise() pair"
+    );
+    println!("promise::<u64>(): {} bytes per pair", bytes / 1000);
+}
+
+fn one_allocation_per_submitted_job() {
+    let pool = ThreadPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
+    // Warm up: start the worker and grow the queue past what the test needs.
+    let warm: Vec<_> = (0..64).map(|i| pool.submit(move || i).unwrap()).collect();
+    for mut future in warm {
+        future.wait().unwrap();
+    }
+    const JOBS: usize = 1000;
+    let (allocations, bytes) = measure(|| {
+        for i in 0..JOBS {
+            let mut future = pool.submit(move || i * 2).unwrap();
+            assert_eq!(future.wait().unwrap(), i * 2);
+        }
+    });
+    assert_eq!(
+        allocations, JOBS,
+        "exactly one allocation per submitted job"
+    );
+    println!(
+        "ThreadPoolExecutor::submit (usize job): {} bytes per job",
+        bytes / JOBS
+    );
+    pool.shutdown_and_wait(false);
+}
+
+fn one_allocation_per_job_in_flight_in_bulk() {
+    let pool = ThreadPoolExecutor::builder()
+        .max_workers(2)
+        .build()
+        .unwrap();
+    const JOBS: usize = 256;
+    let mut futures = Vec::with_capacity(JOBS);
+    // Warm up with the same burst size, so the queue already has its capacity.
+    for round in 0..2 {
+        let (allocations, _) = measure(|| {
+            for i in 0..JOBS {
+                futures.push(pool.submit(move || i).unwrap());
+            }
+        });
+        for mut future in futures.drain(..) {
+            future.wait().unwrap();
+        }
+        if round == 1 {
+            assert_eq!(
+                allocations, JOBS,
+                "one allocation per job with {JOBS} jobs in flight"
+            );
+        }
+    }
+    pool.shutdown_and_wait(false);
+}
