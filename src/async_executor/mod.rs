@@ -18,6 +18,7 @@ use core::num::NonZeroUsize;
 
 use crate::error::{Error, SubmitError};
 use crate::executor::{Executor, Job};
+use crate::future::SharedFuture;
 use crate::promise;
 
 /// easynetwork's `AsyncExecutor`: awaits work handed to an [`Executor`].
@@ -124,7 +125,11 @@ impl<E: Executor> AsyncExecutor<E> {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (job, future) = Job::new(in_context(self.context(), f));
+        self.execute(Job::new(in_context(self.context(), f)))
+    }
+
+    /// Hands `job` to the executor and wraps its future.
+    fn execute<T>(&self, (job, future): (Job, SharedFuture<T>)) -> UnwrapFuture<T> {
         match self.executor.execute(job) {
             Ok(()) => unwrap_future(future),
             // The job was dropped, so `future` is already abandoned; report why.
@@ -153,13 +158,9 @@ impl<E: Executor> AsyncExecutor<E> {
         T: Send + 'static,
     {
         let context = self.context();
-        let (job, future) = Job::with_token(move |token: &crate::CancelToken<'_>| {
+        self.execute(Job::with_token(move |token: &crate::CancelToken<'_>| {
             in_context(context, || f(token))()
-        });
-        match self.executor.execute(job) {
-            Ok(()) => unwrap_future(future),
-            Err(error) => unwrap_future(promise::failed(Error::from(error))),
-        }
+        }))
     }
 
     /// easynetwork's `map`: runs `f` on every item and yields the results in

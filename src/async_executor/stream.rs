@@ -1,6 +1,5 @@
 //! [`MapStream`]: the ordered result stream of [`AsyncExecutor::map`].
 
-use alloc::collections::VecDeque;
 use core::fmt;
 use core::num::NonZeroUsize;
 use core::pin::Pin;
@@ -8,9 +7,9 @@ use core::task::{Context, Poll};
 
 use super::AsyncExecutor;
 use crate::error::{Error, SubmitError};
+use crate::executor::feed::Feed;
 use crate::executor::{Executor, Job};
 use crate::future::SharedFuture;
-use crate::promise;
 use crate::sync::Arc;
 
 /// The results of [`AsyncExecutor::map`] in input order, as a
@@ -42,12 +41,7 @@ use crate::sync::Arc;
 #[must_use = "streams do nothing unless polled; dropping this one cancels the jobs not started"]
 pub struct MapStream<'e, E: Executor, I: Iterator, F, T> {
     executor: &'e AsyncExecutor<E>,
-    /// Items not submitted yet (only with a bound).
-    items: Option<I>,
-    f: Arc<F>,
-    in_flight: VecDeque<SharedFuture<T>>,
-    /// Polled at least once: dropping cancels what remains.
-    started: bool,
+    feed: Feed<I, F, T>,
 }
 
 impl<'e, E, I, F, T> MapStream<'e, E, I, F, T>
@@ -64,28 +58,8 @@ where
         f: F,
         bound: Option<NonZeroUsize>,
     ) -> Result<Self, SubmitError> {
-        let mut stream = MapStream {
-            executor,
-            items: Some(items),
-            f: Arc::new(f),
-            in_flight: VecDeque::new(),
-            started: false,
-        };
-        let limit = bound.map_or(usize::MAX, NonZeroUsize::get);
-        while stream.in_flight.len() < limit {
-            match stream.submit_next() {
-                Some(Ok(())) => {}
-                None => break,
-                Some(Err(error)) => {
-                    stream.cancel();
-                    return Err(error);
-                }
-            }
-        }
-        if bound.is_none() {
-            stream.items = None;
-        }
-        Ok(stream)
+        let feed = Feed::start(items, f, bound, submitter(executor))?;
+        Ok(MapStream { executor, feed })
     }
 
     /// Cancels every job not started yet and ends the stream.
@@ -102,26 +76,23 @@ where
     /// });
     /// ```
     pub fn cancel(&mut self) {
-        self.items = None;
-        for future in self.in_flight.drain(..) {
-            future.cancel();
-        }
+        self.feed.cancel();
     }
+}
 
-    fn submit_next(&mut self) -> Option<Result<(), SubmitError>> {
-        let item = self.items.as_mut()?.next();
-        let Some(item) = item else {
-            self.items = None;
-            return None;
-        };
-        let f = Arc::clone(&self.f);
-        let (job, future) = Job::new(super::in_context(self.executor.context(), move || f(item)));
-        Some(
-            self.executor
-                .wrapped()
-                .execute(job)
-                .map(|()| self.in_flight.push_back(future)),
-        )
+/// How the async layer submits an item: `f(item)` in the caller's context.
+fn submitter<E, Item, F, T>(
+    executor: &AsyncExecutor<E>,
+) -> impl FnMut(Item, Arc<F>) -> Result<SharedFuture<T>, SubmitError> + '_
+where
+    E: Executor,
+    Item: Send + 'static,
+    F: Fn(Item) -> T + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    move |item, f| {
+        let (job, future) = Job::new(super::in_context(executor.context(), move || f(item)));
+        executor.wrapped().execute(job).map(|()| future)
     }
 }
 
@@ -138,57 +109,31 @@ where
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         // `MapStream` is `Unpin`: it holds no self-references.
         let this = self.get_mut();
-        this.started = true;
-        let Some(front) = this.in_flight.front_mut() else {
+        let Some(front) = this.feed.front_mut() else {
             return Poll::Ready(None);
         };
         let outcome = match core::future::Future::poll(Pin::new(front), cx) {
             Poll::Ready(outcome) => outcome,
             Poll::Pending => return Poll::Pending,
         };
-        this.in_flight.pop_front();
-        if let Some(Err(error)) = this.submit_next() {
-            // The executor refused more work: the refusal comes after the results
-            // already submitted, then the stream ends.
-            this.items = None;
-            this.in_flight
-                .push_back(promise::failed(Error::from(error)));
-        }
+        this.feed.pop_front();
+        this.feed.refill(submitter(this.executor));
         Poll::Ready(Some(outcome))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let queued = self.in_flight.len();
-        match &self.items {
-            None => (queued, Some(queued)),
-            Some(items) => {
-                let (low, high) = items.size_hint();
-                (
-                    low.saturating_add(queued),
-                    high.and_then(|high| high.checked_add(queued)),
-                )
-            }
-        }
+        self.feed.size_hint()
     }
 }
 
 impl<E: Executor, I: Iterator, F, T> Unpin for MapStream<'_, E, I, F, T> {}
 
-impl<E: Executor, I: Iterator, F, T> Drop for MapStream<'_, E, I, F, T> {
-    fn drop(&mut self) {
-        if self.started {
-            for future in self.in_flight.drain(..) {
-                future.cancel();
-            }
-        }
-    }
-}
-
 impl<E: Executor, I: Iterator, F, T> fmt::Debug for MapStream<'_, E, I, F, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (in_flight, more_items) = self.feed.progress();
         f.debug_struct("MapStream")
-            .field("in_flight", &self.in_flight.len())
-            .field("more_items", &self.items.is_some())
+            .field("in_flight", &in_flight)
+            .field("more_items", &more_items)
             .finish()
     }
 }

@@ -27,7 +27,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use super::{Executor, Job};
 use crate::error::SubmitError;
 use crate::future::SharedFuture;
-use crate::promise::{Promise, promise};
+use crate::promise::{Promise, complete_all, promise};
 use crate::sync::{Arc, Mutex, MutexGuard};
 
 /// The lifecycle an adapter adds to a pool.
@@ -137,12 +137,6 @@ impl Lifecycle {
 
     fn is_shutdown(&self) -> bool {
         self.lock().shutdown
-    }
-}
-
-fn complete_all(waiters: Vec<Promise<()>>) {
-    for waiter in waiters {
-        let _ = waiter.set_result(());
     }
 }
 

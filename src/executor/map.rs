@@ -1,11 +1,11 @@
 //! [`Map`]: the blocking, ordered iterator of [`Executor::map`].
 
-use alloc::collections::VecDeque;
 use core::fmt;
 use core::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use super::Executor;
+use super::feed::Feed;
 use crate::error::{Error, SubmitError};
 use crate::future::SharedFuture;
 use crate::sync::Arc;
@@ -89,13 +89,8 @@ where
     I: Iterator,
 {
     executor: &'e E,
-    /// Items not submitted yet (only when a buffer size is set).
-    items: Option<I>,
-    f: Arc<F>,
-    in_flight: VecDeque<SharedFuture<T>>,
+    feed: Feed<I, F, T>,
     deadline: Option<Instant>,
-    /// `next` was called at least once: dropping cancels what remains.
-    started: bool,
 }
 
 impl<'e, E, I, F, T> Map<'e, E, I, F, T>
@@ -115,46 +110,12 @@ where
         let deadline = options
             .timeout
             .and_then(|timeout| Instant::now().checked_add(timeout));
-        let mut map = Map {
+        let feed = Feed::start(items, f, options.buffer_size, submitter(executor))?;
+        Ok(Map {
             executor,
-            items: Some(items),
-            f: Arc::new(f),
-            in_flight: VecDeque::new(),
+            feed,
             deadline,
-            started: false,
-        };
-        let limit = options.buffer_size.map_or(usize::MAX, NonZeroUsize::get);
-        while map.in_flight.len() < limit {
-            match map.submit_next() {
-                Some(Ok(())) => {}
-                None => break,
-                // Python submits eagerly and raises at once; cancel what was
-                // already submitted.
-                Some(Err(error)) => {
-                    map.cancel();
-                    return Err(error);
-                }
-            }
-        }
-        if options.buffer_size.is_none() {
-            map.items = None;
-        }
-        Ok(map)
-    }
-
-    /// Submits the next item, if there is one.
-    fn submit_next(&mut self) -> Option<Result<(), SubmitError>> {
-        let item = self.items.as_mut()?.next();
-        let Some(item) = item else {
-            self.items = None;
-            return None;
-        };
-        let f = Arc::clone(&self.f);
-        Some(
-            self.executor
-                .submit(move || f(item))
-                .map(|future| self.in_flight.push_back(future)),
-        )
+        })
     }
 
     /// Cancels every job that has not started and ends the iteration: no more
@@ -168,11 +129,21 @@ where
     /// assert!(results.next().is_none());
     /// ```
     pub fn cancel(&mut self) {
-        self.items = None;
-        for future in self.in_flight.drain(..) {
-            future.cancel();
-        }
+        self.feed.cancel();
     }
+}
+
+/// How `Executor::map` submits an item: `f(item)`, as a plain job.
+fn submitter<E, Item, F, T>(
+    executor: &E,
+) -> impl FnMut(Item, Arc<F>) -> Result<SharedFuture<T>, SubmitError> + '_
+where
+    E: Executor,
+    Item: Send + 'static,
+    F: Fn(Item) -> T + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    move |item, f| executor.submit(move || f(item))
 }
 
 impl<E, I, F, T> Iterator for Map<'_, E, I, F, T>
@@ -186,57 +157,31 @@ where
     type Item = Result<T, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.started = true;
-        let mut future = self.in_flight.pop_front()?;
+        let mut future = self.feed.pop_front()?;
         // Keep the buffer full before blocking, as Python 3.14 does.
-        if let Some(Err(error)) = self.submit_next() {
-            // The executor refused more work: yield what was submitted, then the
-            // refusal, then stop.
-            self.items = None;
-            self.in_flight
-                .push_back(crate::promise::failed(Error::from(error)));
-        }
+        self.feed.refill(submitter(self.executor));
         let result = match self.deadline {
             None => future.wait(),
             Some(deadline) => future.wait_deadline(deadline),
         };
         if matches!(result, Err(Error::Timeout)) {
             future.cancel();
-            self.cancel();
+            self.feed.cancel();
         }
         Some(result)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        match &self.items {
-            None => (self.in_flight.len(), Some(self.in_flight.len())),
-            Some(items) => {
-                let (low, high) = items.size_hint();
-                let queued = self.in_flight.len();
-                (
-                    low.saturating_add(queued),
-                    high.and_then(|high| high.checked_add(queued)),
-                )
-            }
-        }
-    }
-}
-
-impl<E, I: Iterator, F, T> Drop for Map<'_, E, I, F, T> {
-    fn drop(&mut self) {
-        if self.started {
-            for future in self.in_flight.drain(..) {
-                future.cancel();
-            }
-        }
+        self.feed.size_hint()
     }
 }
 
 impl<E, I: Iterator, F, T> fmt::Debug for Map<'_, E, I, F, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (in_flight, more_items) = self.feed.progress();
         f.debug_struct("Map")
-            .field("in_flight", &self.in_flight.len())
-            .field("more_items", &self.items.is_some())
+            .field("in_flight", &in_flight)
+            .field("more_items", &more_items)
             .field("deadline", &self.deadline)
             .finish()
     }

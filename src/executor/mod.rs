@@ -12,6 +12,7 @@
 
 #[cfg(any(feature = "rayon", feature = "tokio"))]
 mod adapter;
+pub(crate) mod feed;
 mod inline;
 mod job;
 #[cfg(feature = "std")]

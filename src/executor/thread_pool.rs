@@ -38,7 +38,7 @@ use super::job::Completion;
 use super::{Executor, Job};
 use crate::error::{BrokenError, Error, SubmitError};
 use crate::future::SharedFuture;
-use crate::promise::{Promise, promise};
+use crate::promise::{Promise, complete_all, promise};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, thread};
 
 // Loom's `thread_local!` does not accept a `const { }` initializer.
@@ -380,13 +380,6 @@ impl Shared {
 fn publish(completion: Option<Completion>) {
     if let Some(completion) = completion {
         let _ = catch_unwind(AssertUnwindSafe(|| completion.publish()));
-    }
-}
-
-fn complete_all(waiters: Vec<Promise<()>>) {
-    for waiter in waiters {
-        // Fails only if nobody is waiting any more.
-        let _ = waiter.set_result(());
     }
 }
 
