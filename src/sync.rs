@@ -49,7 +49,7 @@ mod imp {
     /// Thread parking for blocking waits.
     #[cfg(feature = "std")]
     pub(crate) mod thread {
-        pub(crate) use std::thread::{Builder, Thread, current, park};
+        pub(crate) use std::thread::{Builder, JoinHandle, Thread, current, park};
         use std::time::Instant;
 
         /// Parks the current thread until it is unparked, `deadline` passes, or a
@@ -77,7 +77,7 @@ mod imp {
 
     /// Thread parking for blocking waits, on loom's scheduler.
     pub(crate) mod thread {
-        pub(crate) use loom::thread::{Builder, Thread, current, park};
+        pub(crate) use loom::thread::{Builder, JoinHandle, Thread, current, park};
         use std::time::Instant;
 
         /// Loom has no clock: a timed park is modelled as "the timeout may fire

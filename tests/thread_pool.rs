@@ -491,20 +491,30 @@ fn failing_initializer_breaks_the_pool() {
         .initializer(|| Err::<(), _>(std::io::Error::other("cannot connect")))
         .build()
         .unwrap();
-    let futures: Vec<_> = (0..5)
-        .map(|i| pool.submit(move || i).unwrap_or_else(|e| panic!("{e}")))
-        .collect();
-    for mut future in futures {
-        match future.wait() {
-            Err(Error::Broken(broken)) => {
-                assert_eq!(broken.cause().to_string(), "cannot connect");
-                assert!(broken.to_string().contains("not usable anymore"));
-                assert!(std::error::Error::source(&broken).is_some());
-            }
-            // A submit that raced the failure was refused instead (covered below).
-            other => panic!("unexpected {other:?}"),
-        }
+    // The first submit starts the worker whose initializer fails. Jobs queued
+    // before the failure fail with `Broken`; submits after it are refused with
+    // `Broken` (Python raises `BrokenThreadPool` from `submit` too).
+    let mut queued_and_failed = 0;
+    for i in 0..5 {
+        let broken = match pool.submit(move || i) {
+            Ok(mut future) => match future.wait() {
+                Err(Error::Broken(broken)) => {
+                    queued_and_failed += 1;
+                    broken
+                }
+                other => panic!("unexpected {other:?}"),
+            },
+            Err(SubmitError::Broken(broken)) => broken,
+            Err(other) => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(broken.cause().to_string(), "cannot connect");
+        assert!(broken.to_string().contains("not usable anymore"));
+        assert!(std::error::Error::source(&broken).is_some());
     }
+    assert!(
+        queued_and_failed >= 1,
+        "the job that started the worker was queued, then failed"
+    );
     assert!(pool.is_broken());
     assert!(matches!(pool.submit(|| 1), Err(SubmitError::Broken(_))));
     pool.terminated().wait().unwrap();

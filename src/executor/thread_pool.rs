@@ -25,7 +25,9 @@
 //!   `test_idle_thread_reuse`, without Python's race), and the lock is taken once
 //!   per job while there is work.
 //! - Shutdown sets a flag under the lock and wakes every worker; each exits once
-//!   the queue is empty. The last worker out completes the `terminated` futures.
+//!   the queue is empty. The last worker out completes the `terminated` futures
+//!   (so termination can be awaited without blocking a thread);
+//!   `shutdown_and_wait` then also joins the threads, as Python does.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -112,6 +114,8 @@ struct PoolState {
     broken: Option<BrokenError>,
     terminated: bool,
     on_terminated: Vec<Promise<()>>,
+    /// Worker threads to join in `shutdown_and_wait`.
+    handles: Vec<thread::JoinHandle<()>>,
 }
 
 /// Why a [`ThreadPoolBuilder`] could not build a pool.
@@ -496,7 +500,10 @@ impl Executor for ThreadPoolExecutor {
         }
         let for_worker = Arc::clone(shared);
         match builder.spawn(move || worker_main(for_worker)) {
-            Ok(_detached) => Ok(()),
+            Ok(handle) => {
+                shared.lock().handles.push(handle);
+                Ok(())
+            }
             Err(error) => {
                 let mut state = shared.lock();
                 state.workers -= 1;
@@ -537,13 +544,21 @@ impl Executor for ThreadPoolExecutor {
         self.shared.lock().shutdown
     }
 
-    /// Begins shutdown and waits for termination, except when called from one of
-    /// this pool's own workers: that worker would wait for itself (Python raises
+    /// Begins shutdown, waits for termination, and joins every worker thread
+    /// (Python's `shutdown(wait=True)`), except when called from one of this
+    /// pool's own workers: that worker would wait for itself (Python raises
     /// `RuntimeError: cannot join current thread`), so it only begins shutdown.
     fn shutdown_and_wait(&self, cancel_futures: bool) {
         self.shutdown(cancel_futures);
-        if !self.is_worker_thread() {
-            let _ = self.terminated().wait();
+        if self.is_worker_thread() {
+            return;
+        }
+        let _ = self.terminated().wait();
+        let handles = core::mem::take(&mut self.shared.lock().handles);
+        for handle in handles {
+            // A worker catches every panic it can meet, so a join error is not
+            // expected; there is nothing to do with one but go on joining.
+            let _ = handle.join();
         }
     }
 
