@@ -7,7 +7,8 @@
 use std::sync::Mutex;
 
 use concurrent_futures::{
-    Error, Executor, InlineExecutor, Job, Promise, SharedFuture, State, SubmitError, UndeliveredReason, promise,
+    Error, Executor, InlineExecutor, Job, Promise, SharedFuture, State, SubmitError,
+    UndeliveredReason, promise,
 };
 use proptest::prelude::*;
 
@@ -91,7 +92,8 @@ impl Model {
     /// The producer gives up: cancelled or abandoned, unless already cancelled
     /// or nobody can see it.
     fn give_up(&mut self, outcome: Lifecycle) {
-        if self.consumer_alive && matches!(self.lifecycle, Lifecycle::Pending | Lifecycle::Running) {
+        if self.consumer_alive && matches!(self.lifecycle, Lifecycle::Pending | Lifecycle::Running)
+        {
             self.lifecycle = outcome;
         }
     }
@@ -137,22 +139,34 @@ fn observed_take(taken: Option<Result<u8, Error>>) -> Option<Result<u8, &'static
 }
 
 /// Compares every query either side can make.
-fn check_queries(model: &Model, consumer: &Option<SharedFuture<u8>>, producer: &Option<Promise<u8>>) {
+fn check_queries(
+    model: &Model,
+    consumer: &Option<SharedFuture<u8>>,
+    producer: &Option<Promise<u8>>,
+) {
     if let Some(consumer) = consumer {
         assert_eq!(consumer.state(), model.state());
         assert_eq!(consumer.is_pending(), model.lifecycle == Lifecycle::Pending);
         assert_eq!(consumer.is_running(), model.lifecycle == Lifecycle::Running);
-        assert_eq!(consumer.is_cancelled(), model.lifecycle == Lifecycle::Cancelled);
+        assert_eq!(
+            consumer.is_cancelled(),
+            model.lifecycle == Lifecycle::Cancelled
+        );
         assert_eq!(consumer.is_done(), model.finished());
     }
     if let Some(producer) = producer {
         assert_eq!(producer.state(), model.state());
-        assert_eq!(producer.is_cancelled(), model.lifecycle == Lifecycle::Cancelled);
+        assert_eq!(
+            producer.is_cancelled(),
+            model.lifecycle == Lifecycle::Cancelled
+        );
         assert_eq!(producer.is_consumer_dropped(), !model.consumer_alive);
         assert_eq!(producer.is_cancel_requested(), model.cancel_requested);
         assert_eq!(
             producer.is_unwanted(),
-            model.lifecycle == Lifecycle::Cancelled || model.cancel_requested || !model.consumer_alive
+            model.lifecycle == Lifecycle::Cancelled
+                || model.cancel_requested
+                || !model.consumer_alive
         );
     }
 }
