@@ -160,6 +160,37 @@ impl Drop for Ticket {
     }
 }
 
+/// How a pool runs a ticket: the one thing in which the adapters differ.
+trait SpawnTicket {
+    fn spawn(&self, ticket: Ticket);
+}
+
+/// The `Executor` impl of an adapter: a type with a `lifecycle: Arc<Lifecycle>`
+/// field that implements [`SpawnTicket`].
+macro_rules! adapter_executor {
+    ($adapter:ty) => {
+        impl Executor for $adapter {
+            fn execute(&self, job: Job) -> Result<(), SubmitError> {
+                self.lifecycle.accept(job)?;
+                SpawnTicket::spawn(self, Ticket(Some(Arc::clone(&self.lifecycle))));
+                Ok(())
+            }
+
+            fn shutdown(&self, cancel_futures: bool) {
+                self.lifecycle.shutdown(cancel_futures);
+            }
+
+            fn is_shutdown(&self) -> bool {
+                self.lifecycle.is_shutdown()
+            }
+
+            fn terminated(&self) -> SharedFuture<()> {
+                self.lifecycle.terminated()
+            }
+        }
+    };
+}
+
 /// Runs jobs on a [`rayon::ThreadPool`], with Python's executor lifecycle.
 ///
 /// # What an adapter cannot do
@@ -218,26 +249,14 @@ impl RayonExecutor {
 }
 
 #[cfg(feature = "rayon")]
-impl Executor for RayonExecutor {
-    fn execute(&self, job: Job) -> Result<(), SubmitError> {
-        self.lifecycle.accept(job)?;
-        let ticket = Ticket(Some(Arc::clone(&self.lifecycle)));
+impl SpawnTicket for RayonExecutor {
+    fn spawn(&self, ticket: Ticket) {
         self.pool.spawn(move || ticket.run());
-        Ok(())
-    }
-
-    fn shutdown(&self, cancel_futures: bool) {
-        self.lifecycle.shutdown(cancel_futures);
-    }
-
-    fn is_shutdown(&self) -> bool {
-        self.lifecycle.is_shutdown()
-    }
-
-    fn terminated(&self) -> SharedFuture<()> {
-        self.lifecycle.terminated()
     }
 }
+
+#[cfg(feature = "rayon")]
+adapter_executor!(RayonExecutor);
 
 #[cfg(feature = "rayon")]
 impl fmt::Debug for RayonExecutor {
@@ -308,26 +327,14 @@ impl TokioBlockingExecutor {
 }
 
 #[cfg(feature = "tokio")]
-impl Executor for TokioBlockingExecutor {
-    fn execute(&self, job: Job) -> Result<(), SubmitError> {
-        self.lifecycle.accept(job)?;
-        let ticket = Ticket(Some(Arc::clone(&self.lifecycle)));
+adapter_executor!(TokioBlockingExecutor);
+
+#[cfg(feature = "tokio")]
+impl SpawnTicket for TokioBlockingExecutor {
+    fn spawn(&self, ticket: Ticket) {
         // The join handle is not needed: the job's own future carries the
         // outcome. A runtime that shuts down drops the ticket: see `Ticket`.
         drop(self.handle.spawn_blocking(move || ticket.run()));
-        Ok(())
-    }
-
-    fn shutdown(&self, cancel_futures: bool) {
-        self.lifecycle.shutdown(cancel_futures);
-    }
-
-    fn is_shutdown(&self) -> bool {
-        self.lifecycle.is_shutdown()
-    }
-
-    fn terminated(&self) -> SharedFuture<()> {
-        self.lifecycle.terminated()
     }
 }
 
