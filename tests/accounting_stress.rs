@@ -12,7 +12,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use concurrent_futures::{Error, Executor, SharedFuture, SubmitError, ThreadPoolExecutor};
@@ -104,17 +104,17 @@ fn submitter(
     counters: &Arc<Counters>,
     seed: u64,
     jobs: usize,
-    halfway: &Barrier,
+    halfway: &mpsc::Sender<()>,
 ) -> Tally {
     let mut rng = Rng(seed | 1);
     let mut tally = Tally::default();
     let mut kept: Vec<SharedFuture<Tracked>> = Vec::new();
     for i in 0..jobs {
         if i == jobs / 2 {
-            // Meet the main thread, which shuts the pool down while both
-            // submitters carry on: queued jobs get cancelled, and submits race
-            // the shutdown (accepted before it, refused after).
-            halfway.wait();
+            // Tell the main thread, without stopping: it shuts the pool down
+            // while both submitters carry on, so queued jobs get cancelled and
+            // submits race the shutdown (accepted before it, refused after).
+            halfway.send(()).unwrap();
         }
         let panics = rng.percent() < 5;
         counters.captures_made.fetch_add(1, Ordering::Relaxed);
@@ -123,6 +123,13 @@ fn submitter(
         let submitted = pool.submit(move || {
             let _capture = capture;
             job_counters.ran.fetch_add(1, Ordering::Relaxed);
+            // A little real work, so that jobs queue up behind the workers and
+            // the shutdown in the middle has queued jobs to cancel.
+            let mut x = i as u64;
+            for _ in 0..256 {
+                x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+            }
+            std::hint::black_box(x);
             if panics {
                 job_counters.panicked_in_job.fetch_add(1, Ordering::Relaxed);
                 panic!("job {i} panics on purpose");
@@ -193,14 +200,11 @@ fn scenario(jobs: usize, seed: u64, measure_leaks: bool) {
                 .unwrap(),
         );
         counters = Arc::new(Counters::default());
-        let halfway = Arc::new(Barrier::new(3));
+        let (halfway, reached_halfway) = mpsc::channel();
         let threads: Vec<_> = (0..2_u64)
             .map(|t| {
-                let (pool, counters, halfway) = (
-                    Arc::clone(&pool),
-                    Arc::clone(&counters),
-                    Arc::clone(&halfway),
-                );
+                let (pool, counters, halfway) =
+                    (Arc::clone(&pool), Arc::clone(&counters), halfway.clone());
                 std::thread::spawn(move || {
                     submitter(
                         &pool,
@@ -212,7 +216,8 @@ fn scenario(jobs: usize, seed: u64, measure_leaks: bool) {
                 })
             })
             .collect();
-        halfway.wait();
+        reached_halfway.recv().unwrap();
+        reached_halfway.recv().unwrap();
         pool.shutdown(true); // cancels everything queued; later submits are refused
         let mut total = Tally::default();
         for thread in threads {
