@@ -156,8 +156,10 @@ impl<T> Promise<T> {
     }
 
     /// The producer declines to do the work: the future becomes cancelled
-    /// (waiters get [`Error::Cancelled`](crate::Error::Cancelled)). This is what
-    /// an executor shutdown with `cancel_futures` does to a queued job.
+    /// (waiters get [`Error::Cancelled`](crate::Error::Cancelled)), even if the
+    /// producer had already called `set_running_or_notify_cancel` (only the
+    /// consumer's `cancel` is refused once running). This is what an executor
+    /// shutdown with `cancel_futures` does to a queued job.
     ///
     /// ```
     /// let (producer, future) = concurrent_futures::promise::<()>();

@@ -475,9 +475,9 @@ impl<T> RawCell<T> {
         struct FreeHeader(NonNull<Header>);
         impl Drop for FreeHeader {
             fn drop(&mut self) {
-                // SAFETY: runs last, even if dropping the outcome panicked: drops the
-                // header (its waiter) once, then frees the memory with the layout the
-                // block was allocated with.
+                // SAFETY: runs once, even if dropping the outcome panicked: drops the
+                // header (its waiter slot is empty by now, so nothing foreign runs),
+                // then frees the memory with the layout the block was allocated with.
                 unsafe {
                     let dealloc = (*self.0.as_ptr()).dealloc;
                     ptr::drop_in_place(self.0.as_ptr());
@@ -486,6 +486,12 @@ impl<T> RawCell<T> {
             }
         }
         let seen = self.state().load_relaxed();
+        // The waiter is taken out through the cell, so that loom checks this
+        // access against the producer's take, and it is dropped only after the
+        // memory is freed (locals drop in reverse order): a panicking `Drop` of a
+        // waker cannot leak the allocation.
+        // SAFETY: both handles have released: the slot is ours alone.
+        let _waiter = self.waiter().with_mut(|slot| unsafe { (*slot).take() });
         let _free_header = FreeHeader(self.ptr.cast::<Header>());
         if seen.lifecycle() == state::COMPLETE {
             // SAFETY: COMPLETE means the producer wrote the slot; it holds a value,

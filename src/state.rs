@@ -11,8 +11,8 @@
 //!      PENDING ──────────────────────────────────▶ RUNNING
 //!         │  ╲                                        │
 //!  cancel │   ╲ set_result / set_panic / drop         │ set_result / set_panic
-//!         │    ╲                                      │ (COMPLETE), drop (ABANDONED)
-//!         ▼     ▼                                     ▼
+//!         │    ╲                                      │ (COMPLETE), drop (ABANDONED),
+//!         ▼     ▼                                     ▼ Promise::cancel (CANCELLED)
 //!     CANCELLED  COMPLETE | ABANDONED  ◀──────────────┘
 //! ```
 //!
@@ -23,9 +23,11 @@
 //! - `PENDING`: nobody has started the work. The consumer may cancel.
 //! - `RUNNING`: the producer called `set_running_or_notify_cancel` and got `true`.
 //!   Cancellation is refused from here on (Python's rule).
-//! - `CANCELLED`: reached from PENDING only, either by the consumer's `cancel()`,
-//!   or by the producer's `Promise::cancel` / a job cancelled by an executor
-//!   shutdown. The outcome slot is never written.
+//! - `CANCELLED`: reached from PENDING by the consumer's `cancel()` (never from
+//!   RUNNING: Python's rule), or by the producer declining the work: its
+//!   `Promise::cancel`, or a queued job cancelled by an executor shutdown, from
+//!   PENDING or (a producer that had started) RUNNING. The outcome slot is never
+//!   written.
 //! - `COMPLETE`: the producer wrote the outcome slot (a value or a panic) *before*
 //!   publishing this value with a release RMW. Reached from PENDING or RUNNING.
 //! - `ABANDONED`: the producer was dropped without an answer. Reached from PENDING
