@@ -322,24 +322,27 @@ impl<T> SharedFuture<T> {
     }
 
     fn wait_until(&mut self, deadline: Option<std::time::Instant>) -> Result<T, Error> {
-        use crate::sync::{spin_limit, spin_loop, thread};
+        use crate::sync::{Backoff, thread};
 
-        // A bounded spin first: a result that lands within a few hundred
-        // nanoseconds is taken without parking (none under loom).
         let mut seen = self.raw.state().load();
-        for _ in 0..spin_limit() {
-            if seen.is_finished() {
-                break;
-            }
-            spin_loop();
-            seen = self.raw.state().load();
-        }
         if seen.is_finished() {
             // SAFETY: `&mut self`; finished, acquired.
             return unsafe { self.raw.take(seen) };
         }
+        // A deadline already passed (a zero timeout) only checks.
         if deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
             return Err(Error::Timeout);
+        }
+        // A bounded wait first: a result that lands within a few microseconds
+        // is taken without parking, which costs a futex call on both sides
+        // (none under loom).
+        let mut backoff = Backoff::new(Backoff::WAITER);
+        while backoff.snooze() {
+            seen = self.raw.state().load();
+            if seen.is_finished() {
+                // SAFETY: `&mut self`; finished, acquired.
+                return unsafe { self.raw.take(seen) };
+            }
         }
         let me = thread::current();
         // SAFETY: `&mut self`: the only consumer call.
