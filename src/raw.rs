@@ -7,15 +7,16 @@
 //!  │ Header                    │          │ Cell<T>                   │
 //!  │   state: StateWord        │          │   Header ...              │
 //!  │   waiter: Option<Waiter>  │          │   outcome ...             │
-//!  │   dealloc: fn(ptr)        │          ├───────────────────────────┤
+//!  │   layout: BlockLayout     │          ├───────────────────────────┤
 //!  ├───────────────────────────┤          │ the closure F             │
 //!  │ outcome: Outcome<T>       │          └───────────────────────────┘
 //!  └───────────────────────────┘
 //! ```
 //!
-//! Both handles point at the `Cell<T>` at offset 0. `dealloc` frees the whole
-//! block with the layout it was allocated with, which is how a `SharedFuture<T>`
-//! can free a job's allocation without knowing the closure type.
+//! Both handles point at the `Cell<T>` at offset 0. `layout` is the layout the
+//! whole block was allocated with, which is how a `SharedFuture<T>` can free a
+//! job's allocation without knowing the closure type (with a direct call: no
+//! function pointer on the freeing path).
 
 use core::alloc::Layout;
 use core::mem::MaybeUninit;
@@ -40,9 +41,42 @@ pub(crate) enum Outcome<T> {
 pub(crate) struct Header {
     pub(crate) state: StateWord,
     waiter: UnsafeCell<Option<Waiter>>,
-    /// Frees the memory of the whole allocation (whose layout may be larger than
-    /// `Cell<T>`), after its contents were dropped.
-    dealloc: unsafe fn(NonNull<Header>),
+    /// The layout of the whole allocation (which may be larger than `Cell<T>`),
+    /// to free its memory once its contents were dropped.
+    layout: BlockLayout,
+}
+
+/// A block's `Layout` in one word (a `Layout` takes two).
+#[derive(Clone, Copy)]
+pub(crate) struct BlockLayout {
+    size: u32,
+    align: u32,
+}
+
+impl BlockLayout {
+    /// The layout of `C`. Evaluated at compile time: a type of 4 GiB or more
+    /// (which could not be moved through a stack anyway) fails to compile.
+    pub(crate) const fn of<C>() -> Self {
+        let layout = Layout::new::<C>();
+        assert!(
+            layout.size() <= u32::MAX as usize,
+            "a block of 4 GiB or more"
+        );
+        assert!(
+            layout.align() <= u32::MAX as usize,
+            "an alignment of 4 GiB or more"
+        );
+        BlockLayout {
+            size: layout.size() as u32,
+            align: layout.align() as u32,
+        }
+    }
+
+    #[inline]
+    fn get(self) -> Layout {
+        // SAFETY: `size` and `align` were read from a valid `Layout` in `of`.
+        unsafe { Layout::from_size_align_unchecked(self.size as usize, self.align as usize) }
+    }
 }
 
 #[repr(C)]
@@ -53,12 +87,14 @@ pub(crate) struct Cell<T> {
 
 impl<T> Cell<T> {
     /// A fresh cell: pending, both handles alive.
-    pub(crate) fn new(dealloc: unsafe fn(NonNull<Header>)) -> Self {
+    /// `layout` is that of the whole block the cell is the head of.
+    #[inline]
+    pub(crate) fn new(layout: BlockLayout) -> Self {
         Cell {
             header: Header {
                 state: StateWord::new(),
                 waiter: UnsafeCell::new(None),
-                dealloc,
+                layout,
             },
             outcome: UnsafeCell::new(MaybeUninit::uninit()),
         }
@@ -79,17 +115,6 @@ pub(crate) fn allocate<C>(value: C) -> NonNull<C> {
     ptr
 }
 
-/// The `dealloc` entry of a block allocated by [`allocate`] as a `C`.
-///
-/// # Safety
-///
-/// `header` must point at offset 0 of a live block allocated by `allocate::<C>`
-/// whose contents have been dropped.
-pub(crate) unsafe fn dealloc_as<C>(header: NonNull<Header>) {
-    // SAFETY: the caller guarantees the block was allocated with `C`'s layout.
-    unsafe { sync::dealloc(header.as_ptr().cast::<u8>(), Layout::new::<C>()) }
-}
-
 /// An untyped pointer to a cell's header, `Copy`; the handles wrap one.
 pub(crate) struct RawCell<T> {
     ptr: NonNull<Cell<T>>,
@@ -105,14 +130,14 @@ impl<T> Copy for RawCell<T> {}
 impl<T> RawCell<T> {
     /// Allocates a stand-alone `Cell<T>` (a `promise()` pair).
     pub(crate) fn allocate() -> Self {
-        let ptr = allocate(Cell::<T>::new(dealloc_as::<Cell<T>>));
+        let ptr = allocate(Cell::<T>::new(const { BlockLayout::of::<Cell<T>>() }));
         RawCell { ptr }
     }
 
     /// # Safety
     ///
     /// `ptr` must point at a live `Cell<T>` at offset 0 of an allocation whose
-    /// `dealloc` entry matches its layout.
+    /// `layout` entry matches its layout.
     pub(crate) unsafe fn from_ptr(ptr: NonNull<Cell<T>>) -> Self {
         RawCell { ptr }
     }
@@ -474,14 +499,15 @@ impl<T> RawCell<T> {
     pub(crate) unsafe fn free(self) {
         struct FreeHeader(NonNull<Header>);
         impl Drop for FreeHeader {
+            #[inline]
             fn drop(&mut self) {
                 // SAFETY: runs once, even if dropping the outcome panicked: drops the
                 // header (its waiter slot is empty by now, so nothing foreign runs),
                 // then frees the memory with the layout the block was allocated with.
                 unsafe {
-                    let dealloc = (*self.0.as_ptr()).dealloc;
+                    let layout = (*self.0.as_ptr()).layout.get();
                     ptr::drop_in_place(self.0.as_ptr());
-                    dealloc(self.0);
+                    sync::dealloc(self.0.as_ptr().cast::<u8>(), layout);
                 }
             }
         }

@@ -196,6 +196,7 @@ pub(crate) struct StateWord(AtomicUsize);
 
 impl StateWord {
     /// A fresh future: pending, both handles alive, no waiter.
+    #[inline]
     pub(crate) fn new() -> Self {
         Self(AtomicUsize::new(PENDING | PRODUCER | CONSUMER))
     }
@@ -243,6 +244,7 @@ impl StateWord {
     /// Python's `set_running_or_notify_cancel`: PENDING becomes RUNNING. Returns
     /// `false` if the future was cancelled; `true` if it is (now or already)
     /// running.
+    #[inline]
     pub(crate) fn start(&self) -> bool {
         // ORDERING: relaxed. The transition only decides, through the modification
         // order of this word, whether `cancel` or `start` won; neither side reads
@@ -263,6 +265,7 @@ impl StateWord {
 
     /// Publishes `target` (COMPLETE, CANCELLED or ABANDONED) if the consumer is
     /// still there and has not cancelled. See [`Publish`] for what follows.
+    #[inline]
     pub(crate) fn publish(&self, target: usize) -> Publish {
         debug_assert!(matches!(target, CANCELLED | COMPLETE | ABANDONED));
         // ORDERING: release on success publishes the outcome slot written before
@@ -295,6 +298,7 @@ impl StateWord {
 
     /// Lets go of the producer's reference. Returns `true` if the consumer is
     /// gone too: the caller must free the allocation.
+    #[inline]
     pub(crate) fn release_producer(&self) -> bool {
         // ORDERING: acq-rel: release hands the producer's writes to a consumer that
         // frees later; acquire takes the consumer's writes if we free now.
@@ -309,6 +313,7 @@ impl StateWord {
     /// the state the consumer last observed with `WAITER` clear and not finished.
     /// On failure, returns the actual state (acquired, so a finished state makes
     /// the outcome readable).
+    #[inline]
     pub(crate) fn register(&self, seen: Snapshot) -> Result<(), Snapshot> {
         debug_assert!(!seen.has_waiter() && !seen.is_finished());
         // ORDERING: release publishes the waiter written to the slot; acquire on
@@ -328,6 +333,7 @@ impl StateWord {
     /// is not finished. `Ok` carries the new state (the slot is the consumer's);
     /// `Err` carries a finished state (acquired: the outcome is readable, and the
     /// producer owns the waiter it will wake).
+    #[inline]
     pub(crate) fn reclaim(&self) -> Result<Snapshot, Snapshot> {
         // ORDERING: acquire on both paths: on failure the caller reads the outcome.
         // The slot itself needs no ordering on success: the producer never wrote
@@ -343,6 +349,7 @@ impl StateWord {
     }
 
     /// Python's `cancel()`: PENDING becomes CANCELLED.
+    #[inline]
     pub(crate) fn cancel(&self) -> Cancel {
         // ORDERING: relaxed on success: the CAS races only with `start` and
         // `publish`, decided by modification order; the waiter slot it takes back
@@ -365,6 +372,7 @@ impl StateWord {
 
     /// Cancels like [`StateWord::cancel`]; if the job is already running, sets
     /// `CANCEL_REQUESTED` instead (the result is then `Refused`, as for `cancel`).
+    #[inline]
     pub(crate) fn request_cancel(&self) -> Cancel {
         // ORDERING: as in `cancel`; the flag guards no memory.
         let result = self.update(Ordering::Relaxed, Ordering::Relaxed, |s| {
@@ -386,6 +394,7 @@ impl StateWord {
 
     /// Lets go of the consumer's reference. Returns `true` if the producer is gone
     /// too: the caller must free the allocation.
+    #[inline]
     pub(crate) fn release_consumer(&self) -> bool {
         // ORDERING: acq-rel, as in `release_producer`.
         let previous = Snapshot(self.0.fetch_and(!CONSUMER, Ordering::AcqRel));

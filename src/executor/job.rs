@@ -133,7 +133,7 @@ impl Job {
         T: Send + 'static,
     {
         let ptr = raw::allocate(JobCell {
-            cell: Cell::<T>::new(raw::dealloc_as::<JobCell<W, T>>),
+            cell: Cell::<T>::new(const { raw::BlockLayout::of::<JobCell<W, T>>() }),
             func: UnsafeCell::new(MaybeUninit::new(work)),
         });
         // SAFETY: `JobCell` is `repr(C)` with the `Cell<T>` at offset 0, and its
