@@ -261,7 +261,10 @@ impl Error {
 /// }
 /// ```
 pub struct Panic {
-    payload: Box<dyn Any + Send>,
+    /// Boxed once more, so that `Panic` (and with it [`Error`] and every
+    /// future's outcome slot) is one pointer wide: the extra allocation is
+    /// made only when something panicked.
+    payload: Box<Box<dyn Any + Send>>,
 }
 
 // SAFETY: `Panic` gives no `&` access to the payload of type `dyn Any + Send`
@@ -277,7 +280,9 @@ impl Panic {
     /// assert_eq!(panic.message(), Some("oops"));
     /// ```
     pub fn new(payload: Box<dyn Any + Send>) -> Self {
-        Panic { payload }
+        Panic {
+            payload: Box::new(payload),
+        }
     }
 
     /// The panic message, when the payload is a `&'static str` or a `String` (as
@@ -288,10 +293,11 @@ impl Panic {
     /// assert_eq!(panic.message(), None);
     /// ```
     pub fn message(&self) -> Option<&str> {
-        if let Some(s) = self.payload.downcast_ref::<&'static str>() {
+        let payload: &(dyn Any + Send) = &**self.payload;
+        if let Some(s) = payload.downcast_ref::<&'static str>() {
             Some(s)
         } else {
-            self.payload
+            payload
                 .downcast_ref::<alloc::string::String>()
                 .map(|s| s.as_str())
         }
@@ -304,7 +310,7 @@ impl Panic {
     /// assert_eq!(*panic.into_payload().downcast::<i32>().unwrap(), 7);
     /// ```
     pub fn into_payload(self) -> Box<dyn Any + Send> {
-        self.payload
+        *self.payload
     }
 
     /// Resumes unwinding with the payload on the current thread.
@@ -314,7 +320,7 @@ impl Panic {
     /// ```
     #[cfg(feature = "std")]
     pub fn resume(self) -> ! {
-        std::panic::resume_unwind(self.payload)
+        std::panic::resume_unwind(*self.payload)
     }
 }
 

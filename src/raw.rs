@@ -7,16 +7,18 @@
 //!  │ Header                    │          │ Cell<T>                   │
 //!  │   state: StateWord        │          │   Header ...              │
 //!  │   waiter: Option<Waiter>  │          │   outcome ...             │
-//!  │   layout: BlockLayout     │          ├───────────────────────────┤
+//!  │  (layout: BlockLayout)    │          ├───────────────────────────┤
 //!  ├───────────────────────────┤          │ the closure F             │
 //!  │ outcome: Outcome<T>       │          └───────────────────────────┘
 //!  └───────────────────────────┘
 //! ```
 //!
-//! Both handles point at the `Cell<T>` at offset 0. `layout` is the layout the
-//! whole block was allocated with, which is how a `SharedFuture<T>` can free a
-//! job's allocation without knowing the closure type (with a direct call: no
-//! function pointer on the freeing path).
+//! Both handles point at the `Cell<T>` at offset 0. The header records the
+//! layout the whole block was allocated with, which is how a `SharedFuture<T>`
+//! can free a job's allocation without knowing the closure type (with a direct
+//! call: no function pointer on the freeing path). On 64-bit targets the layout
+//! rides in the state word's upper bits (see `state::PROTOCOL_BITS`), so the
+//! header has no field for it; elsewhere it is a field of its own.
 
 use core::alloc::Layout;
 use core::mem::MaybeUninit;
@@ -42,40 +44,87 @@ pub(crate) struct Header {
     pub(crate) state: StateWord,
     waiter: UnsafeCell<Option<Waiter>>,
     /// The layout of the whole allocation (which may be larger than `Cell<T>`),
-    /// to free its memory once its contents were dropped.
+    /// to free its memory once its contents were dropped. On 64-bit targets it
+    /// is in the state word instead.
+    #[cfg(not(target_pointer_width = "64"))]
     layout: BlockLayout,
 }
 
-/// A block's `Layout` in one word (a `Layout` takes two).
+/// A block's `Layout` in one word (a `Layout` takes two): on 64-bit targets,
+/// `size << 16 | log2(align) << 8`, which leaves the state word's protocol bits
+/// (0..=7) zero; elsewhere, a `u32` size and a `u32` alignment, in a field of
+/// the header.
 #[derive(Clone, Copy)]
 pub(crate) struct BlockLayout {
+    #[cfg(target_pointer_width = "64")]
+    bits: usize,
+    #[cfg(not(target_pointer_width = "64"))]
     size: u32,
+    #[cfg(not(target_pointer_width = "64"))]
     align: u32,
 }
 
 impl BlockLayout {
-    /// The layout of `C`. Evaluated at compile time: a type of 4 GiB or more
-    /// (which could not be moved through a stack anyway) fails to compile.
+    /// The layout of `C`. Evaluated at compile time (`const { }` at the call
+    /// sites): a type too large to encode (256 TiB on 64-bit targets, 4 GiB
+    /// elsewhere, far beyond what can be moved through a stack) fails to compile.
     pub(crate) const fn of<C>() -> Self {
         let layout = Layout::new::<C>();
-        assert!(
-            layout.size() <= u32::MAX as usize,
-            "a block of 4 GiB or more"
-        );
-        assert!(
-            layout.align() <= u32::MAX as usize,
-            "an alignment of 4 GiB or more"
-        );
-        BlockLayout {
-            size: layout.size() as u32,
-            align: layout.align() as u32,
+        #[cfg(target_pointer_width = "64")]
+        {
+            assert!(layout.size() < 1 << 48, "a block of 256 TiB or more");
+            BlockLayout {
+                bits: layout.size() << 16 | (layout.align().trailing_zeros() as usize) << 8,
+            }
+        }
+        #[cfg(not(target_pointer_width = "64"))]
+        {
+            assert!(
+                layout.size() <= u32::MAX as usize,
+                "a block of 4 GiB or more"
+            );
+            BlockLayout {
+                size: layout.size() as u32,
+                align: layout.align() as u32,
+            }
         }
     }
 
+    /// The bits the state word carries: the layout on 64-bit targets, else none.
     #[inline]
-    fn get(self) -> Layout {
-        // SAFETY: `size` and `align` were read from a valid `Layout` in `of`.
-        unsafe { Layout::from_size_align_unchecked(self.size as usize, self.align as usize) }
+    fn state_bits(self) -> usize {
+        #[cfg(target_pointer_width = "64")]
+        return self.bits;
+        #[cfg(not(target_pointer_width = "64"))]
+        return 0;
+    }
+
+    /// The layout a block was allocated with, from the state word (64-bit
+    /// targets) or the header's field.
+    ///
+    /// # Safety
+    ///
+    /// `header` is live, and `seen` was loaded from its state word.
+    #[inline]
+    unsafe fn of_block(header: NonNull<Header>, seen: Snapshot) -> Layout {
+        #[cfg(target_pointer_width = "64")]
+        {
+            let _ = header;
+            let bits = seen.layout_bits();
+            // SAFETY: the bits were written by `of` from a valid `Layout` and
+            // carried unchanged by every transition.
+            unsafe { Layout::from_size_align_unchecked(bits >> 16, 1 << ((bits >> 8) & 0xff)) }
+        }
+        #[cfg(not(target_pointer_width = "64"))]
+        {
+            let _ = seen;
+            // SAFETY: the header is live (the caller's contract); `size` and
+            // `align` were read from a valid `Layout` in `of`.
+            unsafe {
+                let layout = (*header.as_ptr()).layout;
+                Layout::from_size_align_unchecked(layout.size as usize, layout.align as usize)
+            }
+        }
     }
 }
 
@@ -92,8 +141,9 @@ impl<T> Cell<T> {
     pub(crate) fn new(layout: BlockLayout) -> Self {
         Cell {
             header: Header {
-                state: StateWord::new(),
+                state: StateWord::new(layout.state_bits()),
                 waiter: UnsafeCell::new(None),
+                #[cfg(not(target_pointer_width = "64"))]
                 layout,
             },
             outcome: UnsafeCell::new(MaybeUninit::uninit()),
@@ -497,7 +547,7 @@ impl<T> RawCell<T> {
     /// Both handles have released, and the caller synchronized with the other
     /// side's release (acquire). Nobody uses the cell afterwards.
     pub(crate) unsafe fn free(self) {
-        struct FreeHeader(NonNull<Header>);
+        struct FreeHeader(NonNull<Header>, Snapshot);
         impl Drop for FreeHeader {
             #[inline]
             fn drop(&mut self) {
@@ -505,7 +555,7 @@ impl<T> RawCell<T> {
                 // header (its waiter slot is empty by now, so nothing foreign runs),
                 // then frees the memory with the layout the block was allocated with.
                 unsafe {
-                    let layout = (*self.0.as_ptr()).layout.get();
+                    let layout = BlockLayout::of_block(self.0, self.1);
                     ptr::drop_in_place(self.0.as_ptr());
                     sync::dealloc(self.0.as_ptr().cast::<u8>(), layout);
                 }
@@ -518,7 +568,7 @@ impl<T> RawCell<T> {
         // waker cannot leak the allocation.
         // SAFETY: both handles have released: the slot is ours alone.
         let _waiter = self.waiter().with_mut(|slot| unsafe { (*slot).take() });
-        let _free_header = FreeHeader(self.ptr.cast::<Header>());
+        let _free_header = FreeHeader(self.ptr.cast::<Header>(), seen);
         if seen.lifecycle() == state::COMPLETE {
             // SAFETY: COMPLETE means the producer wrote the slot; it holds a value,
             // a panic or `Taken`, and is dropped exactly once, here.

@@ -100,6 +100,14 @@ pub(crate) const PRODUCER: usize = 1 << 4;
 pub(crate) const CONSUMER: usize = 1 << 5;
 pub(crate) const CANCEL_REQUESTED: usize = 1 << 6;
 
+/// The protocol's bits (0..=7). On 64-bit targets the bits above hold the
+/// allocation's layout ([`crate::raw::BlockLayout`]), written once by
+/// [`StateWord::new`] and carried unchanged by every transition (each one
+/// changes only protocol bits): one word of the header saved, and read for
+/// free by the side that frees, which has just loaded the state.
+#[cfg_attr(not(target_pointer_width = "64"), allow(dead_code))]
+pub(crate) const PROTOCOL_BITS: usize = 0xff;
+
 /// A value read from the state word.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Snapshot(usize);
@@ -133,6 +141,13 @@ impl Snapshot {
     #[inline]
     pub(crate) fn cancel_requested(self) -> bool {
         self.0 & CANCEL_REQUESTED != 0
+    }
+
+    /// The bits above the protocol's: the layout, on 64-bit targets.
+    #[cfg(target_pointer_width = "64")]
+    #[inline]
+    pub(crate) fn layout_bits(self) -> usize {
+        self.0 & !PROTOCOL_BITS
     }
 }
 
@@ -195,10 +210,14 @@ pub(crate) enum Cancel {
 pub(crate) struct StateWord(AtomicUsize);
 
 impl StateWord {
-    /// A fresh future: pending, both handles alive, no waiter.
+    /// A fresh future: pending, both handles alive, no waiter. `layout_bits`
+    /// (zero in the protocol's bits) rides along above them, unchanged.
     #[inline]
-    pub(crate) fn new() -> Self {
-        Self(AtomicUsize::new(PENDING | PRODUCER | CONSUMER))
+    pub(crate) fn new(layout_bits: usize) -> Self {
+        debug_assert_eq!(layout_bits & PROTOCOL_BITS, 0);
+        Self(AtomicUsize::new(
+            PENDING | PRODUCER | CONSUMER | layout_bits,
+        ))
     }
 
     /// Reads the state with acquire ordering.
