@@ -434,3 +434,46 @@ fn blocking_wait_and_poll_share_one_protocol() {
         thread.join().unwrap();
     }
 }
+
+/// Each block is freed with the layout it was allocated with, whichever side
+/// frees it: over-aligned and large values and closures, freed by the consumer
+/// and by the producer (Miri checks the layout of every deallocation).
+#[test]
+fn blocks_free_with_their_own_layout() {
+    use concurrent_futures::Job;
+
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    #[repr(align(64))]
+    struct Wide([u8; 100]);
+    let wide = Wide([7; 100]);
+
+    // promise(): an over-aligned value, the consumer frees after the producer.
+    let (producer, mut future) = promise::<Wide>();
+    producer.set_result(wide).unwrap();
+    assert_eq!(future.wait().unwrap(), wide);
+    drop(future);
+
+    // The producer frees after the consumer.
+    let (producer, future) = promise::<Wide>();
+    drop(future);
+    assert!(producer.set_result(wide).is_err());
+
+    // A job whose closure is larger and more aligned than its value, freed by
+    // the consumer, then by the job.
+    let big = [wide; 4];
+    let (job, mut future) = Job::new(move || big[3].0[99]);
+    job.run();
+    assert_eq!(future.wait().unwrap(), 7);
+    drop(future);
+    let (job, future) = Job::new(move || big.len());
+    drop(future);
+    job.run();
+    // A cancelled job, and a dropped one.
+    let (job, future) = Job::new(move || big.len());
+    assert!(future.cancel());
+    job.run();
+    drop(future);
+    let (job, future) = Job::new(move || big.len());
+    drop(job);
+    assert!(future.is_done());
+}
