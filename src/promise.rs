@@ -8,7 +8,7 @@ use core::mem::ManuallyDrop;
 
 use crate::error::{Error, Panic, Undelivered};
 use crate::future::{SharedFuture, State};
-use crate::raw::{Outcome, RawCell};
+use crate::raw::RawCell;
 use crate::state;
 
 /// Makes a pending future and its producer, in one allocation.
@@ -114,9 +114,9 @@ impl<T> Promise<T> {
     pub fn set_result(self, value: T) -> Result<(), Undelivered<T>> {
         // SAFETY: `into_raw` gives up the handle: the cell is completed once and
         // not used by this side again.
-        match unsafe { self.into_raw().complete(Outcome::Value(value)) } {
+        match unsafe { self.into_raw().complete(Ok(value)) } {
             Ok(()) => Ok(()),
-            Err((Outcome::Value(value), reason)) => Err(Undelivered::new(value, reason)),
+            Err((Ok(value), reason)) => Err(Undelivered::new(value, reason)),
             Err(_) => unreachable!("the cell hands back what it was given"),
         }
     }
@@ -136,11 +136,11 @@ impl<T> Promise<T> {
         self,
         payload: Box<dyn Any + Send>,
     ) -> Result<(), Undelivered<Box<dyn Any + Send>>> {
-        let outcome = Outcome::Failed(Error::Panicked(Panic::new(payload)));
+        let outcome = Err(Error::Panicked(Panic::new(payload)));
         // SAFETY: as in `set_result`.
         match unsafe { self.into_raw().complete(outcome) } {
             Ok(()) => Ok(()),
-            Err((Outcome::Failed(Error::Panicked(panic)), reason)) => {
+            Err((Err(Error::Panicked(panic)), reason)) => {
                 Err(Undelivered::new(panic.into_payload(), reason))
             }
             Err(_) => unreachable!("the cell hands back what it was given"),
@@ -152,7 +152,7 @@ impl<T> Promise<T> {
     /// receive it.
     pub(crate) fn set_error(self, error: Error) {
         // SAFETY: as in `set_result`.
-        let _undelivered = unsafe { self.into_raw().complete(Outcome::Failed(error)) };
+        let _undelivered = unsafe { self.into_raw().complete(Err(error)) };
     }
 
     /// The producer declines to do the work: the future becomes cancelled

@@ -30,14 +30,12 @@ use crate::state::{self, Publish, Snapshot, StateWord};
 use crate::sync::{self, UnsafeCell};
 use crate::waiter::{Waiter, WaiterRef};
 
-/// What a finished producer wrote to the outcome slot.
-pub(crate) enum Outcome<T> {
-    Value(T),
-    /// A failure to report: a captured panic, or an executor's error.
-    Failed(Error),
-    /// The consumer took the outcome out.
-    Taken,
-}
+/// What a finished producer wrote to the outcome slot: the value, or a failure
+/// to report (a captured panic, or an executor's error). Once the consumer
+/// has taken it, the slot holds `Err(Error::AlreadyTaken)`, which is what a
+/// second take returns: taking is one `ptr::replace` that hands the old
+/// outcome straight back as the caller's `Result`, with nothing to re-wrap.
+pub(crate) type Outcome<T> = Result<T, Error>;
 
 #[repr(C)]
 pub(crate) struct Header {
@@ -296,14 +294,9 @@ impl<T> RawCell<T> {
                 // SAFETY: COMPLETE was published (release) after the producer wrote
                 // the slot, and we acquired it; the producer never touches the slot
                 // again, so the consumer has it exclusively.
-                let outcome = self
-                    .outcome()
-                    .with_mut(|slot| unsafe { ptr::replace((*slot).as_mut_ptr(), Outcome::Taken) });
-                match outcome {
-                    Outcome::Value(value) => Ok(value),
-                    Outcome::Failed(error) => Err(error),
-                    Outcome::Taken => Err(Error::AlreadyTaken),
-                }
+                self.outcome().with_mut(|slot| unsafe {
+                    ptr::replace((*slot).as_mut_ptr(), Err(Error::AlreadyTaken))
+                })
             }
             _ => unreachable!("not finished: {seen:?}"),
         }
@@ -320,11 +313,12 @@ impl<T> RawCell<T> {
     pub(crate) unsafe fn is_failure(&self, seen: Snapshot) -> bool {
         match seen.lifecycle() {
             state::ABANDONED => true,
-            // SAFETY: COMPLETE was acquired: the slot is initialized and the
-            // consumer's alone; this is a shared read.
-            state::COMPLETE => self
-                .outcome()
-                .with(|slot| matches!(unsafe { (*slot).assume_init_ref() }, Outcome::Failed(_))),
+            state::COMPLETE => self.outcome().with(|slot| {
+                // SAFETY: COMPLETE was acquired: the slot is initialized and the
+                // consumer's alone; this is a shared read.
+                let outcome = unsafe { (*slot).assume_init_ref() };
+                matches!(outcome, Err(error) if !matches!(error, Error::AlreadyTaken))
+            }),
             _ => false,
         }
     }
@@ -571,9 +565,15 @@ impl<T> RawCell<T> {
         let _free_header = FreeHeader(self.ptr.cast::<Header>(), seen);
         if seen.lifecycle() == state::COMPLETE {
             // SAFETY: COMPLETE means the producer wrote the slot; it holds a value,
-            // a panic or `Taken`, and is dropped exactly once, here.
-            self.outcome()
-                .with_mut(|slot| unsafe { ptr::drop_in_place((*slot).as_mut_ptr()) });
+            // a failure or `AlreadyTaken`, and is dropped exactly once, here. A
+            // taken outcome (the common case) owns nothing: one tag check skips
+            // the out-of-line drop glue.
+            self.outcome().with_mut(|slot| unsafe {
+                let outcome = (*slot).as_mut_ptr();
+                if !matches!(*outcome, Err(Error::AlreadyTaken)) {
+                    ptr::drop_in_place(outcome);
+                }
+            });
         }
     }
 }

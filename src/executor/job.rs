@@ -308,15 +308,13 @@ unsafe fn run_unpublished<W: Work<T>, T>(header: NonNull<Header>) -> bool {
     }
     let token = promise.token();
     #[cfg(feature = "std")]
-    let outcome = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.call(&token)))
-    {
-        Ok(value) => Outcome::Value(value),
-        Err(payload) => Outcome::Failed(Error::Panicked(Panic::new(payload))),
-    };
+    let outcome: Outcome<T> =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.call(&token)))
+            .map_err(|payload| Error::Panicked(Panic::new(payload)));
     // Without `std` a panic cannot be caught: unwinding drops `promise`, which
     // abandons the future, so the waiter still does not hang.
     #[cfg(not(feature = "std"))]
-    let outcome = Outcome::Value(work.call(&token));
+    let outcome: Outcome<T> = Ok(work.call(&token));
     // The producer's reference moves to the `Completion` that publishes.
     let raw = promise.into_raw();
     // SAFETY: the producer writes once, before publishing.
