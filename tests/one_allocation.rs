@@ -124,24 +124,35 @@ fn one_allocation_per_job_in_flight_in_bulk() {
         .build()
         .unwrap();
     const JOBS: usize = 256;
-    pool.submit(count_this_thread).unwrap().wait().unwrap();
     let mut futures = Vec::with_capacity(JOBS);
-    // Warm up with the same burst size, so the queue already has its capacity.
-    for round in 0..2 {
-        let (allocations, _) = measure(|| {
-            for i in 0..JOBS {
-                futures.push(pool.submit(move || i).unwrap());
-            }
-        });
-        for mut future in futures.drain(..) {
-            future.wait().unwrap();
-        }
-        if round == 1 {
-            assert_eq!(
-                allocations, JOBS,
-                "one allocation per job with {JOBS} jobs in flight"
-            );
-        }
+    // Warm up: block the only worker (counted from now on) while a whole burst
+    // is queued, so the queue grows to hold it; a measured burst then fits.
+    // (Warming up with a free-running worker left the queue's growth to
+    // timing: the worker drained it as it filled.)
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let mut blocker = pool
+        .submit(move || {
+            count_this_thread();
+            released.recv().unwrap();
+        })
+        .unwrap();
+    futures.extend((0..JOBS).map(|i| pool.submit(move || i).unwrap()));
+    release.send(()).unwrap();
+    blocker.wait().unwrap();
+    for mut future in futures.drain(..) {
+        future.wait().unwrap();
     }
+    let (allocations, _) = measure(|| {
+        for i in 0..JOBS {
+            futures.push(pool.submit(move || i).unwrap());
+        }
+    });
+    for (i, mut future) in futures.drain(..).enumerate() {
+        assert_eq!(future.wait().unwrap(), i);
+    }
+    assert_eq!(
+        allocations, JOBS,
+        "one allocation per job with {JOBS} jobs in flight"
+    );
     pool.shutdown_and_wait(false);
 }
