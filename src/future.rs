@@ -287,7 +287,14 @@ impl<T> SharedFuture<T> {
     /// std::thread::spawn(move || producer.set_result(5));
     /// assert_eq!(future.wait().unwrap(), 5);
     /// ```
+    #[inline]
     pub fn wait(&mut self) -> Result<T, Error> {
+        // The common case inline: the outcome is already there.
+        let seen = self.raw.state().load();
+        if seen.is_finished() {
+            // SAFETY: `&mut self`; finished, acquired.
+            return unsafe { self.raw.take(seen) };
+        }
         self.wait_until(None)
     }
 
@@ -381,8 +388,15 @@ impl<T> SharedFuture<T> {
 impl<T> Future for SharedFuture<T> {
     type Output = Result<T, Error>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let raw = self.raw;
+        // The common case inline: the outcome is already there.
+        let seen = raw.state().load();
+        if seen.is_finished() {
+            // SAFETY: `Pin<&mut Self>`: the only consumer call; finished, acquired.
+            return Poll::Ready(unsafe { raw.take(seen) });
+        }
         // SAFETY: `Pin<&mut Self>`: the only consumer call.
         match unsafe { raw.poll_finished(WaiterRef::Task(cx.waker())) } {
             // SAFETY: finished, acquired by `poll_finished`.
@@ -393,6 +407,7 @@ impl<T> Future for SharedFuture<T> {
 }
 
 impl<T> Drop for SharedFuture<T> {
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: dropped once; the handle is not used again.
         unsafe { self.raw.drop_consumer() }

@@ -396,6 +396,7 @@ impl<T> RawCell<T> {
     /// # Safety
     ///
     /// Called once, by the consumer, which must not use the cell afterwards.
+    #[inline]
     pub(crate) unsafe fn drop_consumer(self) {
         let seen = self.state().load();
         if !seen.producer_alive() {
@@ -403,6 +404,17 @@ impl<T> RawCell<T> {
             unsafe { self.free() };
             return;
         }
+        // SAFETY: forwarded.
+        unsafe { self.drop_consumer_slow(seen) }
+    }
+
+    /// `drop_consumer` while the producer is alive.
+    ///
+    /// # Safety
+    ///
+    /// As for [`RawCell::drop_consumer`]; `seen` was just loaded.
+    #[cold]
+    unsafe fn drop_consumer_slow(self, seen: Snapshot) {
         // Reclaim a registered waiter so that the task it belongs to is not kept
         // alive until the producer finishes.
         // SAFETY: we are the consumer.
@@ -433,6 +445,7 @@ impl<T> RawCell<T> {
     /// # Safety
     ///
     /// Called once, by the producer, which must not use the cell afterwards.
+    #[inline]
     pub(crate) unsafe fn complete(
         self,
         outcome: Outcome<T>,
@@ -464,8 +477,25 @@ impl<T> RawCell<T> {
     ///
     /// Called once, by the producer, after `write_outcome`; the producer must
     /// not use the cell afterwards.
+    #[inline]
     pub(crate) unsafe fn publish_outcome(self) -> Result<(), (Outcome<T>, UndeliveredReason)> {
-        let reason = match self.state().publish(state::COMPLETE) {
+        match self.state().publish(state::COMPLETE) {
+            Publish::Released => Ok(()),
+            // SAFETY: forwarded: the producer, once, after publishing.
+            other => unsafe { self.after_publish(other) },
+        }
+    }
+
+    /// The rarer outcomes of `publish_outcome`: a waiter to wake, or nothing
+    /// published (the outcome is handed back).
+    ///
+    /// # Safety
+    ///
+    /// The producer just got `publish` (not `Released`) from
+    /// `publish_outcome`, and does not use the cell afterwards.
+    #[cold]
+    unsafe fn after_publish(self, publish: Publish) -> Result<(), (Outcome<T>, UndeliveredReason)> {
+        let reason = match publish {
             Publish::Released => return Ok(()),
             Publish::TakeWaiter => {
                 // SAFETY: published with `WAITER` set, by the producer.
@@ -561,7 +591,13 @@ impl<T> RawCell<T> {
         // memory is freed (locals drop in reverse order): a panicking `Drop` of a
         // waker cannot leak the allocation.
         // SAFETY: both handles have released: the slot is ours alone.
-        let _waiter = self.waiter().with_mut(|slot| unsafe { (*slot).take() });
+        let _waiter = self.waiter().with_mut(|slot| unsafe {
+            if (*slot).is_some() {
+                (*slot).take()
+            } else {
+                None
+            }
+        });
         let _free_header = FreeHeader(self.ptr.cast::<Header>(), seen);
         if seen.lifecycle() == state::COMPLETE {
             // SAFETY: COMPLETE means the producer wrote the slot; it holds a value,
