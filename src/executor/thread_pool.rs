@@ -98,9 +98,9 @@ pub struct ThreadPoolExecutor {
 struct Shared {
     state: Mutex<PoolState>,
     work_ready: Condvar,
-    /// The queue's length, stored under the lock after every change, so that a
-    /// worker spinning for work can watch it without taking the lock. Only a
-    /// hint: the worker pops under the lock.
+    /// 1 while the queue holds a job, else 0: stored under the lock when that
+    /// changes, so that a worker spinning for work can watch it without taking
+    /// the lock. Only a hint: the worker pops under the lock.
     queued: AtomicUsize,
     max_workers: usize,
     thread_name_prefix: String,
@@ -373,10 +373,18 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Mirrors the queue's length into `queued`; call after changing the queue.
+    /// Mirrors whether the queue is empty into `queued`; call after changing
+    /// the queue. Stored only when it changes (the queue became empty, or
+    /// stopped being empty), so that a stream of submits into a busy pool does
+    /// not write a cache line that spinning workers read.
     fn sync_queued(&self, state: &PoolState) {
-        // ORDERING: relaxed: a hint for spinning workers, who then take the lock.
-        self.queued.store(state.queue.len(), Ordering::Relaxed);
+        let non_empty = usize::from(!state.queue.is_empty());
+        // ORDERING: relaxed: a hint for spinning workers, who then take the
+        // lock; it is written only under the lock, so the load sees the last
+        // store.
+        if self.queued.load(Ordering::Relaxed) != non_empty {
+            self.queued.store(non_empty, Ordering::Relaxed);
+        }
     }
 
     /// A worker that just ran a job waits a little for the next one before it
