@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates BENCHMARKS.md from one fresh run of every benchmark: criterion
-# (primitive, round trip, throughput, contention), allocations per job,
+# (primitive), interleaved rounds (round trip, throughput, contention:
+# benches/paired.rs), allocations per job,
 # instructions per op under callgrind, and idle CPU. Ours and every anchor are
 # measured in the same run, so the ratios compare like with like.
 #
@@ -19,9 +20,12 @@ started=$SECONDS
 echo "==> building the benchmarks"
 cargo bench --no-run 2>&1 | tail -n 1
 
-echo "==> criterion: primitive, round_trip, throughput (ours and the anchors, same run)"
-cargo bench --bench primitive --bench round_trip --bench throughput 2>&1 | tee "$out/criterion.log" |
+echo "==> criterion: primitive (ours and the anchors, same run)"
+cargo bench --bench primitive 2>&1 | tee "$out/criterion.log" |
   grep -E '^[a-z_]+/[a-z_]+|time:' || true
+
+echo "==> round trip, throughput, contention: interleaved rounds (benches/paired.rs)"
+cargo bench --bench paired 2>/dev/null | tee "$out/paired.txt" | grep -v '^paired '
 
 echo "==> allocations per job (counting global allocator)"
 cargo bench --bench allocations 2>/dev/null | tee "$out/allocations.txt" | grep -v '^alloc '
@@ -75,6 +79,12 @@ def median_ns(group, case):
     with open(path) as f:
         return json.load(f)["median"]["point_estimate"]
 
+# (group, case) -> (median, min, max) ns per op over the interleaved rounds.
+paired = {(g, c): (float(m), float(lo), float(hi))
+          for g, c, m, lo, hi in (line.split()[1:] for line in open(f"{out}/paired.txt")
+                                  if line.startswith("paired "))}
+rounds = next(line.split()[-2] for line in open(f"{out}/paired.txt") if "rounds)" in line)
+
 def rows(path, tag):
     return [line.split()[1:] for line in open(path) if line.startswith(tag + " ")]
 
@@ -82,7 +92,6 @@ allocs = {(m, c): (float(a), float(b)) for m, c, a, b in rows(f"{out}/allocation
 instr = {c: float(n) for c, n in rows(f"{out}/instructions.txt", "instructions")}
 idle = {c: (float(a), float(b)) for c, a, b in rows(f"{out}/idle.txt", "idle")}
 
-JOBS = 200_000
 NAMES = {
     "ours": "ours", "oneshot": "`oneshot`", "tokio_oneshot": "`tokio::sync::oneshot`",
     "futures_oneshot": "`futures::channel::oneshot`",
@@ -107,15 +116,27 @@ lines = []
 p = lines.append
 targets = []  # (target, figure, met)
 
-def ratio_table(group, ours_cases, anchors, per=1, unit="ns/op"):
-    values = {c: median_ns(group, c) / per for c in ours_cases + anchors}
-    p(f"| | {unit} | " + " | ".join(f"÷ {name(a)}" for a in anchors) + " |")
-    p("|---|---:|" + "---:|" * len(anchors))
+def ratio_table(group, ours_cases, anchors, unit="ns/op"):
+    """Criterion medians, or for an interleaved group its medians with the
+    range over the rounds."""
+    interleaved = (group, ours_cases[0]) in paired
+    if interleaved:
+        values = {c: paired[(group, c)][0] for c in ours_cases + anchors}
+        spread = {c: f"{fmt_ns(paired[(group, c)][1])}–{fmt_ns(paired[(group, c)][2])}"
+                  for c in ours_cases + anchors}
+    else:
+        values = {c: median_ns(group, c) for c in ours_cases + anchors}
+    extra = " | min–max" if interleaved else ""
+    extra_rule = "---:|" if interleaved else ""
+    p(f"| | {unit}{extra} | " + " | ".join(f"÷ {name(a)}" for a in anchors) + " |")
+    p("|---|---:|" + extra_rule + "---:|" * len(anchors))
     for c in ours_cases:
-        p(f"| **{name(c)}** | {fmt_ns(values[c])} | "
+        cell = f" | {spread[c]}" if interleaved else ""
+        p(f"| **{name(c)}** | {fmt_ns(values[c])}{cell} | "
           + " | ".join(f"**{values[c] / values[a]:.2f}**" for a in anchors) + " |")
     for a in anchors:
-        p(f"| {name(a)} | {fmt_ns(values[a])} |" + " |" * len(anchors))
+        cell = f" | {spread[a]}" if interleaved else ""
+        p(f"| {name(a)} | {fmt_ns(values[a])}{cell} |" + " |" * len(anchors))
     p("")
     return values
 
@@ -132,8 +153,11 @@ p("```sh")
 p("bash benches/report.sh")
 p("```")
 p("")
-p("It runs `cargo bench` for `benches/primitive.rs`, `round_trip.rs` and `throughput.rs`")
-p("(criterion, medians), `benches/allocations.rs` (a counting global allocator),")
+p("It runs `cargo bench` for `benches/primitive.rs` (criterion, medians),")
+p(f"`benches/paired.rs` (round trip, throughput and contention in {rounds} interleaved rounds:")
+p("each round runs every case once, each figure is a median over the rounds, so a drift")
+p("of this shared VM's speed hits ours and the anchors alike; `round_trip.rs` and")
+p("`throughput.rs` run the same cases under criterion), `benches/allocations.rs` (a counting global allocator),")
 p("`benches/instructions.rs` under `valgrind --tool=callgrind` and `benches/idle.rs`")
 p("(`getrusage`). Every pool has 2 workers; every case makes its own pool and shuts it")
 p("down, except `blocking`'s global pool, capped at 2 threads with `BLOCKING_MAX_THREADS`.")
@@ -184,14 +208,14 @@ for c in ["ours_submit_wait", "ours_async_run"]:
 p("## Throughput: 200,000 jobs submitted, then all awaited")
 p("")
 anchors = ["crossbeam_pool_oneshot", "rayon_oneshot", "blocking_unblock", "tokio_spawn_blocking"]
-v = ratio_table("throughput", ["ours_submit", "ours_map", "ours_async_map"], anchors, per=JOBS, unit="ns/job")
+v = ratio_table("throughput", ["ours_submit", "ours_map", "ours_async_map"], anchors, unit="ns/job")
 for c in ["ours_submit", "ours_map", "ours_async_map"]:
     r = v[c] / v["crossbeam_pool_oneshot"]
     targets.append((f"throughput ({name(c)}) ≤ 0.75 × crossbeam-channel pool", f"{r:.2f}", r <= 0.75))
 
 p("## Contention: two threads submit 100,000 jobs each into one pool at once")
 p("")
-v = ratio_table("contention", ["ours_submit"], anchors, per=JOBS, unit="ns/job")
+v = ratio_table("contention", ["ours_submit"], anchors, unit="ns/job")
 best = min(anchors, key=lambda a: v[a])
 r = v["ours_submit"] / v[best]
 targets.append((f"contention ≤ 1.0 × the best anchor ({name(best)})", f"{r:.2f}", r <= 1.0))

@@ -11,12 +11,11 @@
 #[allow(dead_code)]
 mod common;
 
-use std::hint::black_box;
 use std::time::Duration;
 
+use common::trip;
 use concurrent_futures::{AsyncExecutor, Executor};
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
-use futures::executor::block_on;
 
 fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
     group
@@ -32,56 +31,36 @@ fn round_trip(c: &mut Criterion) {
     {
         let pool = common::ours();
         group.bench_function("ours_submit_wait", |b| {
-            b.iter(|| {
-                let x = black_box(7_u64);
-                pool.submit(move || x + 1).unwrap().wait().unwrap()
-            })
+            b.iter(|| trip::ours_submit_wait(&pool, 1))
         });
         pool.shutdown_and_wait(false);
     }
     {
         let executor = AsyncExecutor::new(common::ours());
         group.bench_function("ours_async_run", |b| {
-            b.iter(|| {
-                let x = black_box(7_u64);
-                block_on(executor.run(move || x + 1)).unwrap()
-            })
+            b.iter(|| trip::ours_async_run(&executor, 1))
         });
         executor.wrapped().shutdown_and_wait(false);
     }
     {
         let pool = common::rayon();
         group.bench_function("rayon_oneshot", |b| {
-            b.iter(|| {
-                let x = black_box(7_u64);
-                common::rayon_submit(&pool, move || x + 1).recv().unwrap()
-            })
+            b.iter(|| trip::rayon_oneshot(&pool, 1))
         });
         drop(pool);
     }
-    group.bench_function("blocking_unblock", |b| {
-        b.iter(|| {
-            let x = black_box(7_u64);
-            block_on(blocking::unblock(move || x + 1))
-        })
-    });
+    group.bench_function("blocking_unblock", |b| b.iter(|| trip::blocking_unblock(1)));
     {
         let pool = common::CrossbeamPool::new();
         group.bench_function("crossbeam_pool_oneshot", |b| {
-            b.iter(|| {
-                let x = black_box(7_u64);
-                pool.submit(move || x + 1).recv().unwrap()
-            })
+            b.iter(|| trip::crossbeam_oneshot(&pool, 1))
         });
         pool.shutdown();
     }
     {
         let runtime = common::tokio();
         group.bench_function("tokio_spawn_blocking", |b| {
-            b.iter(|| {
-                let x = black_box(7_u64);
-                block_on(runtime.spawn_blocking(move || x + 1)).unwrap()
-            })
+            b.iter(|| trip::tokio_spawn_blocking(&runtime, 1))
         });
         drop(runtime);
     }

@@ -7,6 +7,9 @@
 //! 2 threads ([`cap_blocking_threads`]) and its idle threads exit by themselves
 //! after 500 ms.
 
+pub mod bulk;
+pub mod trip;
+
 use std::thread::JoinHandle;
 
 use concurrent_futures::ThreadPoolExecutor;
@@ -20,6 +23,29 @@ pub fn ours() -> ThreadPoolExecutor {
         .max_workers(WORKERS)
         .build()
         .expect("2 workers is a valid pool")
+}
+
+/// Our pool with both workers started, as the rayon and crossbeam-channel
+/// pools' threads are from the start (ours start lazily, and reuse an idle
+/// worker before starting another, as Python's do).
+pub fn ours_started() -> ThreadPoolExecutor {
+    use concurrent_futures::Executor;
+    let pool = ours();
+    let both = std::sync::Arc::new(std::sync::Barrier::new(WORKERS));
+    let started: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            let both = std::sync::Arc::clone(&both);
+            pool.submit(move || {
+                both.wait();
+            })
+            .expect("a live pool")
+        })
+        .collect();
+    for mut future in started {
+        future.wait().expect("a barrier job");
+    }
+    assert_eq!(pool.worker_count(), WORKERS);
+    pool
 }
 
 /// A rayon pool of 2 threads.

@@ -1,0 +1,308 @@
+//! Round trip, throughput and contention, ours and every anchor, measured in
+//! interleaved rounds: each round runs every case once (in an order rotated
+//! from round to round), and each case's figure is its median over the rounds.
+//!
+//! Why not criterion for these: on a shared 2-core VM the machine's speed
+//! drifts by 10-50 % over tens of seconds, and criterion measures one case
+//! after the other, so two cases measured a minute apart see different
+//! machines and their ratio moves with the drift. Interleaving puts every case
+//! under the same drift; the ratios of medians are what `benches/report.sh`
+//! writes to BENCHMARKS.md. (`round_trip.rs` and `throughput.rs` run the same
+//! cases under criterion, for a closer look at one of them.)
+//!
+//! Every run of a case builds its pool (2 workers), warms it up, times the
+//! measured part, and shuts the pool down (threads joined), so no thread of one
+//! case spins or sleeps into the next; `blocking`'s pool is global (capped at 2
+//! threads, its idle threads exit after 500 ms).
+//!
+//! Prints a table, and one `paired <group> <case> <median ns/op> <min> <max>`
+//! line per case for `benches/report.sh`. `PAIRED_ROUNDS` sets the number of
+//! rounds (default 21). Run with `cargo bench --bench paired`.
+
+#[allow(dead_code)]
+mod common;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use common::{bulk, trip};
+use concurrent_futures::{AsyncExecutor, Executor};
+
+/// Round trips per timed run, after `TRIP_WARM_UP` untimed ones.
+const TRIPS: u64 = 2_000;
+const TRIP_WARM_UP: u64 = 200;
+/// Jobs per timed bulk run (`bulk::JOBS`), after a warm-up run of this many.
+const BULK_WARM_UP: u64 = 20_000;
+
+struct Case {
+    group: &'static str,
+    name: &'static str,
+    /// Operations per timed run: the figure is the run's time ÷ this.
+    ops: u64,
+    run: Box<dyn Fn() -> Duration>,
+}
+
+/// Times `measured` after `warm_up`, both given the same setup.
+fn timed(warm_up: impl FnOnce(), measured: impl FnOnce()) -> Duration {
+    warm_up();
+    let start = Instant::now();
+    measured();
+    start.elapsed()
+}
+
+fn round_trip_cases() -> Vec<Case> {
+    let case = |name, run: Box<dyn Fn() -> Duration>| Case {
+        group: "round_trip",
+        name,
+        ops: TRIPS,
+        run,
+    };
+    vec![
+        case(
+            "ours_submit_wait",
+            Box::new(|| {
+                let pool = common::ours();
+                let time = timed(
+                    || trip::ours_submit_wait(&pool, TRIP_WARM_UP),
+                    || trip::ours_submit_wait(&pool, TRIPS),
+                );
+                pool.shutdown_and_wait(false);
+                time
+            }),
+        ),
+        case(
+            "ours_async_run",
+            Box::new(|| {
+                let executor = AsyncExecutor::new(common::ours());
+                let time = timed(
+                    || trip::ours_async_run(&executor, TRIP_WARM_UP),
+                    || trip::ours_async_run(&executor, TRIPS),
+                );
+                executor.wrapped().shutdown_and_wait(false);
+                time
+            }),
+        ),
+        case(
+            "rayon_oneshot",
+            Box::new(|| {
+                let pool = common::rayon();
+                timed(
+                    || trip::rayon_oneshot(&pool, TRIP_WARM_UP),
+                    || trip::rayon_oneshot(&pool, TRIPS),
+                )
+            }),
+        ),
+        case(
+            "blocking_unblock",
+            Box::new(|| {
+                timed(
+                    || trip::blocking_unblock(TRIP_WARM_UP),
+                    || trip::blocking_unblock(TRIPS),
+                )
+            }),
+        ),
+        case(
+            "crossbeam_pool_oneshot",
+            Box::new(|| {
+                let pool = common::CrossbeamPool::new();
+                let time = timed(
+                    || trip::crossbeam_oneshot(&pool, TRIP_WARM_UP),
+                    || trip::crossbeam_oneshot(&pool, TRIPS),
+                );
+                pool.shutdown();
+                time
+            }),
+        ),
+        case(
+            "tokio_spawn_blocking",
+            Box::new(|| {
+                let runtime = common::tokio();
+                timed(
+                    || trip::tokio_spawn_blocking(&runtime, TRIP_WARM_UP),
+                    || trip::tokio_spawn_blocking(&runtime, TRIPS),
+                )
+            }),
+        ),
+    ]
+}
+
+/// The throughput (`two == false`) or contention (`two == true`) cases.
+fn bulk_cases(two: bool) -> Vec<Case> {
+    let group = if two { "contention" } else { "throughput" };
+    let case = |name, run: Box<dyn Fn() -> Duration>| Case {
+        group,
+        name,
+        ops: bulk::JOBS,
+        run,
+    };
+    // One submitting thread, or two submitting half the jobs each.
+    let submit = move |f: &(dyn Fn(u64, u64) -> u64 + Sync), jobs: u64| {
+        if two {
+            let half = jobs / 2;
+            std::thread::scope(|scope| {
+                let other = scope.spawn(|| f(half, half));
+                f(0, half).wrapping_add(other.join().unwrap())
+            })
+        } else {
+            f(0, jobs)
+        }
+    };
+    let mut cases = vec![case(
+        "ours_submit",
+        Box::new(move || {
+            let pool = common::ours_started();
+            let f = |from, jobs| bulk::ours_submit(&pool, from, jobs);
+            let time = timed(
+                || {
+                    black_box(submit(&f, BULK_WARM_UP));
+                },
+                || {
+                    black_box(submit(&f, bulk::JOBS));
+                },
+            );
+            pool.shutdown_and_wait(false);
+            time
+        }),
+    )];
+    if !two {
+        cases.push(case(
+            "ours_map",
+            Box::new(|| {
+                let pool = common::ours();
+                let time = timed(
+                    || {
+                        black_box(bulk::ours_map(&pool, BULK_WARM_UP));
+                    },
+                    || {
+                        black_box(bulk::ours_map(&pool, bulk::JOBS));
+                    },
+                );
+                pool.shutdown_and_wait(false);
+                time
+            }),
+        ));
+        cases.push(case(
+            "ours_async_map",
+            Box::new(|| {
+                let executor = AsyncExecutor::new(common::ours());
+                let time = timed(
+                    || {
+                        black_box(bulk::ours_async_map(&executor, BULK_WARM_UP));
+                    },
+                    || {
+                        black_box(bulk::ours_async_map(&executor, bulk::JOBS));
+                    },
+                );
+                executor.wrapped().shutdown_and_wait(false);
+                time
+            }),
+        ));
+    }
+    cases.push(case(
+        "rayon_oneshot",
+        Box::new(move || {
+            let pool = common::rayon();
+            let f = |from, jobs| bulk::rayon_oneshot(&pool, from, jobs);
+            timed(
+                || {
+                    black_box(submit(&f, BULK_WARM_UP));
+                },
+                || {
+                    black_box(submit(&f, bulk::JOBS));
+                },
+            )
+        }),
+    ));
+    cases.push(case(
+        "blocking_unblock",
+        Box::new(move || {
+            let f = bulk::blocking_unblock;
+            timed(
+                || {
+                    black_box(submit(&f, BULK_WARM_UP));
+                },
+                || {
+                    black_box(submit(&f, bulk::JOBS));
+                },
+            )
+        }),
+    ));
+    cases.push(case(
+        "crossbeam_pool_oneshot",
+        Box::new(move || {
+            let pool = common::CrossbeamPool::new();
+            let f = |from, jobs| bulk::crossbeam_oneshot(&pool, from, jobs);
+            let time = timed(
+                || {
+                    black_box(submit(&f, BULK_WARM_UP));
+                },
+                || {
+                    black_box(submit(&f, bulk::JOBS));
+                },
+            );
+            pool.shutdown();
+            time
+        }),
+    ));
+    cases.push(case(
+        "tokio_spawn_blocking",
+        Box::new(move || {
+            let runtime = common::tokio();
+            let f = |from, jobs| bulk::tokio_spawn_blocking(&runtime, from, jobs);
+            timed(
+                || {
+                    black_box(submit(&f, BULK_WARM_UP));
+                },
+                || {
+                    black_box(submit(&f, bulk::JOBS));
+                },
+            )
+        }),
+    ));
+    cases
+}
+
+fn main() {
+    common::cap_blocking_threads();
+    // `cargo bench` passes `--bench`; a filter narrows the cases by name.
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let rounds: usize = std::env::var("PAIRED_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(21);
+    let mut cases = round_trip_cases();
+    cases.extend(bulk_cases(false));
+    cases.extend(bulk_cases(true));
+    cases.retain(|case| {
+        filter
+            .as_deref()
+            .is_none_or(|f| format!("{}/{}", case.group, case.name).contains(f))
+    });
+    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); cases.len()];
+    for round in 0..rounds {
+        for k in 0..cases.len() {
+            let index = (round + k) % cases.len();
+            let case = &cases[index];
+            let time = (case.run)();
+            samples[index].push(time.as_nanos() as f64 / case.ops as f64);
+        }
+        eprintln!("round {}/{rounds} done", round + 1);
+    }
+    for (case, samples) in cases.iter().zip(&mut samples) {
+        samples.sort_by(f64::total_cmp);
+        let median = samples[samples.len() / 2];
+        let (min, max) = (samples[0], samples[samples.len() - 1]);
+        println!(
+            "{:<11} {:<24} median {median:>10.1} ns/op  (min {min:.1}, max {max:.1}, {rounds} rounds)",
+            case.group, case.name
+        );
+        println!(
+            "paired {} {} {median:.1} {min:.1} {max:.1}",
+            case.group, case.name
+        );
+        if std::env::var_os("PAIRED_SAMPLES").is_some() {
+            let all: Vec<String> = samples.iter().map(|s| format!("{s:.0}")).collect();
+            println!("samples {} {} {}", case.group, case.name, all.join(" "));
+        }
+    }
+}
