@@ -42,11 +42,11 @@ struct Case {
     run: Box<dyn Fn() -> Duration>,
 }
 
-/// Times `measured` after `warm_up`, both given the same setup.
-fn timed(warm_up: impl FnOnce(), measured: impl FnOnce()) -> Duration {
-    warm_up();
+/// Runs `run(warm_up)` untimed, then times `run(measured)`.
+fn timed<R>(run: impl Fn(u64) -> R, warm_up: u64, measured: u64) -> Duration {
+    black_box(run(warm_up));
     let start = Instant::now();
-    measured();
+    black_box(run(measured));
     start.elapsed()
 }
 
@@ -62,10 +62,7 @@ fn round_trip_cases() -> Vec<Case> {
             "ours_submit_wait",
             Box::new(|| {
                 let pool = common::ours();
-                let time = timed(
-                    || trip::ours_submit_wait(&pool, TRIP_WARM_UP),
-                    || trip::ours_submit_wait(&pool, TRIPS),
-                );
+                let time = timed(|n| trip::ours_submit_wait(&pool, n), TRIP_WARM_UP, TRIPS);
                 pool.shutdown_and_wait(false);
                 time
             }),
@@ -74,10 +71,7 @@ fn round_trip_cases() -> Vec<Case> {
             "ours_async_run",
             Box::new(|| {
                 let executor = AsyncExecutor::new(common::ours());
-                let time = timed(
-                    || trip::ours_async_run(&executor, TRIP_WARM_UP),
-                    || trip::ours_async_run(&executor, TRIPS),
-                );
+                let time = timed(|n| trip::ours_async_run(&executor, n), TRIP_WARM_UP, TRIPS);
                 executor.wrapped().shutdown_and_wait(false);
                 time
             }),
@@ -86,29 +80,18 @@ fn round_trip_cases() -> Vec<Case> {
             "rayon_oneshot",
             Box::new(|| {
                 let pool = common::rayon();
-                timed(
-                    || trip::rayon_oneshot(&pool, TRIP_WARM_UP),
-                    || trip::rayon_oneshot(&pool, TRIPS),
-                )
+                timed(|n| trip::rayon_oneshot(&pool, n), TRIP_WARM_UP, TRIPS)
             }),
         ),
         case(
             "blocking_unblock",
-            Box::new(|| {
-                timed(
-                    || trip::blocking_unblock(TRIP_WARM_UP),
-                    || trip::blocking_unblock(TRIPS),
-                )
-            }),
+            Box::new(|| timed(trip::blocking_unblock, TRIP_WARM_UP, TRIPS)),
         ),
         case(
             "crossbeam_pool_oneshot",
             Box::new(|| {
                 let pool = common::CrossbeamPool::new();
-                let time = timed(
-                    || trip::crossbeam_oneshot(&pool, TRIP_WARM_UP),
-                    || trip::crossbeam_oneshot(&pool, TRIPS),
-                );
+                let time = timed(|n| trip::crossbeam_oneshot(&pool, n), TRIP_WARM_UP, TRIPS);
                 pool.shutdown();
                 time
             }),
@@ -118,8 +101,9 @@ fn round_trip_cases() -> Vec<Case> {
             Box::new(|| {
                 let runtime = common::tokio();
                 timed(
-                    || trip::tokio_spawn_blocking(&runtime, TRIP_WARM_UP),
-                    || trip::tokio_spawn_blocking(&runtime, TRIPS),
+                    |n| trip::tokio_spawn_blocking(&runtime, n),
+                    TRIP_WARM_UP,
+                    TRIPS,
                 )
             }),
         ),
@@ -152,14 +136,7 @@ fn bulk_cases(two: bool) -> Vec<Case> {
         Box::new(move || {
             let pool = common::ours_started();
             let f = |from, jobs| bulk::ours_submit(&pool, from, jobs);
-            let time = timed(
-                || {
-                    black_box(submit(&f, BULK_WARM_UP));
-                },
-                || {
-                    black_box(submit(&f, bulk::JOBS));
-                },
-            );
+            let time = timed(|n| submit(&f, n), BULK_WARM_UP, bulk::JOBS);
             pool.shutdown_and_wait(false);
             time
         }),
@@ -169,14 +146,7 @@ fn bulk_cases(two: bool) -> Vec<Case> {
             "ours_map",
             Box::new(|| {
                 let pool = common::ours();
-                let time = timed(
-                    || {
-                        black_box(bulk::ours_map(&pool, BULK_WARM_UP));
-                    },
-                    || {
-                        black_box(bulk::ours_map(&pool, bulk::JOBS));
-                    },
-                );
+                let time = timed(|n| bulk::ours_map(&pool, n), BULK_WARM_UP, bulk::JOBS);
                 pool.shutdown_and_wait(false);
                 time
             }),
@@ -186,12 +156,9 @@ fn bulk_cases(two: bool) -> Vec<Case> {
             Box::new(|| {
                 let executor = AsyncExecutor::new(common::ours());
                 let time = timed(
-                    || {
-                        black_box(bulk::ours_async_map(&executor, BULK_WARM_UP));
-                    },
-                    || {
-                        black_box(bulk::ours_async_map(&executor, bulk::JOBS));
-                    },
+                    |n| bulk::ours_async_map(&executor, n),
+                    BULK_WARM_UP,
+                    bulk::JOBS,
                 );
                 executor.wrapped().shutdown_and_wait(false);
                 time
@@ -203,28 +170,14 @@ fn bulk_cases(two: bool) -> Vec<Case> {
         Box::new(move || {
             let pool = common::rayon();
             let f = |from, jobs| bulk::rayon_oneshot(&pool, from, jobs);
-            timed(
-                || {
-                    black_box(submit(&f, BULK_WARM_UP));
-                },
-                || {
-                    black_box(submit(&f, bulk::JOBS));
-                },
-            )
+            timed(|n| submit(&f, n), BULK_WARM_UP, bulk::JOBS)
         }),
     ));
     cases.push(case(
         "blocking_unblock",
         Box::new(move || {
             let f = bulk::blocking_unblock;
-            timed(
-                || {
-                    black_box(submit(&f, BULK_WARM_UP));
-                },
-                || {
-                    black_box(submit(&f, bulk::JOBS));
-                },
-            )
+            timed(|n| submit(&f, n), BULK_WARM_UP, bulk::JOBS)
         }),
     ));
     cases.push(case(
@@ -232,14 +185,7 @@ fn bulk_cases(two: bool) -> Vec<Case> {
         Box::new(move || {
             let pool = common::CrossbeamPool::new();
             let f = |from, jobs| bulk::crossbeam_oneshot(&pool, from, jobs);
-            let time = timed(
-                || {
-                    black_box(submit(&f, BULK_WARM_UP));
-                },
-                || {
-                    black_box(submit(&f, bulk::JOBS));
-                },
-            );
+            let time = timed(|n| submit(&f, n), BULK_WARM_UP, bulk::JOBS);
             pool.shutdown();
             time
         }),
@@ -249,14 +195,7 @@ fn bulk_cases(two: bool) -> Vec<Case> {
         Box::new(move || {
             let runtime = common::tokio();
             let f = |from, jobs| bulk::tokio_spawn_blocking(&runtime, from, jobs);
-            timed(
-                || {
-                    black_box(submit(&f, BULK_WARM_UP));
-                },
-                || {
-                    black_box(submit(&f, bulk::JOBS));
-                },
-            )
+            timed(|n| submit(&f, n), BULK_WARM_UP, bulk::JOBS)
         }),
     ));
     cases

@@ -14,14 +14,20 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use criterion::Criterion;
+use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 
-fn blocking(c: &mut Criterion) {
-    let mut group = c.benchmark_group("primitive_blocking");
+/// A group of short cases: 1 s of samples each.
+fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
     group
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1))
         .sample_size(50);
+    group
+}
+
+fn blocking(c: &mut Criterion) {
+    let mut group = group(c, "primitive_blocking");
     group.bench_function("ours", |b| {
         b.iter(|| {
             let (producer, mut future) = concurrent_futures::promise::<u64>();
@@ -49,11 +55,7 @@ fn poll_once<F: Future + Unpin>(mut future: F) -> F::Output {
 }
 
 fn one_poll(c: &mut Criterion) {
-    let mut group = c.benchmark_group("primitive_one_poll");
-    group
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(50);
+    let mut group = group(c, "primitive_one_poll");
     group.bench_function("ours", |b| {
         b.iter(|| {
             let (producer, future) = concurrent_futures::promise::<u64>();
