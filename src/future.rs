@@ -289,12 +289,6 @@ impl<T> SharedFuture<T> {
     /// ```
     #[inline]
     pub fn wait(&mut self) -> Result<T, Error> {
-        // The common case inline: the outcome is already there.
-        let seen = self.raw.state().load();
-        if seen.is_finished() {
-            // SAFETY: `&mut self`; finished, acquired.
-            return unsafe { self.raw.take(seen) };
-        }
         self.wait_until(None)
     }
 
@@ -328,14 +322,24 @@ impl<T> SharedFuture<T> {
         self.wait_until(Some(deadline))
     }
 
+    /// The common case inline (the outcome is already there), the rest out of
+    /// line.
+    #[inline]
     fn wait_until(&mut self, deadline: Option<std::time::Instant>) -> Result<T, Error> {
-        use crate::sync::{Backoff, thread};
-
-        let mut seen = self.raw.state().load();
+        let seen = self.raw.state().load();
         if seen.is_finished() {
             // SAFETY: `&mut self`; finished, acquired.
             return unsafe { self.raw.take(seen) };
         }
+        self.wait_pending(deadline)
+    }
+
+    /// `wait_until` once the state was seen pending: a bounded spin, then park.
+    #[inline(never)]
+    fn wait_pending(&mut self, deadline: Option<std::time::Instant>) -> Result<T, Error> {
+        use crate::sync::{Backoff, thread};
+
+        let mut seen;
         // A deadline already passed (a zero timeout) only checks.
         if deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
             return Err(Error::Timeout);

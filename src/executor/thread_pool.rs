@@ -25,8 +25,8 @@
 //!   `test_idle_thread_reuse`, without Python's race), and the lock is taken once
 //!   per job while there is work.
 //! - A worker that ran a job and finds the queue empty does not sleep at once:
-//!   still counted as looking, it watches `queued` (the queue's length, mirrored
-//!   in an atomic) for a bounded time (`sync::Backoff::WORKER`:
+//!   still counted as looking, it watches `queued` (whether the queue holds a
+//!   job, mirrored in an atomic) for a bounded time (`sync::Backoff::WORKER`:
 //!   127 spin hints, then 100 `yield_now`s, about 50 µs on a 2-core VM) and
 //!   only then takes the lock and sleeps. Waking a sleeping thread costs a
 //!   futex call and, on an idle core, tens of microseconds; a caller that
