@@ -5,7 +5,7 @@
 # instructions per op under callgrind, and idle CPU. Ours and every anchor are
 # measured in the same run, so the ratios compare like with like.
 #
-#   bash benches/report.sh            # about 3 minutes once built
+#   bash benches/report.sh            # about a minute once built
 #
 # Needs: cargo, valgrind (callgrind), python3. Run it on an otherwise idle
 # machine: the round trip and throughput figures move with any other load.
@@ -147,7 +147,7 @@ p("same machine; a ratio is ours ÷ the anchor (lower is better; below 1.00 ours
 p("The targets are those of issue 8; the table of targets, and what bounds the")
 p("ones missed, are at the end.")
 p("")
-p("Regenerate this file with one command (about 3 minutes once built; on an idle machine):")
+p("Regenerate this file with one command (about a minute once built; on an idle machine):")
 p("")
 p("```sh")
 p("bash benches/report.sh")

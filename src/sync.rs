@@ -101,9 +101,10 @@ pub(crate) use imp::*;
 /// that time is cheaper to catch awake. The budget is fixed, so a waiter never
 /// spins for long: on the 2-core VM of BENCHMARKS.md, 127 spin hints take about
 /// 3 µs and a `yield_now` about 0.5 µs, so [`Backoff::WAITER`] lasts about 5 µs
-/// and [`Backoff::WORKER`] about 50 µs (right after work only). Under loom the
-/// budget is zero: a model must not explore spins, and the code after the spin
-/// is the same.
+/// and [`Backoff::WORKER`] about 50 µs (right after work only). Under loom and
+/// Miri the budget is zero: a model must not explore spins, Miri's clock
+/// advances with the instructions it interprets (a spin would eat the timeouts
+/// of timing tests), and the code after the spin is the same.
 #[cfg(feature = "std")]
 #[derive(Debug)]
 pub(crate) struct Backoff {
@@ -128,7 +129,7 @@ impl Backoff {
     pub(crate) fn new(limit: u32) -> Self {
         Backoff {
             step: 0,
-            limit: if cfg!(loom) { 0 } else { limit },
+            limit: if cfg!(any(loom, miri)) { 0 } else { limit },
         }
     }
 
