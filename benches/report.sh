@@ -239,7 +239,7 @@ for mode, case in [("primitive", "ours"), ("round_trip", "ours_submit_wait"), ("
 for mode, case in [("round_trip", "ours_submit_wait"), ("bulk", "ours_submit")]:
     b, ref = allocs[(mode, case)][1], allocs[(mode, "blocking_unblock")][1]
     targets.append((f"bytes per job ≤ `blocking::unblock`'s ({mode.replace('_', ' ')})", f"{b:.0f} vs {ref:.0f}", b <= ref))
-p("`tests/one_allocation.rs` and `tests/allocations.rs` assert ours: exactly one")
+p("`tests/one_allocation.rs` asserts ours: exactly one")
 p("allocation per `promise()` and per submitted job in steady state.")
 p("")
 

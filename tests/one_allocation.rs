@@ -1,8 +1,9 @@
 //! One allocation per submitted job, counted by a global allocator: the job's
 //! closure, its result and its future's state share one block. Also one
-//! allocation per `promise()` pair.
+//! allocation per `promise()` pair, and per `AsyncExecutor::run`; on a 1-worker
+//! pool and on the 2-worker pool the benchmarks use.
 //!
-//! Only the test's thread and the pool's worker are counted (each marks itself
+//! Only the test's thread and the pool's workers are counted (each marks itself
 //! in a thread-local): the test harness's main thread allocates now and then
 //! while a test runs (seen once under load), which would make a process-wide
 //! count flaky. The file holds one `#[test]` that runs the checks in sequence,
@@ -12,8 +13,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
 
-use concurrent_futures::{Executor, ThreadPoolExecutor, promise};
+use concurrent_futures::{AsyncExecutor, Executor, ThreadPoolExecutor, promise};
 
 struct Counting;
 
@@ -69,6 +71,7 @@ fn one_allocation_per_pair_and_per_job() {
     one_allocation_per_promise();
     one_allocation_per_submitted_job();
     one_allocation_per_job_in_flight_in_bulk();
+    one_allocation_per_job_on_two_workers();
 }
 
 fn one_allocation_per_promise() {
@@ -155,4 +158,89 @@ fn one_allocation_per_job_in_flight_in_bulk() {
         "one allocation per job with {JOBS} jobs in flight"
     );
     pool.shutdown_and_wait(false);
+}
+
+/// Jobs per sequential round on the 2-worker pool.
+const JOBS_ON_TWO: u64 = 1000;
+/// Jobs in flight at once on the 2-worker pool.
+const BURST: usize = 512;
+
+/// A 2-worker pool with both workers started and counted, and its queue grown
+/// past `BURST`.
+fn warm_pool() -> ThreadPoolExecutor {
+    let pool = ThreadPoolExecutor::builder()
+        .max_workers(2)
+        .build()
+        .unwrap();
+    // Two jobs that wait for each other, and then for the queue to be filled:
+    // the second submit finds the first worker busy and starts the second, and
+    // each worker marks itself as counted.
+    let both = Arc::new(Barrier::new(2));
+    let filled = Arc::new(Barrier::new(3));
+    let started: Vec<_> = (0..2)
+        .map(|_| {
+            let (both, filled) = (Arc::clone(&both), Arc::clone(&filled));
+            pool.submit(move || {
+                count_this_thread();
+                both.wait();
+                filled.wait();
+            })
+            .unwrap()
+        })
+        .collect();
+    // Both workers are blocked: the queue grows to hold the whole burst.
+    let queued: Vec<_> = (0..BURST)
+        .map(|i| pool.submit(move || i).unwrap())
+        .collect();
+    filled.wait();
+    for mut future in started {
+        future.wait().unwrap();
+    }
+    for (i, mut future) in queued.into_iter().enumerate() {
+        assert_eq!(future.wait().unwrap(), i);
+    }
+    assert_eq!(pool.worker_count(), 2);
+    pool
+}
+
+/// The same on the 2-worker pool the benchmarks use, and through
+/// `AsyncExecutor::run`.
+fn one_allocation_per_job_on_two_workers() {
+    // submit + wait, one job at a time.
+    let pool = warm_pool();
+    let (allocations, _) = measure(|| {
+        for i in 0..JOBS_ON_TWO {
+            assert_eq!(pool.submit(move || i + 1).unwrap().wait().unwrap(), i + 1);
+        }
+    });
+    assert_eq!(
+        allocations, JOBS_ON_TWO as usize,
+        "submit: one allocation per job"
+    );
+
+    // submit in bulk, then wait for all (the Vec of futures is made beforehand).
+    let mut futures = Vec::with_capacity(BURST);
+    let (allocations, _) = measure(|| {
+        futures.extend((0..BURST).map(|i| pool.submit(move || i).unwrap()));
+        for (i, mut future) in futures.drain(..).enumerate() {
+            assert_eq!(future.wait().unwrap(), i);
+        }
+    });
+    assert_eq!(allocations, BURST, "submit in bulk: one allocation per job");
+
+    // AsyncExecutor::run under futures::executor::block_on (its thread-local
+    // parker is made by the first call, outside the count).
+    let executor = AsyncExecutor::new(pool);
+    futures::executor::block_on(executor.run(|| ())).unwrap();
+    let (allocations, _) = measure(|| {
+        for i in 0..JOBS_ON_TWO {
+            let value = futures::executor::block_on(executor.run(move || i * 2)).unwrap();
+            assert_eq!(value, i * 2);
+        }
+    });
+    assert_eq!(
+        allocations, JOBS_ON_TWO as usize,
+        "AsyncExecutor::run: one allocation per job"
+    );
+    executor.wrapped().shutdown_and_wait(false);
 }
