@@ -591,13 +591,7 @@ impl<T> RawCell<T> {
         // memory is freed (locals drop in reverse order): a panicking `Drop` of a
         // waker cannot leak the allocation.
         // SAFETY: both handles have released: the slot is ours alone.
-        let _waiter = self.waiter().with_mut(|slot| unsafe {
-            if (*slot).is_some() {
-                (*slot).take()
-            } else {
-                None
-            }
-        });
+        let _waiter = self.waiter().with_mut(|slot| unsafe { (*slot).take() });
         let _free_header = FreeHeader(self.ptr.cast::<Header>(), seen);
         if seen.lifecycle() == state::COMPLETE {
             // SAFETY: COMPLETE means the producer wrote the slot; it holds a value,

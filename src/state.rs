@@ -105,7 +105,6 @@ pub(crate) const CANCEL_REQUESTED: usize = 1 << 6;
 /// [`StateWord::new`] and carried unchanged by every transition (each one
 /// changes only protocol bits): one word of the header saved, and read for
 /// free by the side that frees, which has just loaded the state.
-#[cfg_attr(not(target_pointer_width = "64"), allow(dead_code))]
 pub(crate) const PROTOCOL_BITS: usize = 0xff;
 
 /// A value read from the state word.
