@@ -58,6 +58,8 @@ extern crate std;
 pub mod async_executor;
 mod error;
 pub mod executor;
+#[cfg(feature = "std")]
+mod fan_in;
 mod future;
 #[cfg(feature = "std")]
 pub mod migration;

@@ -1,21 +1,23 @@
 //! Python's `concurrent.futures.wait` and `as_completed`, for blocked threads.
 //!
-//! Both register the calling thread as the waiter of every unfinished future,
-//! with the same protocol as a single blocking wait, so a completion that lands
+//! Both register one [`FanIn`] as the waiter of every unfinished future, with
+//! the same protocol as a single blocking wait, so a completion that lands
 //! while they register is never missed: either the producer sees the
-//! registration and unparks the thread, or the registration sees the finished
-//! state. After a wake-up they only re-read the state words.
+//! registration and notifies the fan-in, or the registration sees the finished
+//! state. A completion reports its future's index, so after a wake-up only the
+//! futures that finished are looked at: O(1) per completion, O(n) set-up.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::fmt;
-use core::task::Poll;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::fan_in::FanIn;
 use crate::future::SharedFuture;
-use crate::sync::thread::{self, Thread};
-use crate::waiter::WaiterRef;
+use crate::state::Snapshot;
+use crate::sync::Arc;
+use crate::waiter::Waiter;
 
 /// When [`wait`] returns: Python's `FIRST_COMPLETED`, `FIRST_EXCEPTION` and
 /// `ALL_COMPLETED`.
@@ -79,72 +81,78 @@ pub fn wait<T>(
     return_when: ReturnWhen,
 ) -> Waited {
     let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-    let me = thread::current();
-    let mut done = alloc::vec![false; futures.len()];
-    let mut registered = false;
-    loop {
-        let mut failed = false;
+    let mut tally = Tally {
+        done: alloc::vec![false; futures.len()],
+        count: 0,
+        failed: false,
+        return_when,
+    };
+    // A first pass that only loads: futures already done need no registration,
+    // and a wait already satisfied registers nothing.
+    for (index, future) in futures.iter_mut().enumerate() {
+        if let Some(seen) = future.finished_snapshot() {
+            tally.mark(index, future.is_failure(seen));
+        }
+    }
+    // Every future not done by now gets the fan-in as its waiter.
+    let registered = !tally.satisfied();
+    if registered {
+        let fan_in = FanIn::new();
         for (index, future) in futures.iter_mut().enumerate() {
-            if done[index] {
+            if tally.done[index] {
                 continue;
             }
-            let finished = if registered {
-                future.finished_snapshot()
-            } else {
-                future.register_thread(&me)
-            };
-            if let Some(seen) = finished {
-                done[index] = true;
-                failed |= future.is_failure(seen);
+            if let Some(seen) = future.register_fan_in(&fan_in, index) {
+                tally.mark(index, future.is_failure(seen));
             }
         }
-        registered = true;
-        let all = done.iter().all(|&d| d);
-        let satisfied = match return_when {
-            ReturnWhen::FirstCompleted => done.iter().any(|&d| d) || futures.is_empty(),
-            ReturnWhen::FirstException => failed || all,
-            ReturnWhen::AllCompleted => all,
-        };
-        // A failure found on an earlier pass still counts on later ones.
-        if satisfied || all || park_or_timeout(deadline) {
-            break;
-        }
-        if return_when == ReturnWhen::FirstException {
-            // Re-check failures among those already done, too.
-            let any_failed = futures
-                .iter_mut()
-                .enumerate()
-                .filter(|(index, _)| done[*index])
-                .any(|(_, future)| {
-                    future
-                        .finished_snapshot()
-                        .is_some_and(|seen| future.is_failure(seen))
-                });
-            if any_failed {
-                break;
+        // Each completion from now on arrives once, by index: O(1) each.
+        let mut finished = VecDeque::new();
+        while !tally.satisfied() && fan_in.wait(&mut finished, deadline) {
+            for index in finished.drain(..) {
+                let future = &mut futures[index];
+                if let Some(seen) = future.finished_snapshot() {
+                    tally.mark(index, future.is_failure(seen));
+                }
             }
         }
     }
     let mut waited = Waited::default();
     for (index, future) in futures.iter_mut().enumerate() {
-        if done[index] || future.finished_snapshot().is_some() {
+        // A future still registered is deregistered, unless it finished
+        // meanwhile (its producer then owns the fan-in's waiter and drops it).
+        if tally.done[index] || (registered && future.deregister().is_err()) {
             waited.done.push(index);
         } else {
-            future.deregister_thread();
             waited.not_done.push(index);
         }
     }
     waited
 }
 
-/// Parks until unparked or `deadline`; `true` once the deadline has passed.
-fn park_or_timeout(deadline: Option<Instant>) -> bool {
-    match deadline {
-        None => {
-            thread::park();
-            false
+/// What [`wait`] has seen so far.
+struct Tally {
+    done: Vec<bool>,
+    count: usize,
+    failed: bool,
+    return_when: ReturnWhen,
+}
+
+impl Tally {
+    fn mark(&mut self, index: usize, failed: bool) {
+        if !core::mem::replace(&mut self.done[index], true) {
+            self.count += 1;
+            self.failed |= failed;
         }
-        Some(deadline) => thread::park_until(deadline),
+    }
+
+    fn satisfied(&self) -> bool {
+        let all = self.count == self.done.len();
+        match self.return_when {
+            ReturnWhen::FirstCompleted => self.count > 0 || all,
+            ReturnWhen::FirstException => self.failed || all,
+            ReturnWhen::AllCompleted => all,
+        }
     }
 }
 
@@ -174,36 +182,55 @@ pub fn as_completed<T>(
     futures: impl IntoIterator<Item = SharedFuture<T>>,
     timeout: Option<Duration>,
 ) -> AsCompleted<T> {
+    let mut futures: Vec<Option<SharedFuture<T>>> = futures.into_iter().map(Some).collect();
+    let fan_in = FanIn::new();
+    let mut ready = VecDeque::new();
+    for (index, slot) in futures.iter_mut().enumerate() {
+        let future = slot.as_mut().expect("every slot is filled");
+        let finished = match future.finished_snapshot() {
+            Some(_) => true,
+            None => future.register_fan_in(&fan_in, index).is_some(),
+        };
+        if finished {
+            ready.push_back(index);
+        }
+    }
     AsCompleted {
-        pending: futures
-            .into_iter()
-            .enumerate()
-            .map(|(index, future)| (index, future, false))
-            .collect(),
-        ready: VecDeque::new(),
+        remaining: futures.len(),
+        futures,
+        ready,
+        fan_in,
         timeout,
         deadline: None,
-        me: thread::current(),
         timed_out: false,
     }
 }
 
 /// The iterator of [`as_completed`].
+///
+/// Every unfinished future is registered once, when the iterator is made; each
+/// completion then hands its index to the iterator, so yielding a future costs
+/// O(1) however many are still pending. The iterator may be moved to another
+/// thread: it parks and is woken on the thread that calls `next`.
 #[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct AsCompleted<T> {
-    /// Not yet done: (input index, future, registered).
-    pending: Vec<(usize, SharedFuture<T>, bool)>,
-    ready: VecDeque<(usize, SharedFuture<T>)>,
+    /// By input index; `None` once yielded.
+    futures: Vec<Option<SharedFuture<T>>>,
+    /// Futures not yielded yet.
+    remaining: usize,
+    /// Indices of futures known to be done and not yet yielded, in the order
+    /// they were found done.
+    ready: VecDeque<usize>,
+    fan_in: Arc<FanIn>,
     timeout: Option<Duration>,
     /// Set at the first `next`, from `timeout`.
     deadline: Option<Instant>,
-    me: Thread,
     timed_out: bool,
 }
 
 impl<T> AsCompleted<T> {
-    /// The futures not yielded yet, with their input indices (after a timeout,
-    /// for example).
+    /// The futures not yielded yet, with their input indices, in input order
+    /// (after a timeout, for example).
     ///
     /// ```
     /// use std::time::Duration;
@@ -218,34 +245,16 @@ impl<T> AsCompleted<T> {
     /// assert_eq!(remaining[0].0, 0);
     /// ```
     pub fn into_remaining(mut self) -> Vec<(usize, SharedFuture<T>)> {
-        let mut remaining: Vec<_> = self.ready.drain(..).collect();
-        for (index, mut future, registered) in self.pending.drain(..) {
-            if registered {
-                future.deregister_thread();
+        let mut remaining = Vec::with_capacity(self.remaining);
+        for (index, slot) in self.futures.iter_mut().enumerate() {
+            if let Some(mut future) = slot.take() {
+                // Finished meanwhile (`Err`): the producer owns the fan-in's
+                // waiter and drops it; nothing to undo.
+                let _ = future.deregister();
+                remaining.push((index, future));
             }
-            remaining.push((index, future));
         }
-        remaining.sort_by_key(|(index, _)| *index);
         remaining
-    }
-
-    fn collect_done(&mut self) {
-        let mut index = 0;
-        while index < self.pending.len() {
-            let (_, future, registered) = &mut self.pending[index];
-            let finished = if *registered {
-                future.finished_snapshot()
-            } else {
-                future.register_thread(&self.me)
-            };
-            *registered = true;
-            if finished.is_some() {
-                let (input_index, future, _) = self.pending.remove(index);
-                self.ready.push_back((input_index, future));
-            } else {
-                index += 1;
-            }
-        }
     }
 }
 
@@ -257,23 +266,30 @@ impl<T> Iterator for AsCompleted<T> {
             self.deadline = Instant::now().checked_add(timeout);
         }
         loop {
-            if let Some(ready) = self.ready.pop_front() {
-                return Some(Ok(ready));
+            while let Some(index) = self.ready.pop_front() {
+                // Each index is reported once (one registration, one wake-up);
+                // a slot already empty would be a second report: skip it.
+                if let Some(future) = self.futures[index].take() {
+                    self.remaining -= 1;
+                    return Some(Ok((index, future)));
+                }
+                debug_assert!(false, "future {index} was reported done twice");
             }
-            if self.pending.is_empty() || self.timed_out {
+            if self.remaining == 0 || self.timed_out {
                 return None;
             }
-            self.collect_done();
-            if !self.ready.is_empty() {
-                continue;
+            if !self.fan_in.wait(&mut self.ready, self.deadline) {
+                self.timed_out = true;
+                return Some(Err(Error::Timeout));
             }
-            if park_or_timeout(self.deadline) {
-                self.collect_done();
-                if self.ready.is_empty() {
-                    self.timed_out = true;
-                    return Some(Err(Error::Timeout));
-                }
-            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.timed_out {
+            (0, Some(0))
+        } else {
+            (0, Some(self.remaining + 1))
         }
     }
 }
@@ -281,7 +297,7 @@ impl<T> Iterator for AsCompleted<T> {
 impl<T> fmt::Debug for AsCompleted<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsCompleted")
-            .field("pending", &self.pending.len())
+            .field("remaining", &self.remaining)
             .field("ready", &self.ready.len())
             .field("timed_out", &self.timed_out)
             .finish()
@@ -290,29 +306,34 @@ impl<T> fmt::Debug for AsCompleted<T> {
 
 // Consumer-side helpers shared by `wait` and `as_completed`.
 impl<T> SharedFuture<T> {
-    /// Registers `thread` as the waiter unless already finished.
-    fn register_thread(&mut self, thread: &Thread) -> Option<crate::state::Snapshot> {
+    /// Registers the fan-in as this future's waiter, reporting `index` when
+    /// it finishes; `Some` (and nothing registered) if already finished.
+    fn register_fan_in(&mut self, fan_in: &Arc<FanIn>, index: usize) -> Option<Snapshot> {
+        let waiter = Waiter::FanIn(Arc::clone(fan_in), index);
         // SAFETY: `&mut self`: the only consumer call.
-        match unsafe { self.raw().poll_finished(WaiterRef::Thread(thread)) } {
-            Poll::Ready(seen) => Some(seen),
-            Poll::Pending => None,
+        match unsafe { self.raw().register_owned(waiter) } {
+            Ok(()) => None,
+            // Finished: `register_owned` only hands the waiter back then, and
+            // the state can no longer change.
+            Err(_waiter) => self.finished_snapshot(),
         }
     }
 
     /// The state, if finished (acquired).
-    fn finished_snapshot(&self) -> Option<crate::state::Snapshot> {
+    fn finished_snapshot(&self) -> Option<Snapshot> {
         let seen = self.raw().state().load();
         seen.is_finished().then_some(seen)
     }
 
-    /// Removes this thread's registration, if the future is still unfinished.
-    fn deregister_thread(&mut self) {
+    /// Removes a registered waiter. `Err` if the future finished first (its
+    /// producer then owns the waiter).
+    fn deregister(&mut self) -> Result<(), Snapshot> {
         // SAFETY: `&mut self`: the only consumer call.
-        let _ = unsafe { self.raw().deregister() };
+        unsafe { self.raw().deregister() }
     }
 
     /// Whether a finished future holds a failure (Python: `exception()` is set).
-    fn is_failure(&mut self, seen: crate::state::Snapshot) -> bool {
+    fn is_failure(&mut self, seen: Snapshot) -> bool {
         // SAFETY: `&mut self`: the only consumer call; `seen` is finished and
         // was acquired.
         unsafe { self.raw().is_failure(seen) }

@@ -7,6 +7,10 @@ use alloc::boxed::Box;
 use core::task::Waker;
 
 #[cfg(feature = "std")]
+use crate::fan_in::FanIn;
+#[cfg(feature = "std")]
+use crate::sync::Arc;
+#[cfg(feature = "std")]
 use crate::sync::thread::Thread;
 
 /// A registered waiter, owned by the waiter slot.
@@ -16,6 +20,10 @@ pub(crate) enum Waiter {
     Thread(Thread),
     /// A done callback (`SharedFuture::on_done`); it owns the consumer handle.
     Callback(Box<dyn FnOnce() + Send>),
+    /// One of many futures that a thread waits on together (`wait`,
+    /// `as_completed`): waking tells the fan-in which one finished.
+    #[cfg(feature = "std")]
+    FanIn(Arc<FanIn>, usize),
 }
 
 /// A borrowed waiter, offered at registration; cloned into the slot only if the
@@ -35,6 +43,8 @@ impl Waiter {
             #[cfg(feature = "std")]
             Waiter::Thread(thread) => thread.unpark(),
             Waiter::Callback(callback) => callback(),
+            #[cfg(feature = "std")]
+            Waiter::FanIn(fan_in, index) => fan_in.notify(index),
         }
     }
 

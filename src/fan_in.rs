@@ -1,0 +1,105 @@
+//! [`FanIn`]: one blocked thread waiting on many futures, told *which* future
+//! finished.
+//!
+//! `wait` and `as_completed` register a [`Waiter::FanIn`](crate::waiter::Waiter)
+//! holding the fan-in and the future's index in every unfinished future's waiter
+//! slot. The producer that finishes a future takes that waiter out (the cell's
+//! ordinary protocol) and calls [`FanIn::notify`], which appends the index to a
+//! list and unparks the thread that is parked on the fan-in, if any. The waiting
+//! thread takes the whole list at once. So each completion costs O(1) on both
+//! sides, no future that did not change is looked at again, and the work of a
+//! fan-in over `n` futures is O(n) in all: Python's `_Waiter` objects, which
+//! completions append to, without its per-future lock.
+//!
+//! The thread to unpark is recorded by [`FanIn::wait`] each time it is about to
+//! park, never when the fan-in is made: an `AsCompleted` built on one thread and
+//! iterated on another parks and is woken on the one that iterates.
+//!
+//! # Why a lost wake-up cannot happen
+//!
+//! Both sides hold the fan-in's lock while they touch `ready` and `parked`. The
+//! waiter records itself in `parked` only after seeing `ready` empty under the
+//! lock, and parks after releasing it; a notifier that comes later finds the
+//! record and unparks the thread. An `unpark` that lands before the `park`
+//! leaves the thread's token, so the `park` returns at once. A spurious return
+//! from `park` only makes the waiter look at `ready` again.
+
+use alloc::collections::VecDeque;
+use std::time::Instant;
+
+use crate::sync::thread::{self, Thread};
+use crate::sync::{Arc, Mutex, MutexGuard};
+
+/// Completions not yet collected, and the thread to wake for them.
+pub(crate) struct FanIn {
+    state: Mutex<FanInState>,
+}
+
+#[derive(Default)]
+struct FanInState {
+    /// Indices of futures that finished since the waiter last looked, in the
+    /// order they finished.
+    ready: VecDeque<usize>,
+    /// The thread parked in [`FanIn::wait`], recorded by itself under the lock
+    /// right before it parks; taken by the notifier that wakes it.
+    parked: Option<Thread>,
+}
+
+impl FanIn {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(FanIn {
+            state: Mutex::new(FanInState::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FanInState> {
+        // Nothing that can panic runs under this lock (a push into a deque that
+        // may grow aborts, not unwinds, on OOM), so a poisoned lock still guards
+        // consistent state.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Future `index` finished: record it and wake the waiting thread, if one
+    /// is parked. Called by the producer, once per registration, from
+    /// `Waiter::wake`.
+    pub(crate) fn notify(&self, index: usize) {
+        let parked = {
+            let mut state = self.lock();
+            state.ready.push_back(index);
+            state.parked.take()
+        };
+        if let Some(thread) = parked {
+            thread.unpark();
+        }
+    }
+
+    /// Moves every recorded completion to the back of `into`, parking the
+    /// calling thread until there is at least one or `deadline` passes.
+    /// Returns `false` if the deadline passed with nothing recorded.
+    pub(crate) fn wait(&self, into: &mut VecDeque<usize>, deadline: Option<Instant>) -> bool {
+        let mut state = self.lock();
+        loop {
+            if !state.ready.is_empty() {
+                into.append(&mut state.ready);
+                state.parked = None;
+                return true;
+            }
+            state.parked = Some(thread::current());
+            drop(state);
+            let timed_out = match deadline {
+                None => {
+                    thread::park();
+                    false
+                }
+                Some(deadline) => thread::park_until(deadline),
+            };
+            state = self.lock();
+            if timed_out && state.ready.is_empty() {
+                state.parked = None;
+                return false;
+            }
+        }
+    }
+}
