@@ -47,6 +47,13 @@ pub enum Error {
     /// The executor could not start a worker thread, and has none to run the job.
     #[cfg(feature = "std")]
     Spawn(std::io::ErrorKind),
+    /// The wait could never end: it was asked for from inside one of the
+    /// executor's own jobs (or a done callback it runs), which the awaited
+    /// termination would have to outlive. What an executor's
+    /// [`terminated`](crate::Executor::terminated) future holds when it is
+    /// made there. Python raises `RuntimeError('cannot join current thread')`
+    /// in the same case.
+    WouldDeadlock,
 }
 
 impl fmt::Display for Error {
@@ -62,6 +69,9 @@ impl fmt::Display for Error {
             Error::Broken(broken) => fmt::Display::fmt(broken, f),
             #[cfg(feature = "std")]
             Error::Spawn(kind) => write!(f, "could not start a worker thread: {kind}"),
+            Error::WouldDeadlock => f.write_str(
+                "waiting for the executor's termination from inside one of its own jobs would never end",
+            ),
         }
     }
 }

@@ -25,15 +25,6 @@ pub fn promise<T>() -> (Promise<T>, SharedFuture<T>) {
     (Promise::from_raw(raw), SharedFuture::from_raw(raw))
 }
 
-/// Completes every promise with `()` (termination waiters); a waiter that is
-/// gone needs no answer.
-#[cfg(feature = "std")]
-pub(crate) fn complete_all(waiters: alloc::vec::Vec<Promise<()>>) {
-    for waiter in waiters {
-        let _ = waiter.set_result(());
-    }
-}
-
 /// A future that is already done with `error`.
 pub(crate) fn failed<T>(error: Error) -> SharedFuture<T> {
     let (producer, future) = promise();

@@ -540,14 +540,50 @@ impl<T> RawCell<T> {
     ///
     /// The producer just got `Publish::TakeWaiter`.
     unsafe fn wake_published(self) {
+        // SAFETY: forwarded.
+        if let Some(waiter) = unsafe { self.take_published_waiter() } {
+            waiter.wake();
+        }
+    }
+
+    /// After a publish that found a waiter: take it and release the producer's
+    /// reference; the caller wakes the waiter.
+    ///
+    /// # Safety
+    ///
+    /// The producer just got `Publish::TakeWaiter`, and does not use the cell
+    /// afterwards.
+    unsafe fn take_published_waiter(self) -> Option<Waiter> {
         // SAFETY: a finished state was published with `WAITER` set: the consumer
         // will not touch the slot again, so the producer owns it.
         let waiter = self.waiter().with_mut(|slot| unsafe { (*slot).take() });
         debug_assert!(waiter.is_some(), "WAITER set with an empty slot");
         // SAFETY: the producer is done with the cell.
         unsafe { self.release_producer() };
-        if let Some(waiter) = waiter {
-            waiter.wake();
+        waiter
+    }
+
+    /// Publishes the outcome written by [`RawCell::write_outcome`] like
+    /// [`RawCell::publish_outcome`], but hands the waiter back instead of
+    /// waking it, so that a pool worker can see whether it is a done callback
+    /// (foreign code that may block) before it runs it. An undelivered outcome
+    /// is dropped here, after the release (its `Drop` may unwind; the cell is
+    /// consistent by then, and there is no waiter in that case).
+    ///
+    /// # Safety
+    ///
+    /// As for [`RawCell::publish_outcome`].
+    #[cfg(feature = "std")]
+    pub(crate) unsafe fn publish_outcome_deferred(self) -> Option<Waiter> {
+        match self.state().publish(state::COMPLETE) {
+            Publish::Released => None,
+            // SAFETY: published with `WAITER` set, by the producer, once.
+            Publish::TakeWaiter => unsafe { self.take_published_waiter() },
+            other => {
+                // SAFETY: forwarded: nothing was published, the producer, once.
+                drop(unsafe { self.after_publish(other) });
+                None
+            }
         }
     }
 

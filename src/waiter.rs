@@ -48,6 +48,13 @@ impl Waiter {
         }
     }
 
+    /// Whether waking runs a done callback: foreign code that may block, unlike
+    /// a wake-up, which only schedules a task or unparks a thread.
+    #[cfg(feature = "std")]
+    pub(crate) fn is_callback(&self) -> bool {
+        matches!(self, Waiter::Callback(_))
+    }
+
     /// Whether waking `self` would wake the same task or thread as `other`.
     pub(crate) fn wakes_same(&self, other: WaiterRef<'_>) -> bool {
         match (self, other) {

@@ -7,11 +7,16 @@
 //! exhaustively (no preemption bound).
 #![cfg(loom)]
 
+// Each model file uses a part of the shared helpers.
+#[allow(dead_code)]
+mod helpers;
+
 use std::sync::Arc;
 
 use concurrent_futures::{
-    Error, Executor, ReturnWhen, SubmitError, ThreadPoolExecutor, promise, wait,
+    Error, Executor, Job, ReturnWhen, SubmitError, ThreadPoolExecutor, promise, wait,
 };
+use helpers::model;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
 
@@ -151,4 +156,76 @@ fn wait_all_completed_vs_two_completions() {
         assert_eq!(futures[0].try_take().unwrap().unwrap(), 1);
         assert!(matches!(futures[1].try_take(), Some(Err(Error::Abandoned))));
     });
+}
+
+/// Job A's done callback (registered before A can run, so the worker runs it)
+/// shuts the pool down with `cancel_futures`, while job B is submitted behind
+/// A. If the worker took B before it found the callback, it hands B back to
+/// the queue first; if it was looking for work, it withdraws its mark. So B
+/// never runs: it is cancelled (queued when the callback ran) or refused
+/// (submitted after). The pool terminates with no worker left.
+#[test]
+fn done_callback_shutdown_vs_job_queued_behind() {
+    model(
+        "done_callback_shutdown_vs_job_queued_behind",
+        &["B cancelled", "B refused"],
+        |seen| {
+            let pool = Arc::new(one_worker());
+            let (job_a, a) = Job::new(|| 1_u32);
+            {
+                let pool = Arc::clone(&pool);
+                a.on_done(move |outcome| {
+                    assert_eq!(outcome.unwrap(), 1);
+                    assert!(pool.is_worker_thread());
+                    pool.shutdown(true);
+                });
+            }
+            pool.execute(job_a).unwrap();
+            seen.after_spawn();
+            match pool.submit(|| 2_u32) {
+                Ok(mut b) => {
+                    assert!(matches!(b.wait(), Err(Error::Cancelled)));
+                    seen.saw("B cancelled");
+                }
+                Err(SubmitError::Shutdown) => seen.saw("B refused"),
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+            pool.shutdown_and_wait(false);
+            assert_eq!(pool.worker_count(), 0);
+        },
+    );
+}
+
+/// A submit that starts the worker races `shutdown_and_wait`: the worker is
+/// counted and its handle stored in the step that spawns it, so when
+/// `shutdown_and_wait` returns, no worker is counted (every exit guard ran)
+/// and an accepted job is done.
+#[test]
+fn submit_vs_shutdown_and_wait() {
+    model(
+        "submit_vs_shutdown_and_wait",
+        &["accepted", "refused"],
+        |seen| {
+            let pool = Arc::new(one_worker());
+            let submitter = {
+                let pool = Arc::clone(&pool);
+                thread::spawn(move || pool.submit(|| 7_u32))
+            };
+            seen.after_spawn();
+            pool.shutdown_and_wait(false);
+            assert_eq!(pool.worker_count(), 0);
+            // The submit may land after the shutdown returned: then it is refused.
+            match submitter.join().unwrap() {
+                Ok(mut future) => {
+                    assert_eq!(
+                        future.try_take().expect("done before termination").unwrap(),
+                        7
+                    );
+                    seen.saw("accepted");
+                }
+                Err(SubmitError::Shutdown) => seen.saw("refused"),
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        },
+    );
 }

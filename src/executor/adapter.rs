@@ -20,14 +20,12 @@
 //!   [`Error::Abandoned`](crate::Error::Abandoned), never hangs.
 
 use alloc::collections::VecDeque;
-use alloc::vec::Vec;
 use core::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use super::lifecycle::{self, Inside, Latch, Released, run_quietly};
 use super::{Executor, Job};
 use crate::error::SubmitError;
 use crate::future::SharedFuture;
-use crate::promise::{Promise, complete_all, promise};
 use crate::sync::{Arc, Mutex, MutexGuard};
 
 /// The lifecycle an adapter adds to a pool.
@@ -41,8 +39,7 @@ struct LifecycleState {
     queue: VecDeque<Job>,
     running: usize,
     shutdown: bool,
-    terminated: bool,
-    on_terminated: Vec<Promise<()>>,
+    terminated: Latch,
 }
 
 impl Lifecycle {
@@ -52,6 +49,12 @@ impl Lifecycle {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The address that marks this adapter's jobs on a thread's `Inside`
+    /// list: stable while any ticket or handle holds the `Arc`.
+    fn id(&self) -> usize {
+        core::ptr::from_ref(self) as usize
     }
 
     fn accept(&self, job: Job) -> Result<(), SubmitError> {
@@ -74,31 +77,37 @@ impl Lifecycle {
             job
         };
         if let Some(job) = job {
-            // `Job::run` catches the closure's panic; foreign code after it (a
-            // waker, a callback) must not take the pool's thread down either.
-            let _ = catch_unwind(AssertUnwindSafe(|| job.run()));
-            let terminated = {
+            {
+                // The job and the callbacks it runs are inside this adapter:
+                // a wait for its termination from there returns at once.
+                let _inside = Inside::enter(self.id());
+                // `Job::run` catches the closure's panic; foreign code after it
+                // (a waker, a callback) must not take the pool's thread down
+                // either.
+                run_quietly(|| job.run());
+            }
+            let released = {
                 let mut state = self.lock();
                 state.running -= 1;
                 Self::take_if_terminated(&mut state)
             };
-            complete_all(terminated);
+            released.complete();
         }
     }
 
     /// A ticket was dropped unrun: one queued job can never run; abandon it.
     fn abandon_next(&self) {
-        let (job, terminated) = {
+        let (job, released) = {
             let mut state = self.lock();
             let job = state.queue.pop_front();
             (job, Self::take_if_terminated(&mut state))
         };
-        drop(job);
-        complete_all(terminated);
+        run_quietly(move || drop(job));
+        released.complete();
     }
 
     fn shutdown(&self, cancel_futures: bool) {
-        let (cancelled, terminated) = {
+        let (cancelled, released) = {
             let mut state = self.lock();
             state.shutdown = true;
             let cancelled = if cancel_futures {
@@ -108,31 +117,30 @@ impl Lifecycle {
             };
             (cancelled, Self::take_if_terminated(&mut state))
         };
-        for job in cancelled {
-            job.cancel();
-        }
-        complete_all(terminated);
+        lifecycle::cancel_all(cancelled);
+        released.complete();
     }
 
-    fn take_if_terminated(state: &mut LifecycleState) -> Vec<Promise<()>> {
-        if state.shutdown && !state.terminated && state.queue.is_empty() && state.running == 0 {
-            state.terminated = true;
-            core::mem::take(&mut state.on_terminated)
+    fn take_if_terminated(state: &mut LifecycleState) -> Released {
+        if state.shutdown
+            && !state.terminated.is_released()
+            && state.queue.is_empty()
+            && state.running == 0
+        {
+            state.terminated.release()
         } else {
-            Vec::new()
+            Released::NONE
         }
     }
 
+    /// Made inside one of this adapter's jobs (or a callback it runs), the
+    /// future is already done with `WouldDeadlock`: termination waits for
+    /// that very job.
     fn terminated(&self) -> SharedFuture<()> {
-        let (producer, future) = promise();
-        let mut state = self.lock();
-        if state.terminated {
-            drop(state);
-            let _ = producer.set_result(());
-        } else {
-            state.on_terminated.push(producer);
+        if lifecycle::is_inside(self.id()) {
+            return lifecycle::would_deadlock();
         }
-        future
+        self.lock().terminated.future()
     }
 
     fn is_shutdown(&self) -> bool {

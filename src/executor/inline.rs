@@ -1,19 +1,21 @@
 //! [`InlineExecutor`]: runs each job on the submitting thread.
 
-use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 
+use super::lifecycle::{self, Latch};
 use super::{Executor, Job};
 use crate::error::SubmitError;
 use crate::future::SharedFuture;
-use crate::promise::{Promise, promise};
 
 /// Runs each job at once, on the thread that submits it, inside `execute`.
 /// For tests, `no_std` users, and work too small to send anywhere.
 ///
 /// It is single-threaded (`!Sync`): a job may submit to it again (re-entrantly),
 /// or shut it down. `terminated` completes once shutdown has begun and no job is
-/// running.
+/// running. Made inside one of its jobs (where any blocking wait for it would
+/// wait for itself), the `terminated` future is already done with
+/// [`Error::WouldDeadlock`](crate::Error::WouldDeadlock), and
+/// `shutdown_and_wait` only begins shutdown.
 ///
 /// # Examples
 ///
@@ -29,7 +31,7 @@ use crate::promise::{Promise, promise};
 pub struct InlineExecutor {
     shutdown: Cell<bool>,
     running: Cell<usize>,
-    on_terminated: RefCell<Vec<Promise<()>>>,
+    terminated: RefCell<Latch>,
 }
 
 impl InlineExecutor {
@@ -48,12 +50,11 @@ impl InlineExecutor {
     }
 
     fn notify_if_terminated(&self) {
-        if self.is_terminated() {
-            let waiters = core::mem::take(&mut *self.on_terminated.borrow_mut());
-            for waiter in waiters {
-                // Only fails if its consumer is gone, which needs no answer.
-                let _ = waiter.set_result(());
-            }
+        if self.is_terminated() && !self.terminated.borrow().is_released() {
+            // Released outside the borrow: completing a future wakes its
+            // waiter, which may call back into this executor.
+            let released = self.terminated.borrow_mut().release();
+            released.complete();
         }
     }
 }
@@ -87,13 +88,12 @@ impl Executor for InlineExecutor {
     }
 
     fn terminated(&self) -> SharedFuture<()> {
-        let (producer, future) = promise();
-        if self.is_terminated() {
-            let _ = producer.set_result(());
-        } else {
-            self.on_terminated.borrow_mut().push(producer);
+        if self.running.get() > 0 {
+            // Inside a job (`!Sync`: only the running thread can call): no
+            // blocking wait for termination here could end.
+            return lifecycle::would_deadlock();
         }
-        future
+        self.terminated.borrow_mut().future()
     }
 }
 

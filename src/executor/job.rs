@@ -12,6 +12,8 @@ use crate::promise::{CancelToken, Promise};
 use crate::raw::{self, Cell, Header, Outcome, RawCell};
 use crate::state;
 use crate::sync::UnsafeCell;
+#[cfg(feature = "std")]
+use crate::waiter::Waiter;
 
 /// What a job runs: a plain closure, or one that looks at its cancel token.
 /// Both compile to a direct call; the token costs nothing when unused.
@@ -52,6 +54,8 @@ struct JobVTable {
     /// outcome now waits for `publish`.
     run_unpublished: unsafe fn(NonNull<Header>) -> bool,
     publish: unsafe fn(NonNull<Header>),
+    #[cfg(feature = "std")]
+    publish_deferred: unsafe fn(NonNull<Header>) -> Option<Waiter>,
     cancel: unsafe fn(NonNull<Header>),
     #[cfg(feature = "std")]
     fail: unsafe fn(NonNull<Header>, Error),
@@ -144,6 +148,8 @@ impl Job {
             vtable: &JobVTable {
                 run_unpublished: run_unpublished::<W, T>,
                 publish: publish::<T>,
+                #[cfg(feature = "std")]
+                publish_deferred: publish_deferred::<T>,
                 cancel: cancel::<W, T>,
                 #[cfg(feature = "std")]
                 fail: fail::<W, T>,
@@ -186,7 +192,7 @@ impl Job {
         // when an outcome was written.
         written.then(|| Completion {
             header: this.header,
-            publish: this.vtable.publish,
+            vtable: this.vtable,
         })
     }
 
@@ -234,7 +240,7 @@ impl Job {
 /// Publishing happens exactly once: by [`Completion::publish`], or on drop.
 pub(crate) struct Completion {
     header: NonNull<Header>,
-    publish: unsafe fn(NonNull<Header>),
+    vtable: &'static JobVTable,
 }
 
 // SAFETY: as for `Job`: the outcome is `Send`, and publishing is thread-safe.
@@ -247,14 +253,25 @@ impl Completion {
     pub(crate) fn publish(self) {
         let this = ManuallyDrop::new(self);
         // SAFETY: the completion is consumed: it publishes once.
-        unsafe { (this.publish)(this.header) }
+        unsafe { (this.vtable.publish)(this.header) }
+    }
+
+    /// Publishes the outcome but hands back the waiter instead of waking it
+    /// (see `RawCell::publish_outcome_deferred`): a pool worker runs a done
+    /// callback only once it holds no other job. May unwind from the `Drop`
+    /// of an undelivered value; the future is consistent either way.
+    #[cfg(feature = "std")]
+    pub(crate) fn publish_deferred(self) -> Option<Waiter> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: the completion is consumed: it publishes once.
+        unsafe { (this.vtable.publish_deferred)(this.header) }
     }
 }
 
 impl Drop for Completion {
     fn drop(&mut self) {
         // SAFETY: dropped once, never published before (`publish` forgets self).
-        unsafe { (self.publish)(self.header) }
+        unsafe { (self.vtable.publish)(self.header) }
     }
 }
 
@@ -337,12 +354,52 @@ unsafe fn publish<T>(header: NonNull<Header>) {
 
 /// # Safety
 ///
+/// As for [`publish`].
+#[cfg(feature = "std")]
+unsafe fn publish_deferred<T>(header: NonNull<Header>) -> Option<Waiter> {
+    // SAFETY: `Cell<T>` is at offset 0; the completion holds the producer's
+    // reference and publishes once.
+    let raw = unsafe { RawCell::<T>::from_ptr(header.cast::<Cell<T>>()) };
+    // SAFETY: as above.
+    unsafe { raw.publish_outcome_deferred() }
+}
+
+/// Finishes a job's promise when dropped: after its closure was dropped
+/// unrun, even if that `Drop` unwinds. The closure goes first, so its captures
+/// are released before anyone can see the future done.
+struct FinishOnDrop<T> {
+    promise: Option<Promise<T>>,
+    /// `None`: cancel; `Some`: fail with this error.
+    #[cfg(feature = "std")]
+    error: Option<Error>,
+}
+
+impl<T> Drop for FinishOnDrop<T> {
+    fn drop(&mut self) {
+        let Some(promise) = self.promise.take() else {
+            return;
+        };
+        #[cfg(feature = "std")]
+        if let Some(error) = self.error.take() {
+            promise.set_error(error);
+            return;
+        }
+        promise.cancel();
+    }
+}
+
+/// # Safety
+///
 /// As for [`take`].
 unsafe fn cancel<F, T>(header: NonNull<Header>) {
     // SAFETY: forwarded.
     let (func, promise) = unsafe { take::<F, T>(header) };
+    let _cancel = FinishOnDrop {
+        promise: Some(promise),
+        #[cfg(feature = "std")]
+        error: None,
+    };
     drop(func);
-    promise.cancel();
 }
 
 /// # Safety
@@ -352,8 +409,11 @@ unsafe fn cancel<F, T>(header: NonNull<Header>) {
 unsafe fn fail<F, T>(header: NonNull<Header>, error: Error) {
     // SAFETY: forwarded.
     let (func, promise) = unsafe { take::<F, T>(header) };
+    let _fail = FinishOnDrop {
+        promise: Some(promise),
+        error: Some(error),
+    };
     drop(func);
-    promise.set_error(error);
 }
 
 /// # Safety

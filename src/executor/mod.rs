@@ -15,6 +15,7 @@ mod adapter;
 pub(crate) mod feed;
 mod inline;
 mod job;
+mod lifecycle;
 #[cfg(feature = "std")]
 mod map;
 #[cfg(feature = "std")]
@@ -50,6 +51,20 @@ use crate::future::SharedFuture;
 /// executor has shut down and finished every job it accepted, so termination
 /// can be awaited without blocking a thread, or waited for with
 /// `shutdown_and_wait` (with `std`).
+///
+/// # Waiting from inside the executor
+///
+/// A job of the executor, or a done callback that the executor's thread runs,
+/// cannot wait for the executor's termination: termination waits for that very
+/// job. Every executor here detects it, on every path, instead of hanging:
+///
+/// - [`shutdown_and_wait`](Executor::shutdown_and_wait) begins shutdown and
+///   returns at once (Python raises `RuntimeError: cannot join current thread`);
+/// - [`terminated`](Executor::terminated) returns a future already done with
+///   [`Error::WouldDeadlock`](crate::Error::WouldDeadlock), so `wait()` on it,
+///   and `AsyncExecutor::shutdown().await`, return at once.
+///
+/// An implementor of this trait should do the same.
 ///
 /// # Contract for implementors
 ///
@@ -105,6 +120,10 @@ pub trait Executor {
     /// A future that completes once shutdown has begun and every accepted job has
     /// finished (and, for a thread pool, every worker has stopped). Each call
     /// returns a new future; await it, or `wait()` on it.
+    ///
+    /// Made inside one of the executor's own jobs or callbacks, it is already
+    /// done with [`Error::WouldDeadlock`](crate::Error::WouldDeadlock) (see
+    /// [Waiting from inside the executor](Executor#waiting-from-inside-the-executor)).
     ///
     /// ```
     /// use concurrent_futures::{Executor, ThreadPoolExecutor};
@@ -219,9 +238,9 @@ pub trait Executor {
     /// Python's `shutdown(wait=True, cancel_futures=...)`: begins shutdown and
     /// blocks until [`terminated`](Executor::terminated) completes.
     ///
-    /// Calling it from a job of the same executor would wait for itself; a thread
-    /// pool detects that and only begins shutdown (see
-    /// `ThreadPoolExecutor::shutdown_and_wait`).
+    /// Called from a job of the same executor (or a done callback it runs), it
+    /// would wait for itself: it only begins shutdown and returns (see
+    /// [Waiting from inside the executor](Executor#waiting-from-inside-the-executor)).
     ///
     /// ```
     /// use concurrent_futures::{Executor, ThreadPoolExecutor};

@@ -7,35 +7,54 @@
 //! (those are lock-free), and both come from the sync shim, so the pool's
 //! protocols are checked under loom like the rest.
 //!
-//! - `submit` pushes the job and then, like Python's `_adjust_thread_count`,
-//!   wakes a sleeping worker if one is not already being woken, or else starts
-//!   a new worker while there are fewer than `max_workers`. Idle workers are
-//!   reused before a thread is spawned; threads start lazily.
-//! - `sleeping` counts workers inside `Condvar::wait`; `notified` counts wake-ups
-//!   sent to them and not yet consumed; `looking` counts workers that finished a
-//!   job and will check the queue again before sleeping. A job is never
-//!   stranded: a worker only sleeps after seeing the queue empty under the lock,
-//!   and a submit that finds no wake-able sleeper and no looking worker starts a
-//!   worker (or leaves the job to the busy ones, which pop until the queue is
-//!   empty). The counters only steer spawning; a stale count can cost an extra
-//!   thread, never a job.
-//! - A worker writes a job's outcome, then takes its next job (or counts itself
-//!   as looking), and only then publishes the outcome. A caller woken by the
-//!   result who submits again therefore finds the worker available (Python's
-//!   `test_idle_thread_reuse`, without Python's race), and the lock is taken once
-//!   per job while there is work.
-//! - A worker that ran a job and finds the queue empty does not sleep at once:
-//!   still counted as looking, it watches `queued` (whether the queue holds a
-//!   job, mirrored in an atomic) for a bounded time (`sync::Backoff::WORKER`:
-//!   127 spin hints, then 100 `yield_now`s, about 50 µs on a 2-core VM) and
-//!   only then takes the lock and sleeps. Waking a sleeping thread costs a
-//!   futex call and, on an idle core, tens of microseconds; a caller that
-//!   submits one job after another finds the worker awake instead. It never
-//!   spins without having just worked, so an idle pool uses no CPU.
-//! - Shutdown sets a flag under the lock and wakes every worker; each exits once
-//!   the queue is empty. The last worker out completes the `terminated` futures
-//!   (so termination can be awaited without blocking a thread);
-//!   `shutdown_and_wait` then also joins the threads, as Python does.
+//! ## Invariants (each kept under the lock, in one step)
+//!
+//! - `workers` counts worker threads that were spawned and have not finished
+//!   exiting: it is raised in the same critical section that spawns the thread
+//!   and stores its `JoinHandle` (so `shutdown_and_wait` joins every worker it
+//!   counted), and lowered by the worker's exit guard, a thread-local whose
+//!   destructor runs after those of any thread-local the jobs set up.
+//!   `workers <= max_workers`; a spawn that fails changes no count.
+//! - `sleeping` counts workers inside `Condvar::wait`; `notified <= sleeping`
+//!   counts wake-ups sent to them and not yet consumed (a woken sleeper consumes
+//!   one, if any is outstanding).
+//! - `looking` counts workers that finished a job and will look at the queue
+//!   again before they sleep, minus the submits that claimed one of them (a
+//!   submit that claims one leaves its job in the queue for it). A worker that
+//!   comes back takes one unclaimed mark back if there is one; if there is none,
+//!   its own was claimed, and it pops the job left to it.
+//! - The pool is terminated (the latch is released) exactly when it is shut
+//!   down or broken, the queue is empty and `workers == 0`.
+//!
+//! ## Phases of a worker
+//!
+//! - **Start**: arm the exit guard, mark the thread as the pool's, run the
+//!   initializer. A failing initializer breaks the pool (Python's
+//!   `BrokenThreadPool`): every queued job fails with `Error::Broken`.
+//! - **Busy**: pop the next job, publish the previous job's outcome, run the
+//!   job. The outcome is written by the job and published only after the
+//!   worker took its next job (or counted itself looking), so a caller woken by
+//!   the result who submits again finds the worker available (Python's
+//!   `test_idle_thread_reuse`, without its race), and the lock is taken once
+//!   per job while there is work. A done callback, though, is foreign code that
+//!   may block, submit and wait, or shut the pool down: before running one, the
+//!   worker puts the job it holds back at the front of the queue (or withdraws
+//!   its looking mark) and hands it to another worker if one can take it, so
+//!   the callback never delays, hides or holds another job.
+//! - **Looking**: the queue is empty. Still counted as looking, the worker
+//!   watches `queued` (whether the queue holds a job, mirrored in an atomic)
+//!   for a bounded time (`sync::Backoff::WORKER`) before it sleeps: waking a
+//!   sleeping thread costs a futex call and, on an idle core, tens of
+//!   microseconds. It never spins without having just worked, so an idle pool
+//!   uses no CPU.
+//! - **Sleeping**: on the condition variable, until a submit or shutdown.
+//! - **Exit**: once shut down (or broken) with the queue empty. The exit guard
+//!   lowers `workers` and, for the last worker, releases the `terminated`
+//!   futures; `shutdown_and_wait` then also joins the threads, as Python does.
+//!
+//! Every loop that finishes a batch of jobs (shutdown's cancel, a broken
+//! pool's failures) finishes every job whatever one job's closure, value or
+//! callback does when dropped or called.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -45,21 +64,26 @@ use core::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::job::Completion;
+use super::lifecycle::{self, Latch, Released, run_quietly};
 use super::{Executor, Job};
 use crate::error::{BrokenError, Error, SubmitError};
 use crate::future::SharedFuture;
-use crate::promise::{Promise, complete_all, promise};
 use crate::sync::{Arc, AtomicUsize, Backoff, Condvar, Mutex, MutexGuard, Ordering, thread};
 
 // Loom's `thread_local!` does not accept a `const { }` initializer.
 #[allow(clippy::missing_const_for_thread_local)]
-mod current_pool {
+mod worker_locals {
     crate::sync::thread_local! {
         /// The pool a worker thread belongs to (its `Shared` address), or 0.
         pub(super) static CURRENT_POOL: core::cell::Cell<usize> = core::cell::Cell::new(0);
+        /// The worker's exit guard: armed first thing in the thread, so that
+        /// its destructor runs after those of the thread-locals that jobs set
+        /// up (thread-local destructors run in reverse order of registration).
+        pub(super) static EXIT_GUARD: core::cell::RefCell<Option<super::ExitGuard>> =
+            core::cell::RefCell::new(None);
     }
 }
-use current_pool::CURRENT_POOL;
+use worker_locals::{CURRENT_POOL, EXIT_GUARD};
 
 type Initializer =
     Box<dyn Fn() -> Result<(), Box<dyn core::error::Error + Send + Sync>> + Send + Sync>;
@@ -108,10 +132,11 @@ struct Shared {
     initializer: Option<Initializer>,
 }
 
+/// The pool's bookkeeping; see the module's invariants.
 #[derive(Default)]
 struct PoolState {
     queue: VecDeque<Job>,
-    /// Live worker threads (started, not yet exited).
+    /// Worker threads spawned and not done exiting.
     workers: usize,
     /// Threads ever started, for their names.
     started: usize,
@@ -119,14 +144,13 @@ struct PoolState {
     sleeping: usize,
     /// Wake-ups sent to sleepers and not yet consumed.
     notified: usize,
-    /// Workers that just finished a job and will look at the queue again before
-    /// sleeping, not yet claimed by a submit.
+    /// Workers that will look at the queue again before sleeping, not yet
+    /// claimed by a submit.
     looking: usize,
     shutdown: bool,
     broken: Option<BrokenError>,
-    terminated: bool,
-    on_terminated: Vec<Promise<()>>,
-    /// Worker threads to join in `shutdown_and_wait`.
+    terminated: Latch,
+    /// Every worker thread spawned, until `shutdown_and_wait` joins it.
     handles: Vec<thread::JoinHandle<()>>,
 }
 
@@ -143,12 +167,24 @@ struct PoolState {
 pub enum BuildError {
     /// `max_workers` was 0: Python's `ValueError`.
     ZeroWorkers,
+    /// The thread name prefix contains a NUL byte, which no thread name may
+    /// hold (std would panic when starting the first worker).
+    ///
+    /// ```
+    /// use concurrent_futures::{BuildError, ThreadPoolExecutor};
+    /// let error = ThreadPoolExecutor::builder().thread_name_prefix("a\0").build().unwrap_err();
+    /// assert_eq!(error, BuildError::InvalidThreadName);
+    /// ```
+    InvalidThreadName,
 }
 
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BuildError::ZeroWorkers => f.write_str("max_workers must be greater than 0"),
+            BuildError::InvalidThreadName => {
+                f.write_str("the thread name prefix must not contain a NUL byte")
+            }
         }
     }
 }
@@ -191,7 +227,8 @@ impl ThreadPoolBuilder {
     }
 
     /// Worker threads are named `{prefix}_{n}`. Default prefix:
-    /// `ThreadPoolExecutor`.
+    /// `ThreadPoolExecutor`. A prefix holding a NUL byte is refused by
+    /// [`build`](Self::build) with [`BuildError::InvalidThreadName`].
     ///
     /// ```
     /// let pool = concurrent_futures::ThreadPoolExecutor::builder().thread_name_prefix("db").build();
@@ -244,6 +281,11 @@ impl ThreadPoolBuilder {
 
     /// Builds the pool. No thread starts until the first job is submitted.
     ///
+    /// # Errors
+    ///
+    /// [`BuildError::ZeroWorkers`] for `max_workers(0)`,
+    /// [`BuildError::InvalidThreadName`] for a prefix holding a NUL byte.
+    ///
     /// ```
     /// let pool = concurrent_futures::ThreadPoolExecutor::builder().build().unwrap();
     /// # drop(pool);
@@ -254,6 +296,13 @@ impl ThreadPoolBuilder {
             Some(n) => n,
             None => default_max_workers(),
         };
+        if self
+            .thread_name_prefix
+            .as_ref()
+            .is_some_and(|prefix| prefix.contains('\0'))
+        {
+            return Err(BuildError::InvalidThreadName);
+        }
         Ok(ThreadPoolExecutor {
             shared: Arc::new(Shared {
                 state: Mutex::new(PoolState::default()),
@@ -402,111 +451,270 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Marks the pool terminated if it is shut down (or broken) with no worker
-    /// left, handing back the futures to complete (outside the lock).
-    fn take_if_terminated(state: &mut PoolState) -> Vec<Promise<()>> {
-        if !state.terminated && (state.shutdown || state.broken.is_some()) && state.workers == 0 {
+    /// Releases the `terminated` futures if the pool is shut down (or broken)
+    /// with no worker left; they are completed outside the lock.
+    fn take_if_terminated(state: &mut PoolState) -> Released {
+        if !state.terminated.is_released()
+            && (state.shutdown || state.broken.is_some())
+            && state.workers == 0
+        {
             debug_assert!(state.queue.is_empty());
-            state.terminated = true;
-            core::mem::take(&mut state.on_terminated)
+            state.terminated.release()
         } else {
-            Vec::new()
+            Released::NONE
         }
     }
-}
 
-/// Publishes a job's outcome. Foreign code can unwind out of it (a panicking
-/// waker, or the `Drop` of a value nobody waited for); the worker survives it.
-fn publish(completion: Option<Completion>) {
-    if let Some(completion) = completion {
-        let _ = catch_unwind(AssertUnwindSafe(|| completion.publish()));
+    /// Finds a worker for a job just queued: wakes a sleeper, claims a looking
+    /// worker, or starts a thread while there are fewer than `max_workers`
+    /// (otherwise a busy worker pops it). `Ok(true)`: notify one sleeper once
+    /// the lock is dropped.
+    fn dispatch(this: &Arc<Self>, state: &mut PoolState) -> Result<bool, std::io::ErrorKind> {
+        if state.sleeping > state.notified {
+            state.notified += 1;
+            return Ok(true);
+        }
+        if state.looking > 0 {
+            // A worker that just finished a job will find this one before it
+            // sleeps: Python's idle-semaphore reuse, without the race.
+            state.looking -= 1;
+            return Ok(false);
+        }
+        if state.workers >= this.max_workers {
+            return Ok(false);
+        }
+        Shared::spawn_worker(this, state).map(|()| false)
     }
-}
 
-/// The body of a worker thread.
-fn worker_main(shared: Arc<Shared>) {
-    CURRENT_POOL.with(|pool| pool.set(Arc::as_ptr(&shared) as usize));
-    if let Some(initializer) = &shared.initializer {
-        let failure = match catch_unwind(AssertUnwindSafe(initializer)) {
-            Ok(Ok(())) => None,
-            Ok(Err(cause)) => Some(cause),
+    /// Starts a worker thread, under the lock: the thread is counted and its
+    /// handle stored in the same step as it is spawned, so a shutdown never
+    /// sees one without the other. A spawn that fails (or panics) changes
+    /// nothing.
+    fn spawn_worker(this: &Arc<Self>, state: &mut PoolState) -> Result<(), std::io::ErrorKind> {
+        let name = alloc::format!("{}_{}", this.thread_name_prefix, state.started);
+        let mut builder = thread::Builder::new().name(name);
+        if let Some(bytes) = this.stack_size {
+            builder = builder.stack_size(bytes);
+        }
+        let for_worker = Arc::clone(this);
+        match run_quietly(|| builder.spawn(move || worker_main(for_worker))) {
+            Some(Ok(handle)) => {
+                state.workers += 1;
+                state.started += 1;
+                state.handles.push(handle);
+                debug_assert!(state.workers <= this.max_workers);
+                Ok(())
+            }
+            Some(Err(error)) => Err(error.kind()),
+            None => Err(std::io::ErrorKind::Other),
+        }
+    }
+
+    /// The start phase: runs the initializer. `false` if it failed: the pool
+    /// is broken and this worker exits.
+    fn initialize(&self) -> bool {
+        let Some(initializer) = &self.initializer else {
+            return true;
+        };
+        let cause = match catch_unwind(AssertUnwindSafe(initializer)) {
+            Ok(Ok(())) => return true,
+            Ok(Err(cause)) => cause,
             Err(payload) => {
-                let message = crate::error::Panic::new(payload).to_string();
-                Some(Box::<dyn core::error::Error + Send + Sync>::from(
-                    alloc::format!("the initializer panicked: {message}"),
+                let panic = crate::error::Panic::new(payload);
+                let message = panic.to_string();
+                run_quietly(move || drop(panic));
+                Box::<dyn core::error::Error + Send + Sync>::from(alloc::format!(
+                    "the initializer panicked: {message}"
                 ))
             }
         };
-        if let Some(cause) = failure {
-            let mut state = shared.lock();
+        let (broken, queued) = {
+            let mut state = self.lock();
             let broken = state
                 .broken
                 .get_or_insert_with(|| BrokenError::new(cause))
                 .clone();
             let queued = core::mem::take(&mut state.queue);
-            shared.sync_queued(&state);
-            state.workers -= 1;
-            let terminated = Shared::take_if_terminated(&mut state);
-            drop(state);
-            // Other workers exit once the queue is empty: wake the sleepers.
-            shared.work_ready.notify_all();
-            for job in queued {
-                job.fail(Error::Broken(broken.clone()));
-            }
-            complete_all(terminated);
+            self.sync_queued(&state);
+            (broken, queued)
+        };
+        // Other workers exit once the queue is empty: wake the sleepers.
+        self.work_ready.notify_all();
+        lifecycle::finish_each(queued, |job| job.fail(Error::Broken(broken.clone())));
+        false
+    }
+}
+
+/// Lowers the worker count when its thread exits, from a thread-local
+/// destructor (see `EXIT_GUARD`): `terminated` completes only after the
+/// worker's other thread-locals were destroyed. Runs on every exit, a panic
+/// included, so the count stays true.
+struct ExitGuard {
+    shared: Option<Arc<Shared>>,
+}
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        let Some(shared) = self.shared.take() else {
             return;
+        };
+        // A panic in a thread-local destructor aborts the process: nothing
+        // foreign may unwind out of here (a waiter's wake, or the pool's own
+        // drop, with its initializer, if this is the last reference).
+        run_quietly(move || {
+            let released = {
+                let mut state = shared.lock();
+                debug_assert!(state.workers > 0, "a worker exited twice");
+                state.workers -= 1;
+                Shared::take_if_terminated(&mut state)
+            };
+            released.complete();
+            drop(shared);
+        });
+    }
+}
+
+/// The body of a worker thread.
+fn worker_main(shared: Arc<Shared>) {
+    EXIT_GUARD.with(|guard| {
+        *guard.borrow_mut() = Some(ExitGuard {
+            shared: Some(Arc::clone(&shared)),
+        });
+    });
+    CURRENT_POOL.with(|pool| pool.set(Arc::as_ptr(&shared) as usize));
+    if shared.initialize() {
+        Worker {
+            shared,
+            unpublished: None,
+            may_spin: false,
+        }
+        .serve();
+    }
+}
+
+/// What a worker holds while it publishes the previous job's outcome.
+enum Held {
+    /// The next job, popped from the queue and not started.
+    Job(Job),
+    /// A looking mark (`PoolState::looking`).
+    Looking,
+    /// Nothing (what it held went back to the pool).
+    Nothing,
+}
+
+/// A worker's own state, across its phases.
+struct Worker {
+    shared: Arc<Shared>,
+    /// The outcome of the last job run, written and not yet published.
+    unpublished: Option<Completion>,
+    /// Set by running a job: the worker may spin a little for the next one
+    /// before it sleeps. Spinning happens only right after work.
+    may_spin: bool,
+}
+
+impl Worker {
+    /// The busy, looking and sleeping phases, until the pool shuts down.
+    fn serve(mut self) {
+        let shared = Arc::clone(&self.shared);
+        let mut state = shared.lock();
+        loop {
+            // Busy.
+            if let Some(job) = state.queue.pop_front() {
+                shared.sync_queued(&state);
+                drop(state);
+                if let Held::Job(job) = self.publish(Held::Job(job)) {
+                    self.run(job);
+                }
+                state = shared.lock();
+                continue;
+            }
+            // Looking.
+            if self.unpublished.is_some() || self.may_spin {
+                state.looking += 1;
+                let spin = self.may_spin && !state.shutdown;
+                drop(state);
+                let held = self.publish(Held::Looking);
+                let still_looking = matches!(held, Held::Looking);
+                if still_looking && spin {
+                    shared.spin_for_work();
+                }
+                self.may_spin = false;
+                state = shared.lock();
+                if still_looking {
+                    // Take an unclaimed mark back; if none is left, ours was
+                    // claimed and the job left to us is in the queue.
+                    if state.looking > 0 {
+                        state.looking -= 1;
+                    }
+                }
+                continue;
+            }
+            // Exit.
+            if state.shutdown || state.broken.is_some() {
+                return;
+            }
+            // Sleeping.
+            state.sleeping += 1;
+            state = shared.wait(state);
+            state.sleeping -= 1;
+            if state.notified > 0 {
+                state.notified -= 1;
+            }
+            debug_assert!(state.notified <= state.sleeping);
         }
     }
 
-    // The outcome of the last job run, published only once this worker has
-    // taken its next job or counted itself as looking for one: whoever the
-    // publication wakes, and submits again, finds the worker available instead
-    // of starting a new thread. It also keeps the lock to one acquisition per
-    // job while the queue is not empty.
-    let mut unpublished: Option<Completion> = None;
-    // Set by running a job: the worker may then spin a little for the next one
-    // before it sleeps. Spinning happens only right after work.
-    let mut may_spin = false;
-    let mut state = shared.lock();
-    loop {
-        if let Some(job) = state.queue.pop_front() {
-            shared.sync_queued(&state);
-            drop(state);
-            publish(unpublished.take());
-            // `run_unpublished` catches the closure's panic; what can still
-            // unwind is the `Drop` of a cancelled job's closure. The worker
-            // survives it and keeps serving.
-            unpublished = catch_unwind(AssertUnwindSafe(|| job.run_unpublished())).unwrap_or(None);
-            may_spin = true;
-            state = shared.lock();
-            continue;
-        }
-        if unpublished.is_some() || may_spin {
-            // Counted as looking: a submit meanwhile leaves its job to us.
-            state.looking += 1;
-            let spin = may_spin && !state.shutdown;
-            drop(state);
-            publish(unpublished.take());
-            if spin {
-                shared.spin_for_work();
-            }
-            may_spin = false;
-            state = shared.lock();
-            state.looking = state.looking.saturating_sub(1);
-            continue;
-        }
-        if state.shutdown || state.broken.is_some() {
-            break;
-        }
-        state.sleeping += 1;
-        state = shared.wait(state);
-        state.sleeping -= 1;
-        state.notified = state.notified.saturating_sub(1);
+    /// Runs a job, keeping its outcome unpublished.
+    fn run(&mut self, job: Job) {
+        // `run_unpublished` catches the closure's panic; what can still unwind
+        // is the `Drop` of a cancelled job's closure. The worker survives it.
+        self.unpublished = run_quietly(|| job.run_unpublished()).flatten();
+        self.may_spin = true;
     }
-    state.workers -= 1;
-    let terminated = Shared::take_if_terminated(&mut state);
-    drop(state);
-    complete_all(terminated);
+
+    /// Publishes the last job's outcome and wakes its waiter; hands back what
+    /// the worker still holds. A done callback is run only once the worker
+    /// holds nothing: the job it held goes back to the front of the queue, a
+    /// looking mark is withdrawn, and either is handed to another worker if
+    /// one can take it. Foreign code that unwinds here (a waker, a callback,
+    /// the `Drop` of an undelivered value) is caught: the worker goes on.
+    fn publish(&mut self, held: Held) -> Held {
+        let Some(completion) = self.unpublished.take() else {
+            return held;
+        };
+        let Some(Some(waiter)) = run_quietly(|| completion.publish_deferred()) else {
+            return held;
+        };
+        if !waiter.is_callback() {
+            run_quietly(|| waiter.wake());
+            return held;
+        }
+        let shared = &self.shared;
+        let notify = {
+            let mut state = shared.lock();
+            let job_waiting = match held {
+                Held::Job(job) => {
+                    state.queue.push_front(job);
+                    shared.sync_queued(&state);
+                    true
+                }
+                Held::Looking if state.looking > 0 => {
+                    state.looking -= 1;
+                    false
+                }
+                // Our mark was claimed: a job was left to us.
+                Held::Looking => !state.queue.is_empty(),
+                Held::Nothing => false,
+            };
+            // If no worker can take it now, it waits for this one.
+            job_waiting && Shared::dispatch(shared, &mut state).unwrap_or(false)
+        };
+        if notify {
+            shared.work_ready.notify_one();
+        }
+        run_quietly(|| waiter.wake());
+        Held::Nothing
+    }
 }
 
 impl Executor for ThreadPoolExecutor {
@@ -521,74 +729,45 @@ impl Executor for ThreadPoolExecutor {
         }
         state.queue.push_back(job);
         shared.sync_queued(&state);
-        if state.sleeping > state.notified {
-            state.notified += 1;
-            drop(state);
-            shared.work_ready.notify_one();
-            return Ok(());
-        }
-        if state.looking > 0 {
-            // A worker that just finished a job will find this one before it
-            // sleeps: Python's idle-semaphore reuse, without the race.
-            state.looking -= 1;
-            return Ok(());
-        }
-        if state.workers >= shared.max_workers {
-            // Every worker is busy; one of them will pop the job.
-            return Ok(());
-        }
-        state.workers += 1;
-        let index = state.started;
-        state.started += 1;
-        drop(state);
-
-        let mut builder =
-            thread::Builder::new().name(alloc::format!("{}_{index}", shared.thread_name_prefix));
-        if let Some(bytes) = shared.stack_size {
-            builder = builder.stack_size(bytes);
-        }
-        let for_worker = Arc::clone(shared);
-        match builder.spawn(move || worker_main(for_worker)) {
-            Ok(handle) => {
-                shared.lock().handles.push(handle);
+        match Shared::dispatch(shared, &mut state) {
+            Ok(notify) => {
+                drop(state);
+                if notify {
+                    shared.work_ready.notify_one();
+                }
                 Ok(())
             }
-            Err(error) => {
-                let mut state = shared.lock();
-                state.workers -= 1;
-                if state.workers > 0 {
-                    // The live workers will run the job.
-                    return Ok(());
-                }
-                // Nobody can run what is queued: hand every queued job back as
-                // abandoned rather than leave its waiter hanging.
-                let stranded = core::mem::take(&mut state.queue);
+            // The live workers will run it.
+            Err(_) if state.workers > 0 => Ok(()),
+            Err(kind) => {
+                // No worker at all: the queue holds only this job (a pool with
+                // no worker is never left with jobs), so it is the last one.
+                let job = state.queue.pop_back();
+                debug_assert!(state.queue.is_empty());
                 shared.sync_queued(&state);
-                let terminated = Shared::take_if_terminated(&mut state);
                 drop(state);
-                drop(stranded);
-                complete_all(terminated);
-                Err(SubmitError::Spawn(error.kind()))
+                // "On `Err` the job was dropped": its future reports Abandoned.
+                run_quietly(move || drop(job));
+                Err(SubmitError::Spawn(kind))
             }
         }
     }
 
     fn shutdown(&self, cancel_futures: bool) {
-        let mut state = self.shared.lock();
-        state.shutdown = true;
-        let cancelled = if cancel_futures {
-            core::mem::take(&mut state.queue)
-        } else {
-            VecDeque::new()
+        let (cancelled, released) = {
+            let mut state = self.shared.lock();
+            state.shutdown = true;
+            let cancelled = if cancel_futures {
+                core::mem::take(&mut state.queue)
+            } else {
+                VecDeque::new()
+            };
+            self.shared.sync_queued(&state);
+            (cancelled, Shared::take_if_terminated(&mut state))
         };
-        self.shared.sync_queued(&state);
-        let terminated = Shared::take_if_terminated(&mut state);
-        drop(state);
         self.shared.work_ready.notify_all();
-        for job in cancelled {
-            job.cancel();
-        }
-        complete_all(terminated);
+        lifecycle::cancel_all(cancelled);
+        released.complete();
     }
 
     fn is_shutdown(&self) -> bool {
@@ -597,8 +776,9 @@ impl Executor for ThreadPoolExecutor {
 
     /// Begins shutdown, waits for termination, and joins every worker thread
     /// (Python's `shutdown(wait=True)`), except when called from one of this
-    /// pool's own workers: that worker would wait for itself (Python raises
-    /// `RuntimeError: cannot join current thread`), so it only begins shutdown.
+    /// pool's own workers (a job, or a done callback that a worker runs): that
+    /// worker would wait for itself (Python raises `RuntimeError: cannot join
+    /// current thread`), so it only begins shutdown and returns.
     fn shutdown_and_wait(&self, cancel_futures: bool) {
         self.shutdown(cancel_futures);
         if self.is_worker_thread() {
@@ -613,16 +793,15 @@ impl Executor for ThreadPoolExecutor {
         }
     }
 
+    /// Completes once the pool is shut down and every worker thread has
+    /// exited (its thread-locals destroyed). Made on one of this pool's own
+    /// workers, it is already done with [`Error::WouldDeadlock`]: that
+    /// worker's exit would have to come first.
     fn terminated(&self) -> SharedFuture<()> {
-        let (producer, future) = promise();
-        let mut state = self.shared.lock();
-        if state.terminated {
-            drop(state);
-            let _ = producer.set_result(());
-        } else {
-            state.on_terminated.push(producer);
+        if self.is_worker_thread() {
+            return lifecycle::would_deadlock();
         }
-        future
+        self.shared.lock().terminated.future()
     }
 }
 
