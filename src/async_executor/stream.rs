@@ -109,6 +109,8 @@ where
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         // `MapStream` is `Unpin`: it holds no self-references.
         let this = self.get_mut();
+        // The item owed for the result yielded last (see `Feed::refill`).
+        this.feed.refill(submitter(this.executor));
         let Some(front) = this.feed.front_mut() else {
             return Poll::Ready(None);
         };
@@ -117,7 +119,6 @@ where
             Poll::Pending => return Poll::Pending,
         };
         this.feed.pop_front();
-        this.feed.refill(submitter(this.executor));
         Poll::Ready(Some(outcome))
     }
 

@@ -19,6 +19,10 @@ pub(crate) struct Feed<I: Iterator, F, T> {
     /// A result was asked for: from now on, dropping cancels what remains (a
     /// Python generator that never started cancels nothing).
     started: bool,
+    /// A result was yielded and its replacement not submitted yet: submitted
+    /// on the next request, so that a result counts against the bound until it
+    /// is yielded (CPython gh-131466).
+    refill_owed: bool,
 }
 
 impl<I: Iterator, F, T> Feed<I, F, T> {
@@ -36,6 +40,7 @@ impl<I: Iterator, F, T> Feed<I, F, T> {
             f: Arc::new(f),
             in_flight: VecDeque::new(),
             started: false,
+            refill_owed: false,
         };
         let limit = bound.map_or(usize::MAX, NonZeroUsize::get);
         while feed.in_flight.len() < limit {
@@ -67,13 +72,17 @@ impl<I: Iterator, F, T> Feed<I, F, T> {
         Some(submit(item, Arc::clone(&self.f)).map(|future| self.in_flight.push_back(future)))
     }
 
-    /// Keeps a bounded buffer full: submits one more item. If the executor
-    /// refuses it, the refusal is queued after the results already submitted,
-    /// and no further item is submitted.
+    /// Keeps a bounded buffer full: submits the item owed for the result
+    /// yielded last, if any. If the executor refuses it, the refusal is queued
+    /// after the results already submitted, and no further item is submitted.
+    /// Call at the start of every request for a result.
     pub(crate) fn refill(
         &mut self,
         mut submit: impl FnMut(I::Item, Arc<F>) -> Result<SharedFuture<T>, SubmitError>,
     ) {
+        if !core::mem::take(&mut self.refill_owed) {
+            return;
+        }
         if let Some(Err(error)) = self.submit_next(&mut submit) {
             self.items = None;
             self.in_flight
@@ -87,10 +96,13 @@ impl<I: Iterator, F, T> Feed<I, F, T> {
         self.in_flight.front_mut()
     }
 
-    /// Takes the next future in input order.
+    /// Takes the next future in input order, to yield its result; the item
+    /// that replaces it is submitted by the next [`refill`](Self::refill).
     pub(crate) fn pop_front(&mut self) -> Option<SharedFuture<T>> {
         self.started = true;
-        self.in_flight.pop_front()
+        let future = self.in_flight.pop_front();
+        self.refill_owed = future.is_some();
+        future
     }
 
     /// Cancels every job not started yet; nothing more is submitted or yielded.

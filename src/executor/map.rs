@@ -38,8 +38,9 @@ impl MapOptions {
     }
 
     /// At most `jobs` submitted and not yet yielded (Python 3.14's `buffersize`):
-    /// the next item is submitted each time a result is taken, so an endless
-    /// input works.
+    /// the next item is submitted each time a result is yielded, so an endless
+    /// input works and at most `jobs` calls of `f` run at once. The same bound
+    /// as `AsyncExecutor::map_bounded`.
     ///
     /// ```
     /// let options = concurrent_futures::MapOptions::new().buffer_size(1.try_into().unwrap());
@@ -157,9 +158,12 @@ where
     type Item = Result<T, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let mut future = self.feed.pop_front()?;
-        // Keep the buffer full before blocking, as Python 3.14 does.
+        // The item owed for the result yielded last is submitted now, not
+        // before that result was yielded: a result counts against the bound
+        // until it is yielded (CPython gh-131466, where the refill came first
+        // and ran one job too many).
         self.feed.refill(submitter(self.executor));
+        let mut future = self.feed.pop_front()?;
         let result = match self.deadline {
             None => future.wait(),
             Some(deadline) => future.wait_deadline(deadline),
