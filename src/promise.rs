@@ -73,6 +73,12 @@ impl<T> Promise<T> {
         }
     }
 
+    /// The cell, for the producer's own writes (a job writes its outcome in
+    /// place); the handle keeps the producer's reference.
+    pub(crate) fn raw(&self) -> RawCell<T> {
+        self.raw
+    }
+
     /// Gives up the handle without running its `Drop`; the caller takes over
     /// the producer's reference.
     pub(crate) fn into_raw(self) -> RawCell<T> {

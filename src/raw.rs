@@ -133,33 +133,44 @@ pub(crate) struct Cell<T> {
 }
 
 impl<T> Cell<T> {
-    /// A fresh cell: pending, both handles alive.
+    /// Makes a fresh cell in place: pending, both handles alive, the outcome
+    /// slot uninitialized. Nothing of `T`'s size is built on the stack, so a
+    /// cell for a value of megabytes needs no stack of megabytes (a debug
+    /// build would otherwise build it there and move it).
     /// `layout` is that of the whole block the cell is the head of.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is valid for writes of a `Cell<T>` and aligned for it.
     #[inline]
-    pub(crate) fn new(layout: BlockLayout) -> Self {
-        Cell {
-            header: Header {
+    pub(crate) unsafe fn init(ptr: NonNull<Cell<T>>, layout: BlockLayout) {
+        let cell = ptr.as_ptr();
+        // SAFETY: the caller's contract: `cell` is valid for writes; each
+        // field is written once, through a raw place (no reference to the
+        // uninitialized cell is made).
+        unsafe {
+            ptr::addr_of_mut!((*cell).header).write(Header {
                 state: StateWord::new(layout.state_bits()),
                 waiter: UnsafeCell::new(None),
                 #[cfg(not(target_pointer_width = "64"))]
                 layout,
-            },
-            outcome: UnsafeCell::new(MaybeUninit::uninit()),
+            });
+            sync::init_uninit(ptr::addr_of_mut!((*cell).outcome));
         }
     }
 }
 
-/// Allocates `value` on the heap through the sync shim (loom tracks it for leaks
-/// and double frees). Aborts through `handle_alloc_error` when out of memory.
-pub(crate) fn allocate<C>(value: C) -> NonNull<C> {
+/// Allocates uninitialized memory for a `C` through the sync shim (loom tracks
+/// it for leaks and double frees). Aborts through `handle_alloc_error` when out
+/// of memory.
+pub(crate) fn allocate_uninit<C>() -> NonNull<C> {
     let layout = Layout::new::<C>();
-    // SAFETY: every `C` stored here embeds a `Header`, so the layout is non-zero.
+    // SAFETY: every `C` allocated here embeds a `Header`, so the layout is
+    // non-zero.
     let raw = unsafe { sync::alloc(layout) }.cast::<C>();
     let Some(ptr) = NonNull::new(raw) else {
         alloc::alloc::handle_alloc_error(layout)
     };
-    // SAFETY: `ptr` was just allocated with `C`'s layout and is uninitialized.
-    unsafe { ptr.as_ptr().write(value) };
     ptr
 }
 
@@ -176,9 +187,11 @@ impl<T> Clone for RawCell<T> {
 impl<T> Copy for RawCell<T> {}
 
 impl<T> RawCell<T> {
-    /// Allocates a stand-alone `Cell<T>` (a `promise()` pair).
+    /// Allocates a stand-alone `Cell<T>` (a `promise()` pair), in place.
     pub(crate) fn allocate() -> Self {
-        let ptr = allocate(Cell::<T>::new(const { BlockLayout::of::<Cell<T>>() }));
+        let ptr = allocate_uninit::<Cell<T>>();
+        // SAFETY: just allocated with `Cell<T>`'s layout.
+        unsafe { Cell::init(ptr, const { BlockLayout::of::<Cell<T>>() }) };
         RawCell { ptr }
     }
 
@@ -464,10 +477,24 @@ impl<T> RawCell<T> {
     ///
     /// Called at most once, by the producer, before [`RawCell::publish_outcome`].
     pub(crate) unsafe fn write_outcome(&self, outcome: Outcome<T>) {
+        // SAFETY: forwarded.
+        unsafe { self.write_outcome_with(|| outcome) }
+    }
+
+    /// Writes the outcome that `make` returns, calling it with the slot in
+    /// hand, so that the value goes from the call into the slot without a
+    /// chain of copies (a large `T` in a debug build). If `make` unwinds,
+    /// nothing is written.
+    ///
+    /// # Safety
+    ///
+    /// As for [`RawCell::write_outcome`].
+    #[inline]
+    pub(crate) unsafe fn write_outcome_with(&self, make: impl FnOnce() -> Outcome<T>) {
         // SAFETY: not finished yet (the producer publishes once, and a cancelled
         // future never gets an outcome): the producer owns the outcome slot.
         self.outcome()
-            .with_mut(|slot| unsafe { (*slot).write(outcome) });
+            .with_mut(|slot| unsafe { slot.cast::<Outcome<T>>().write(make()) });
     }
 
     /// Publishes the outcome written by [`RawCell::write_outcome`]; see

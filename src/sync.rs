@@ -46,6 +46,18 @@ mod imp {
         }
     }
 
+    /// Makes an empty `UnsafeCell<MaybeUninit<T>>` at `place` without building
+    /// a `T`-sized value anywhere: nothing to write, since uninitialized bytes
+    /// are a valid `MaybeUninit` and the wrapper holds nothing else.
+    ///
+    /// # Safety
+    ///
+    /// `place` is valid for writes.
+    #[inline(always)]
+    pub(crate) unsafe fn init_uninit<T>(place: *mut UnsafeCell<core::mem::MaybeUninit<T>>) {
+        let _ = place;
+    }
+
     /// Thread parking for blocking waits.
     #[cfg(feature = "std")]
     pub(crate) mod thread {
@@ -70,6 +82,17 @@ mod imp {
 mod imp {
     pub(crate) use loom::alloc::{alloc, dealloc};
     pub(crate) use loom::cell::UnsafeCell;
+
+    /// Loom's `UnsafeCell` tracks accesses in a field of its own, which must
+    /// be written: the value is built and moved (models use small types).
+    ///
+    /// # Safety
+    ///
+    /// `place` is valid for writes.
+    pub(crate) unsafe fn init_uninit<T>(place: *mut UnsafeCell<core::mem::MaybeUninit<T>>) {
+        // SAFETY: the caller's contract.
+        unsafe { place.write(UnsafeCell::new(core::mem::MaybeUninit::uninit())) };
+    }
     pub(crate) use loom::hint::spin_loop;
     pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};

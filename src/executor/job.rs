@@ -9,7 +9,7 @@ use core::ptr::NonNull;
 use crate::error::{Error, Panic};
 use crate::future::SharedFuture;
 use crate::promise::{CancelToken, Promise};
-use crate::raw::{self, Cell, Header, Outcome, RawCell};
+use crate::raw::{self, Cell, Header, RawCell};
 use crate::state;
 use crate::sync::UnsafeCell;
 #[cfg(feature = "std")]
@@ -136,10 +136,20 @@ impl Job {
         W: Work<T> + Send + 'static,
         T: Send + 'static,
     {
-        let ptr = raw::allocate(JobCell {
-            cell: Cell::<T>::new(const { raw::BlockLayout::of::<JobCell<W, T>>() }),
-            func: UnsafeCell::new(MaybeUninit::new(work)),
-        });
+        // Built in place: the cell's outcome slot (the size of `T`) is never
+        // on the stack.
+        let ptr = raw::allocate_uninit::<JobCell<W, T>>();
+        // SAFETY: just allocated with `JobCell<W, T>`'s layout; `JobCell` is
+        // `repr(C)` with the `Cell<T>` at offset 0, and each field is written
+        // once through a raw place.
+        unsafe {
+            Cell::<T>::init(
+                ptr.cast::<Cell<T>>(),
+                const { raw::BlockLayout::of::<JobCell<W, T>>() },
+            );
+            core::ptr::addr_of_mut!((*ptr.as_ptr()).func)
+                .write(UnsafeCell::new(MaybeUninit::new(work)));
+        }
         // SAFETY: `JobCell` is `repr(C)` with the `Cell<T>` at offset 0, and its
         // `dealloc` entry frees with `JobCell<F, T>`'s layout.
         let raw = unsafe { RawCell::from_ptr(ptr.cast::<Cell<T>>()) };
@@ -324,18 +334,28 @@ unsafe fn run_unpublished<W: Work<T>, T>(header: NonNull<Header>) -> bool {
         return false;
     }
     let token = promise.token();
+    let raw = promise.raw();
+    // The value is written into the cell's slot right where the call returns
+    // it, not passed through a chain of frames (each one a copy of a `T` that
+    // may be megabytes, in a debug build).
+    // SAFETY (both writes): the producer writes the slot once, before
+    // publishing; a panic in `call` leaves it unwritten.
     #[cfg(feature = "std")]
-    let outcome: Outcome<T> =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.call(&token)))
-            .map_err(|payload| Error::Panicked(Panic::new(payload)));
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+        raw.write_outcome_with(|| Ok(work.call(&token)));
+    })) {
+        // SAFETY: as above: the call panicked before writing.
+        unsafe { raw.write_outcome(Err(Error::Panicked(Panic::new(payload)))) };
+    }
     // Without `std` a panic cannot be caught: unwinding drops `promise`, which
     // abandons the future, so the waiter still does not hang.
     #[cfg(not(feature = "std"))]
-    let outcome: Outcome<T> = Ok(work.call(&token));
+    // SAFETY: as above.
+    unsafe {
+        raw.write_outcome_with(|| Ok(work.call(&token)));
+    }
     // The producer's reference moves to the `Completion` that publishes.
-    let raw = promise.into_raw();
-    // SAFETY: the producer writes once, before publishing.
-    unsafe { raw.write_outcome(outcome) };
+    let _ = promise.into_raw();
     true
 }
 
