@@ -338,22 +338,20 @@ unsafe fn run_unpublished<W: Work<T>, T>(header: NonNull<Header>) -> bool {
     // The value is written into the cell's slot right where the call returns
     // it, not passed through a chain of frames (each one a copy of a `T` that
     // may be megabytes, in a debug build).
-    // SAFETY (both writes): the producer writes the slot once, before
-    // publishing; a panic in `call` leaves it unwritten.
+    let call = || {
+        // SAFETY: the producer writes the slot once, before publishing; a
+        // panic in `call` leaves it unwritten.
+        unsafe { raw.write_outcome_with(|| Ok(work.call(&token))) }
+    };
     #[cfg(feature = "std")]
-    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
-        raw.write_outcome_with(|| Ok(work.call(&token)));
-    })) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
         // SAFETY: as above: the call panicked before writing.
         unsafe { raw.write_outcome(Err(Error::Panicked(Panic::new(payload)))) };
     }
     // Without `std` a panic cannot be caught: unwinding drops `promise`, which
     // abandons the future, so the waiter still does not hang.
     #[cfg(not(feature = "std"))]
-    // SAFETY: as above.
-    unsafe {
-        raw.write_outcome_with(|| Ok(work.call(&token)));
-    }
+    call();
     // The producer's reference moves to the `Completion` that publishes.
     let _ = promise.into_raw();
     true
