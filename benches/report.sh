@@ -33,6 +33,9 @@ cargo bench --bench allocations 2>/dev/null | tee "$out/allocations.txt" | grep 
 echo "==> idle CPU (getrusage over idle seconds)"
 cargo bench --bench idle 2>/dev/null | tee "$out/idle.txt" | grep -v '^idle '
 
+echo "==> fan-in: as_completed over 100,000 and 1,000,000 futures (benches/fan_in.rs)"
+cargo bench --bench fan_in 2>/dev/null | tee "$out/fan_in.txt" | grep -v '^fanin '
+
 echo "==> instructions per op (valgrind --tool=callgrind)"
 instructions_bin=$(cargo bench --no-run --bench instructions --message-format=json 2>/dev/null |
   python3 -c '
@@ -91,6 +94,7 @@ def rows(path, tag):
 allocs = {(m, c): (float(a), float(b)) for m, c, a, b in rows(f"{out}/allocations.txt", "alloc")}
 instr = {c: float(n) for c, n in rows(f"{out}/instructions.txt", "instructions")}
 idle = {c: (float(a), float(b)) for c, a, b in rows(f"{out}/idle.txt", "idle")}
+fanin = {(c, int(n)): (float(m), float(lo), float(hi)) for c, n, m, lo, hi in rows(f"{out}/fan_in.txt", "fanin")}
 
 NAMES = {
     "ours": "ours", "oneshot": "`oneshot`", "tokio_oneshot": "`tokio::sync::oneshot`",
@@ -255,6 +259,32 @@ for c, (a, b) in idle.items():
     p(f"| {label} | {a:.2f} | {b:.2f} |")
 p("")
 targets.append(("idle: < 10 ms CPU over one idle second", f"{idle['ours'][0]:.2f} ms", idle["ours"][0] < 10.0))
+
+p("## Fan-in: `as_completed` over many futures")
+p("")
+p("`benches/fan_in.rs`: n futures, each yielded once; ours is `as_completed` over")
+p("`SharedFuture`s, the anchor is `oneshot` receivers in a `futures::stream::FuturesUnordered`")
+p("driven by `futures::executor::block_on`. *done*: every future completed before the")
+p("fan-in starts; *live*: a producer thread completes them while the consumer waits.")
+p("Medians of 5 interleaved rounds, ns per future (min–max); the timer covers the fan-in")
+p("and dropping what it yields, not making the pairs.")
+p("")
+p("| case | n | ours, ns/future | `FuturesUnordered` + `oneshot`, ns/future | ours ÷ anchor |")
+p("|---|---:|---:|---:|---:|")
+for kind in ["done", "live"]:
+    for n in sorted({n for (_, n) in fanin}):
+        o = fanin[(f"ours_as_completed_{kind}", n)]
+        a = fanin[(f"futures_unordered_oneshot_{kind}", n)]
+        p(f"| {kind} | {n:,} | {fmt_ns(o[0])} ({fmt_ns(o[1])}–{fmt_ns(o[2])}) "
+          f"| {fmt_ns(a[0])} ({fmt_ns(a[1])}–{fmt_ns(a[2])}) | **{o[0] / a[0]:.2f}** |")
+        targets.append((f"fan-in ({kind}, {n:,}) ≤ 1.0 × `FuturesUnordered` + `oneshot`",
+                        f"{o[0] / a[0]:.2f}", o[0] <= a[0]))
+    small, large = sorted({n for (_, n) in fanin})
+    total = lambda n: fanin[(f"ours_as_completed_{kind}", n)][0] * n
+    growth = total(large) / total(small)
+    targets.append((f"fan-in ({kind}) linear: {large:,} cost ≤ 12 × {small:,}",
+                    f"{growth:.1f} ×", growth <= 12.0))
+p("")
 
 p("## Targets")
 p("")
