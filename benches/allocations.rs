@@ -146,7 +146,7 @@ fn round_trip() {
                 black_box(pool.submit(move || i + 1).unwrap().wait().unwrap());
             }
         });
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
     }
     {
         let executor = AsyncExecutor::new(common::ours());
@@ -155,7 +155,7 @@ fn round_trip() {
                 black_box(block_on(executor.run(move || i + 1)).unwrap());
             }
         });
-        executor.wrapped().shutdown_and_wait(false);
+        executor.wrapped().shutdown(false);
     }
     {
         let pool = common::rayon();
@@ -200,7 +200,7 @@ fn bulk() {
                 black_box(future.wait().unwrap());
             }
         });
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
     }
     {
         let pool = common::ours();
@@ -209,7 +209,7 @@ fn bulk() {
                 black_box(result.unwrap());
             }
         });
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
     }
     {
         let executor = AsyncExecutor::new(common::ours());
@@ -219,7 +219,7 @@ fn bulk() {
                 async {}
             }));
         });
-        executor.wrapped().shutdown_and_wait(false);
+        executor.wrapped().shutdown(false);
     }
     {
         let pool = common::rayon();

@@ -16,6 +16,9 @@ use futures::stream::FuturesUnordered;
 
 const ROUNDS: usize = 5;
 
+/// A case: its name, what runs it (n futures, live) -> ns per future, and live.
+type Case = (&'static str, fn(usize, bool) -> f64, bool);
+
 fn ours(n: usize, live: bool) -> f64 {
     let (producers, futures): (Vec<Promise<u64>>, Vec<SharedFuture<u64>>) =
         (0..n).map(|_| promise()).unzip();
@@ -56,7 +59,8 @@ fn consume_ours(iter: concurrent_futures::AsCompleted<u64>, n: usize) {
 }
 
 fn oneshot_unordered(n: usize, live: bool) -> f64 {
-    let (senders, receivers): (Vec<_>, Vec<_>) = (0..n).map(|_| oneshot::async_channel::<u64>()).unzip();
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        (0..n).map(|_| oneshot::async_channel::<u64>()).unzip();
     let start = Instant::now();
     let completer = if live {
         let set: FuturesUnordered<_> = receivers.into_iter().collect();
@@ -97,8 +101,12 @@ fn consume_unordered(mut set: FuturesUnordered<oneshot::AsyncReceiver<u64>>, n: 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs it once small.
     let quick = std::env::args().any(|arg| arg == "--test") || cfg!(debug_assertions);
-    let sizes: &[usize] = if quick { &[1_000] } else { &[100_000, 1_000_000] };
-    let cases: [(&str, fn(usize, bool) -> f64, bool); 4] = [
+    let sizes: &[usize] = if quick {
+        &[1_000]
+    } else {
+        &[100_000, 1_000_000]
+    };
+    let cases: [Case; 4] = [
         ("ours_as_completed_done", ours, false),
         ("futures_unordered_oneshot_done", oneshot_unordered, false),
         ("ours_as_completed_live", ours, true),

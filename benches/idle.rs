@@ -82,7 +82,7 @@ fn main() {
             }
             assert_eq!(pool.worker_count(), common::WORKERS);
         });
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
     }
     {
         let pool = common::rayon();

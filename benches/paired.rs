@@ -63,7 +63,7 @@ fn round_trip_cases() -> Vec<Case> {
             Box::new(|| {
                 let pool = common::ours();
                 let time = timed(|n| trip::ours_submit_wait(&pool, n), TRIP_WARM_UP, TRIPS);
-                pool.shutdown_and_wait(false);
+                pool.shutdown(false);
                 time
             }),
         ),
@@ -72,7 +72,7 @@ fn round_trip_cases() -> Vec<Case> {
             Box::new(|| {
                 let executor = AsyncExecutor::new(common::ours());
                 let time = timed(|n| trip::ours_async_run(&executor, n), TRIP_WARM_UP, TRIPS);
-                executor.wrapped().shutdown_and_wait(false);
+                executor.wrapped().shutdown(false);
                 time
             }),
         ),
@@ -137,7 +137,7 @@ fn bulk_cases(two: bool) -> Vec<Case> {
             let pool = common::ours_started();
             let f = |from, jobs| bulk::ours_submit(&pool, from, jobs);
             let time = timed(|n| submit(&f, n), BULK_WARM_UP, bulk::JOBS);
-            pool.shutdown_and_wait(false);
+            pool.shutdown(false);
             time
         }),
     )];
@@ -147,7 +147,7 @@ fn bulk_cases(two: bool) -> Vec<Case> {
             Box::new(|| {
                 let pool = common::ours();
                 let time = timed(|n| bulk::ours_map(&pool, n), BULK_WARM_UP, bulk::JOBS);
-                pool.shutdown_and_wait(false);
+                pool.shutdown(false);
                 time
             }),
         ));
@@ -160,7 +160,7 @@ fn bulk_cases(two: bool) -> Vec<Case> {
                     BULK_WARM_UP,
                     bulk::JOBS,
                 );
-                executor.wrapped().shutdown_and_wait(false);
+                executor.wrapped().shutdown(false);
                 time
             }),
         ));

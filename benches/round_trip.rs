@@ -33,14 +33,14 @@ fn round_trip(c: &mut Criterion) {
         group.bench_function("ours_submit_wait", |b| {
             b.iter(|| trip::ours_submit_wait(&pool, 1))
         });
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
     }
     {
         let executor = AsyncExecutor::new(common::ours());
         group.bench_function("ours_async_run", |b| {
             b.iter(|| trip::ours_async_run(&executor, 1))
         });
-        executor.wrapped().shutdown_and_wait(false);
+        executor.wrapped().shutdown(false);
     }
     {
         let pool = common::rayon();

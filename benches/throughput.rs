@@ -41,19 +41,19 @@ fn throughput(c: &mut Criterion) {
         group.bench_function("ours_submit", |b| {
             b.iter(|| bulk::ours_submit(&pool, 0, JOBS))
         });
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
     }
     {
         let pool = common::ours();
         group.bench_function("ours_map", |b| b.iter(|| bulk::ours_map(&pool, JOBS)));
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
     }
     {
         let executor = AsyncExecutor::new(common::ours());
         group.bench_function("ours_async_map", |b| {
             b.iter(|| bulk::ours_async_map(&executor, JOBS))
         });
-        executor.wrapped().shutdown_and_wait(false);
+        executor.wrapped().shutdown(false);
     }
     {
         let pool = common::rayon();
@@ -91,7 +91,7 @@ fn contention(c: &mut Criterion) {
         group.bench_function("ours_submit", |b| {
             b.iter(|| bulk::two_submitters(|from, jobs| bulk::ours_submit(&pool, from, jobs)))
         });
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
     }
     {
         let pool = common::rayon();

@@ -1,6 +1,6 @@
 //! Cooperative cancellation of a running job.
 //!
-//! Rust cannot interrupt a thread. A job that takes a `CancelToken` can look,
+//! Rust cannot interrupt a thread. A job that takes a `StopToken` can look,
 //! and stop early, when nobody wants its answer any more: the awaiting task
 //! dropped its `run` future, or asked for cancellation while the job runs
 //! (easynetwork's rule refuses that cancellation, but the job can still see it).
@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use concurrent_futures::{AsyncExecutor, ThreadPoolExecutor};
 
 /// Counts primes below `limit`, checking the token between candidates.
-fn count_primes(limit: u64, token: &concurrent_futures::CancelToken<'_>) -> Option<u64> {
+fn count_primes(limit: u64, token: &concurrent_futures::StopToken<'_>) -> Option<u64> {
     let mut count = 0;
     for n in 2..limit {
-        if n % 1024 == 0 && token.is_cancelled() {
+        if n % 1024 == 0 && token.is_stop_requested() {
             return None; // nobody is waiting: stop early
         }
         if (2..).take_while(|d| d * d <= n).all(|d| n % d != 0) {
@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             count_primes(u64::MAX, token)
         });
         let started_at = started.recv()?;
-        let accepted = job.cancel();
+        let accepted = job.request_stop();
         let outcome = job.await?;
         println!(
             "cancel accepted: {accepted}; the job returned {outcome:?} after {:?}",

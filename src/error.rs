@@ -20,9 +20,10 @@ use core::fmt;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// The future was cancelled before it started running: by its consumer's
-    /// `cancel()`, by its producer's `Promise::cancel`, or by an executor shutdown
-    /// with `cancel_futures`. Python's `CancelledError`.
+    /// The future was cancelled: before it started, by its consumer's `cancel()`
+    /// or an executor shutdown with `cancel_futures`; or at any time before it
+    /// finished, by its producer's `Promise::set_cancelled`. Python's
+    /// `CancelledError`.
     Cancelled,
     /// The producer panicked; the payload is kept so that it can be inspected or
     /// resumed. Python's exception set by `set_exception`.
@@ -106,7 +107,7 @@ impl From<SubmitError> for Error {
 /// use concurrent_futures::{Executor, InlineExecutor, SubmitError};
 ///
 /// let executor = InlineExecutor::new();
-/// executor.shutdown(false);
+/// executor.shutdown_nowait(false);
 /// assert!(matches!(executor.submit(|| 1), Err(SubmitError::Shutdown)));
 /// ```
 #[derive(Debug, Clone)]
@@ -180,7 +181,7 @@ impl BrokenError {
     /// ```
     /// use concurrent_futures::{Executor, SubmitError, ThreadPoolExecutor};
     /// let pool = ThreadPoolExecutor::builder().initializer(|| Err::<(), _>("bad")).build().unwrap();
-    /// pool.shutdown_and_wait(false); // the broken worker has exited
+    /// pool.shutdown(false); // the broken worker has exited
     /// if let Err(SubmitError::Broken(broken)) = pool.submit(|| ()) {
     ///     assert_eq!(broken.cause().to_string(), "bad");
     /// }

@@ -23,7 +23,7 @@ use crate::waiter::WaiterRef;
 /// assert!(producer.set_running_or_notify_cancel());
 /// assert_eq!(future.state(), State::Running);
 /// producer.set_result(1).unwrap();
-/// assert_eq!(future.state(), State::Done);
+/// assert_eq!(future.state(), State::Finished);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
@@ -31,12 +31,17 @@ pub enum State {
     Pending,
     /// Started by its producer; can no longer be cancelled. Python's `RUNNING`.
     Running,
-    /// Cancelled before it started. Python's `CANCELLED` (and
+    /// Cancelled without an outcome: by its consumer's
+    /// [`cancel`](SharedFuture::cancel) before it started (Python's rule), by an
+    /// executor's `shutdown(cancel_futures = true)` before it started, or
+    /// declined by its producer ([`Promise::set_cancelled`](crate::Promise::set_cancelled),
+    /// which may come after the start). Python's `CANCELLED` (and
     /// `CANCELLED_AND_NOTIFIED`: a cancelled future here is done at once).
     Cancelled,
     /// Finished with a value, a panic, or abandoned by its producer. Python's
-    /// `FINISHED`.
-    Done,
+    /// `FINISHED`. Cancelled futures are *done* ([`SharedFuture::is_done`],
+    /// Python's `done()`) but not finished.
+    Finished,
 }
 
 impl State {
@@ -45,7 +50,7 @@ impl State {
             state::PENDING => State::Pending,
             state::RUNNING => State::Running,
             state::CANCELLED => State::Cancelled,
-            _ => State::Done,
+            _ => State::Finished,
         }
     }
 }
@@ -166,7 +171,7 @@ impl<T> SharedFuture<T> {
     /// assert!(future.is_done());
     /// ```
     pub fn is_done(&self) -> bool {
-        matches!(self.state(), State::Cancelled | State::Done)
+        matches!(self.state(), State::Cancelled | State::Finished)
     }
 
     /// Python's `cancel()`: cancels the work if it has not started. Returns `true`
@@ -191,17 +196,17 @@ impl<T> SharedFuture<T> {
 
     /// Like [`cancel`](Self::cancel), and if the job is already running (so
     /// cancellation is refused), also asks it to stop: the job can see the
-    /// request through its [`CancelToken`](crate::CancelToken) and decide to
+    /// request through its [`StopToken`](crate::StopToken) and decide to
     /// return early. Returns what `cancel` returns; nothing else changes.
     ///
     /// ```
     /// let (mut producer, future) = concurrent_futures::promise::<()>();
     /// producer.set_running_or_notify_cancel();
-    /// assert!(!future.request_cancel()); // running: refused...
-    /// assert!(producer.is_cancel_requested()); // ...but the producer can see it
+    /// assert!(!future.request_stop()); // running: not cancelled...
+    /// assert!(producer.is_stop_requested()); // ...but the producer can see the request
     /// ```
-    pub fn request_cancel(&self) -> bool {
-        self.raw.request_cancel()
+    pub fn request_stop(&self) -> bool {
+        self.raw.request_stop()
     }
 
     /// Python's `add_done_callback`: runs `callback` with the outcome exactly

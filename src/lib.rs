@@ -83,6 +83,6 @@ pub use executor::TokioBlockingExecutor;
 pub use executor::{BuildError, Map, MapOptions, ThreadPoolBuilder, ThreadPoolExecutor};
 pub use executor::{Executor, InlineExecutor, Job};
 pub use future::{SharedFuture, State};
-pub use promise::{CancelToken, Promise, promise};
+pub use promise::{Promise, StopToken, promise};
 #[cfg(feature = "std")]
 pub use wait::{AsCompleted, ReturnWhen, Waited, as_completed, wait};

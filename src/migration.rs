@@ -36,7 +36,7 @@
 //!     let (_index, mut future) = completed?;
 //!     println!("{}", future.wait()?);
 //! }
-//! pool.shutdown_and_wait(false); // Rust has no `with`: say it
+//! pool.shutdown(false); // Rust has no `with`: say it
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -50,7 +50,7 @@
 //!   hanging forever, and a cancelled future counts as done at once (Python's
 //!   "cancelled but not notified" state can hang `wait`).
 //! - Dropping a `ThreadPoolExecutor` begins shutdown without waiting; call
-//!   `shutdown_and_wait` where Python's `with` would have waited.
+//!   `shutdown` where Python's `with` would have waited.
 //!
 //! # easynetwork's `AsyncExecutor` and `unwrap_future`
 //!
@@ -83,9 +83,9 @@
 //! ```
 //!
 //! What changes: a cancelled Python task becomes a dropped Rust future (the job
-//! is cancelled if it has not started) or an explicit `UnwrapFuture::cancel`
+//! is cancelled if it has not started) or an explicit `UnwrapFuture::request_stop`
 //! (easynetwork's accepted/refused rule). Jobs that want to stop early when
-//! nobody waits any more take a `CancelToken` (`run_with`, `submit_with`).
+//! nobody waits any more take a `StopToken` (`run_with`, `submit_with`).
 //! `handle_contexts` is the `tracing` feature: the caller's span is entered in
 //! the worker.
 //!

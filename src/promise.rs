@@ -152,18 +152,19 @@ impl<T> Promise<T> {
         let _undelivered = unsafe { self.into_raw().complete(Err(error)) };
     }
 
-    /// The producer declines to do the work: the future becomes cancelled
+    /// The producer declines to do the work: completes the future as cancelled
     /// (waiters get [`Error::Cancelled`](crate::Error::Cancelled)), even if the
     /// producer had already called `set_running_or_notify_cancel` (only the
-    /// consumer's `cancel` is refused once running). This is what an executor
-    /// shutdown with `cancel_futures` does to a queued job.
+    /// consumer's [`cancel`](SharedFuture::cancel) is refused once running).
+    /// The producer's counterpart of `set_result` and `set_panic`; an executor
+    /// shutdown with `cancel_futures` does this to a queued job.
     ///
     /// ```
     /// let (producer, future) = concurrent_futures::promise::<()>();
-    /// producer.cancel();
+    /// producer.set_cancelled();
     /// assert!(future.is_cancelled());
     /// ```
-    pub fn cancel(self) {
+    pub fn set_cancelled(self) {
         // SAFETY: as in `set_result`.
         unsafe { self.into_raw().finish_empty(state::CANCELLED) }
     }
@@ -191,42 +192,32 @@ impl<T> Promise<T> {
         !self.raw.state().load_relaxed().consumer_alive()
     }
 
-    /// `true` if the consumer asked the running work to stop
-    /// ([`SharedFuture::request_cancel`]).
+    /// `true` once the answer is no longer wanted: the future was cancelled,
+    /// the consumer asked the running work to stop
+    /// ([`SharedFuture::request_stop`]), or dropped its future. What the job's
+    /// [`StopToken`] reports.
     ///
     /// ```
     /// let (mut producer, future) = concurrent_futures::promise::<()>();
     /// producer.set_running_or_notify_cancel();
-    /// future.request_cancel();
-    /// assert!(producer.is_cancel_requested());
+    /// assert!(!producer.is_stop_requested());
+    /// future.request_stop();
+    /// assert!(producer.is_stop_requested());
     /// ```
-    pub fn is_cancel_requested(&self) -> bool {
-        self.raw.state().load_relaxed().cancel_requested()
-    }
-
-    /// `true` if the answer is no longer wanted: cancelled, a stop requested, or
-    /// nobody left to read it.
-    ///
-    /// ```
-    /// let (producer, future) = concurrent_futures::promise::<()>();
-    /// assert!(!producer.is_unwanted());
-    /// drop(future);
-    /// assert!(producer.is_unwanted());
-    /// ```
-    pub fn is_unwanted(&self) -> bool {
-        self.token().is_cancelled()
+    pub fn is_stop_requested(&self) -> bool {
+        self.token().is_stop_requested()
     }
 
     /// A token that tells the work whether its answer is still wanted.
     ///
     /// ```
     /// let (producer, future) = concurrent_futures::promise::<u8>();
-    /// assert!(!producer.token().is_cancelled());
+    /// assert!(!producer.token().is_stop_requested());
     /// future.cancel();
-    /// assert!(producer.token().is_cancelled());
+    /// assert!(producer.token().is_stop_requested());
     /// ```
-    pub fn token(&self) -> CancelToken<'_> {
-        CancelToken {
+    pub fn token(&self) -> StopToken<'_> {
+        StopToken {
             state: self.raw.state(),
         }
     }
@@ -247,11 +238,13 @@ impl<T> Promise<T> {
 /// wanted. Rust cannot interrupt a thread; a job that looks at its token can stop
 /// early instead.
 ///
-/// The token reports cancelled once the future was cancelled, the consumer
-/// dropped its future (for example an `AsyncExecutor::run` future dropped by a
-/// cancelled task), or the consumer requested a stop while the job runs
-/// ([`SharedFuture::request_cancel`], `UnwrapFuture::cancel`). The job still
-/// decides what to return; nothing else changes.
+/// A stop is requested once the future was cancelled, the consumer dropped its
+/// future (for example an `AsyncExecutor::run` future dropped by a cancelled
+/// task), or the consumer asked the running job to stop
+/// ([`SharedFuture::request_stop`], `UnwrapFuture::request_stop`). The job
+/// still decides what to return; nothing else changes. (A *stop* is a request
+/// to running work; *cancelled* always means the future's state, Python's
+/// `cancelled()`.)
 ///
 /// # Examples
 ///
@@ -264,7 +257,7 @@ impl<T> Promise<T> {
 ///     .submit_with(move |token| {
 ///         started.send(()).unwrap();
 ///         let mut rounds = 0_u64;
-///         while !token.is_cancelled() {
+///         while !token.is_stop_requested() {
 ///             rounds += 1; // a long computation, checking now and then
 ///             std::hint::spin_loop();
 ///         }
@@ -272,32 +265,32 @@ impl<T> Promise<T> {
 ///     })
 ///     .unwrap();
 /// is_started.recv().unwrap();
-/// assert!(!future.request_cancel()); // running: not cancelled, but asked to stop
+/// assert!(!future.request_stop()); // running: not cancelled, but asked to stop
 /// assert!(future.wait().is_ok()); // the job saw the request and returned
 /// ```
 #[derive(Clone, Copy)]
-pub struct CancelToken<'a> {
+pub struct StopToken<'a> {
     state: &'a crate::state::StateWord,
 }
 
-impl CancelToken<'_> {
-    /// `true` once the answer is no longer wanted.
+impl StopToken<'_> {
+    /// `true` once the answer is no longer wanted (see the type's docs).
     ///
     /// ```
     /// let (producer, future) = concurrent_futures::promise::<()>();
     /// drop(future);
-    /// assert!(producer.token().is_cancelled());
+    /// assert!(producer.token().is_stop_requested());
     /// ```
-    pub fn is_cancelled(&self) -> bool {
+    pub fn is_stop_requested(&self) -> bool {
         let seen = self.state.load_relaxed();
         seen.lifecycle() == state::CANCELLED || seen.cancel_requested() || !seen.consumer_alive()
     }
 }
 
-impl fmt::Debug for CancelToken<'_> {
+impl fmt::Debug for StopToken<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CancelToken")
-            .field("cancelled", &self.is_cancelled())
+        f.debug_struct("StopToken")
+            .field("stop_requested", &self.is_stop_requested())
             .finish()
     }
 }

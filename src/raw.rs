@@ -342,8 +342,8 @@ impl<T> RawCell<T> {
     }
 
     /// `cancel`, or, if the job is running, a request it can see.
-    pub(crate) fn request_cancel(&self) -> bool {
-        self.after_cancel(self.state().request_cancel())
+    pub(crate) fn request_stop(&self) -> bool {
+        self.after_cancel(self.state().request_stop())
     }
 
     fn after_cancel(&self, outcome: state::Cancel) -> bool {

@@ -7,13 +7,19 @@
 //!  bit  6                  5          4          3        2..0
 //!      [CANCEL_REQUESTED] [CONSUMER] [PRODUCER] [WAITER] [LIFECYCLE]
 //!
-//!                 set_running_or_notify_cancel
-//!      PENDING ──────────────────────────────────▶ RUNNING
-//!         │  ╲                                        │
-//!  cancel │   ╲ set_result / set_panic / drop         │ set_result / set_panic
-//!         │    ╲                                      │ (COMPLETE), drop (ABANDONED),
-//!         ▼     ▼                                     ▼ Promise::cancel (CANCELLED)
-//!     CANCELLED  COMPLETE | ABANDONED  ◀──────────────┘
+//!                       set_running_or_notify_cancel
+//!      PENDING ─────────────────────────────────────────────▶ RUNNING
+//!       │  │                                                   │   │
+//!       │  │ set_result / set_panic (COMPLETE),                │   │
+//!       │  │ producer dropped (ABANDONED)                      │   │
+//!       │  ▼                                                   │   │
+//!       │ COMPLETE | ABANDONED ◀───────────────────────────────┘   │
+//!       │        set_result / set_panic, producer dropped          │
+//!       │                                                          │
+//!       │ consumer's cancel, or                   producer's       │
+//!       │ producer's set_cancelled                set_cancelled    │
+//!       ▼                                                          │
+//!     CANCELLED ◀──────────────────────────────────────────────────┘
 //! ```
 //!
 //! CANCELLED, COMPLETE and ABANDONED are *finished*: no transition leaves them.
@@ -24,8 +30,8 @@
 //! - `RUNNING`: the producer called `set_running_or_notify_cancel` and got `true`.
 //!   Cancellation is refused from here on (Python's rule).
 //! - `CANCELLED`: reached from PENDING by the consumer's `cancel()` (never from
-//!   RUNNING: Python's rule), or by the producer declining the work: its
-//!   `Promise::cancel`, or a queued job cancelled by an executor shutdown, from
+//!   RUNNING: Python's rule) or a queued job cancelled by an executor shutdown,
+//!   or by the producer declining the work with `Promise::set_cancelled`, from
 //!   PENDING or (a producer that had started) RUNNING. The outcome slot is never
 //!   written.
 //! - `COMPLETE`: the producer wrote the outcome slot (a value or a panic) *before*
@@ -44,10 +50,10 @@
 //!   once, by the producer, when it lets go of the allocation.
 //! - `CONSUMER`: the `SharedFuture` is alive. Cleared once, when it is dropped.
 //! - `CANCEL_REQUESTED`: the consumer asked a *running* job to stop (a refused
-//!   `UnwrapFuture::cancel`, or an `UnwrapFuture` dropped while the job runs).
+//!   `request_stop`, or an `UnwrapFuture` dropped while the job runs).
 //!   Set only while RUNNING, by the consumer; never cleared; carried unchanged by
 //!   every later transition. It guards no memory: the job only reads it through
-//!   its `CancelToken` and decides for itself.
+//!   its `StopToken` and decides for itself.
 //!
 //! Whoever clears the second of `PRODUCER`/`CONSUMER` frees the allocation. Both
 //! clears are acquire-release RMWs (or, for the consumer, an acquire load that saw
@@ -391,7 +397,7 @@ impl StateWord {
     /// Cancels like [`StateWord::cancel`]; if the job is already running, sets
     /// `CANCEL_REQUESTED` instead (the result is then `Refused`, as for `cancel`).
     #[inline]
-    pub(crate) fn request_cancel(&self) -> Cancel {
+    pub(crate) fn request_stop(&self) -> Cancel {
         // ORDERING: as in `cancel`; the flag guards no memory.
         let result = self.update(Ordering::Relaxed, Ordering::Relaxed, |s| {
             match s.lifecycle() {

@@ -218,7 +218,7 @@ fn scenario(jobs: usize, seed: u64, measure_leaks: bool) {
             .collect();
         reached_halfway.recv().unwrap();
         reached_halfway.recv().unwrap();
-        pool.shutdown(true); // cancels everything queued; later submits are refused
+        pool.shutdown_nowait(true); // cancels everything queued; later submits are refused
         let mut total = Tally::default();
         for thread in threads {
             total += thread.join().expect("a submitter failed");
@@ -228,7 +228,7 @@ fn scenario(jobs: usize, seed: u64, measure_leaks: bool) {
             .wait_timeout(WAIT_BOUND)
             .expect("the pool terminates");
         // Joins the worker threads, so that their own allocations are gone too.
-        pool.shutdown_and_wait(true);
+        pool.shutdown(true);
         assert_eq!(pool.worker_count(), 0, "no worker thread left");
         tally = total;
     }

@@ -6,7 +6,7 @@
 //! driven by wakers alone.
 //!
 //! Python's task cancellation maps to two Rust operations: dropping the future
-//! (Python's "task destroyed"), and `UnwrapFuture::cancel` (the cancellation
+//! (Python's "task destroyed"), and `UnwrapFuture::request_stop` (the cancellation
 //! request that can be refused while the job runs).
 //!
 //! Ported (easynetwork test → scenario):
@@ -94,7 +94,7 @@ on_every_runtime!(
     map_schedule_many_calls,
     map_early_schedule_then_no_suspension,
     map_error_then_drop_cancels_the_rest,
-    map_bounded_on_endless_input,
+    map_buffered_on_endless_input,
     shutdown_is_idempotent,
     shutdown_cancel_futures,
     shutdown_nowait_does_not_wait,
@@ -204,10 +204,10 @@ async fn map_error_then_drop_cancels_the_rest() {
     assert!(ran.load(Ordering::SeqCst) <= 2, "jobs 2..5 were cancelled");
 }
 
-async fn map_bounded_on_endless_input() {
+async fn map_buffered_on_endless_input() {
     let executor = executor(2);
     let first: Vec<u64> = executor
-        .map_bounded(0_u64.., |x| x + 1, std::num::NonZeroUsize::new(3).unwrap())
+        .map_buffered(0_u64.., |x| x + 1, std::num::NonZeroUsize::new(3).unwrap())
         .unwrap()
         .take(5)
         .map(Result::unwrap)
@@ -289,7 +289,7 @@ async fn unwrap_wait_until_done() {
 async fn unwrap_cancel_request_pending_is_accepted() {
     let (mut producer, future) = promise::<u32>();
     let mut waiting = unwrap_future(future);
-    assert!(waiting.cancel(), "pending: the request is accepted");
+    assert!(waiting.request_stop(), "pending: the request is accepted");
     assert!(matches!(waiting.await, Err(Error::Cancelled)));
     assert!(
         !producer.set_running_or_notify_cancel(),
@@ -309,7 +309,7 @@ async fn unwrap_cancel_request_running_is_refused() {
         }
         // Three requests, as easynetwork's test sends: all refused.
         for _ in 0..3 {
-            assert!(!waiting.cancel());
+            assert!(!waiting.request_stop());
         }
         assert!(waiting.is_cancel_refused());
         assert!(!waiting.get_ref().is_cancelled());
@@ -323,7 +323,7 @@ async fn unwrap_cancel_request_running_then_panic() {
     let (mut producer, future) = promise::<u32>();
     let mut waiting = unwrap_future(future);
     assert!(producer.set_running_or_notify_cancel());
-    assert!(!waiting.cancel());
+    assert!(!waiting.request_stop());
     producer.set_panic(Box::new("expected error")).unwrap();
     match waiting.await {
         Err(Error::Panicked(panic)) => assert_eq!(panic.message(), Some("expected error")),
@@ -336,7 +336,7 @@ async fn unwrap_cancelled_by_someone_else() {
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let thread = std::thread::spawn(move || {
         go_rx.recv().unwrap();
-        producer.cancel(); // what shutdown(cancel_futures=True) does to a queued job
+        producer.set_cancelled(); // what shutdown(cancel_futures=True) does to a queued job
     });
     let waiting = unwrap_future(future);
     go_tx.send(()).unwrap();

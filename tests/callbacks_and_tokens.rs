@@ -1,5 +1,5 @@
 //! Done callbacks (Python's `add_done_callback`) and cooperative cancellation
-//! of running jobs (`CancelToken`).
+//! of running jobs (`StopToken`).
 //!
 //! CPython's `test_done_callback_*` cases, ported: with a result, with an
 //! exception, with cancel, already successful, already failed, already
@@ -43,7 +43,7 @@ fn done_callback_with_cancel() {
     let (producer, future) = promise::<u32>();
     let (tx, rx) = mpsc::channel();
     future.on_done(move |outcome| tx.send(outcome.unwrap_err().is_cancelled()).unwrap());
-    producer.cancel(); // the executor cancelled the queued job
+    producer.set_cancelled(); // the executor cancelled the queued job
     assert!(rx.try_recv().unwrap());
 }
 
@@ -141,7 +141,7 @@ fn a_panicking_callback_does_not_stop_a_pool_worker() {
         "the worker survived"
     );
     assert_eq!(pool.worker_count(), 1);
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn done_callback_on_a_pool_runs_on_the_worker() {
     // when the callback was registered (then it ran here).
     let here = std::thread::current().name().map(str::to_owned);
     assert!(name.as_deref() == Some("cb_0") || name == here, "{name:?}");
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 // ------------------------------------------------------ cooperative cancel
@@ -169,10 +169,10 @@ fn done_callback_on_a_pool_runs_on_the_worker() {
 /// A job that waits for its token, reporting how it ended.
 fn until_cancelled(
     started: mpsc::Sender<()>,
-) -> impl FnOnce(&concurrent_futures::CancelToken<'_>) -> &'static str {
+) -> impl FnOnce(&concurrent_futures::StopToken<'_>) -> &'static str {
     move |token| {
         started.send(()).unwrap();
-        while !token.is_cancelled() {
+        while !token.is_stop_requested() {
             std::thread::yield_now();
         }
         "stopped early"
@@ -193,11 +193,11 @@ fn a_refused_cancel_request_reaches_the_running_job() {
         "plain cancel: refused, and the job is not told"
     );
     assert!(
-        !future.request_cancel(),
+        !future.request_stop(),
         "request: refused too, but the job is told"
     );
     assert_eq!(future.wait().unwrap(), "stopped early");
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 #[test]
@@ -217,7 +217,7 @@ fn dropping_the_consumer_reaches_the_running_job() {
     is_started.recv().unwrap();
     drop(future);
     assert_eq!(done_rx.recv().unwrap(), "stopped early");
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 #[test]
@@ -233,7 +233,7 @@ fn unwrap_future_cancel_request_reaches_the_running_job() {
         let mut waiting = executor.run_with(until_cancelled(started));
         is_started.recv().unwrap();
         assert!(
-            !waiting.cancel(),
+            !waiting.request_stop(),
             "running: refused (easynetwork's rule)..."
         );
         assert_eq!(
@@ -269,12 +269,12 @@ fn dropping_the_run_future_reaches_the_running_job() {
 
 #[test]
 fn a_token_is_quiet_while_the_answer_is_wanted() {
-    let (job, mut future) = Job::with_token(|token| token.is_cancelled());
+    let (job, mut future) = Job::with_token(|token| token.is_stop_requested());
     job.run();
     assert!(!future.try_take().unwrap().unwrap());
     let (producer, future) = promise::<()>();
     let waiting = unwrap_future(future);
-    assert!(!producer.token().is_cancelled());
+    assert!(!producer.token().is_stop_requested());
     drop(waiting); // pending: cancelled outright
-    assert!(producer.is_cancelled() && producer.token().is_cancelled());
+    assert!(producer.is_cancelled() && producer.token().is_stop_requested());
 }

@@ -82,7 +82,7 @@ fn shutdown_cancel_futures_cancels_queued_jobs<E: Executor>(executor: &E, capaci
                 .unwrap()
         })
         .collect();
-    executor.shutdown(true);
+    executor.shutdown_nowait(true);
     for future in &queued {
         assert!(
             future.is_cancelled(),
@@ -105,7 +105,7 @@ fn submit_after_shutdown_is_refused_and_termination_follows<E: Executor>(executo
         .map(|i| executor.submit(move || i).unwrap())
         .collect();
     let mut terminated = executor.terminated();
-    executor.shutdown(false);
+    executor.shutdown_nowait(false);
     assert!(executor.is_shutdown());
     assert!(matches!(executor.submit(|| 0), Err(SubmitError::Shutdown)));
     terminated.wait().unwrap();
@@ -115,7 +115,7 @@ fn submit_after_shutdown_is_refused_and_termination_follows<E: Executor>(executo
             i as u32
         );
     }
-    executor.shutdown(true); // harmless again
+    executor.shutdown_nowait(true); // harmless again
     executor.terminated().wait().unwrap();
 }
 

@@ -193,7 +193,7 @@ fn a_panicking_job_drops_its_captures_once() {
 #[test]
 fn inline_executor_after_shutdown_drops_the_refused_closure() {
     let executor = InlineExecutor::new();
-    executor.shutdown(false);
+    executor.shutdown_nowait(false);
     let (capture, capture_drops) = tracked();
     assert!(executor.submit(move || drop(capture)).is_err());
     assert_eq!(count(&capture_drops), 1);

@@ -81,7 +81,7 @@ fn queries_in_every_state() {
         assert_eq!(future.is_done(), done, "{future:?}");
         assert_eq!(future.is_pending(), pending, "{future:?}");
     }
-    assert_eq!(format!("{s:?}"), "SharedFuture { state: Done }");
+    assert_eq!(format!("{s:?}"), "SharedFuture { state: Finished }");
 }
 
 #[test]
@@ -153,7 +153,7 @@ fn result_with_cancel_from_another_thread() {
     let (go, gate) = mpsc::channel::<()>();
     let thread = std::thread::spawn(move || {
         gate.recv().unwrap();
-        producer.cancel();
+        producer.set_cancelled();
     });
     go.send(()).unwrap();
     assert!(matches!(future.wait(), Err(Error::Cancelled)));
@@ -184,7 +184,7 @@ fn abandoned_when_the_producer_is_dropped() {
     let thread = std::thread::spawn(move || drop(producer));
     assert!(matches!(future.wait(), Err(Error::Abandoned)));
     thread.join().unwrap();
-    assert_eq!(future.state(), State::Done);
+    assert_eq!(future.state(), State::Finished);
 }
 
 #[test]
@@ -213,7 +213,7 @@ fn undelivered_answers_are_handed_back() {
 
     let (producer, future) = pending();
     drop(future);
-    assert!(producer.is_consumer_dropped() && producer.is_unwanted());
+    assert!(producer.is_consumer_dropped() && producer.is_stop_requested());
     let undelivered = producer.set_panic(Box::new(1_u8)).unwrap_err();
     assert_eq!(undelivered.reason(), UndeliveredReason::ConsumerDropped);
     assert_eq!(*undelivered.into_inner().downcast::<u8>().unwrap(), 1);

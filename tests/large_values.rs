@@ -47,7 +47,7 @@ fn submit_of_a_job_returning_a_boxed_mebibyte() {
         .unwrap();
     let mut future = on_small_stack(move || {
         let future = pool.submit(|| vec![7_u8; MIB].into_boxed_slice()).unwrap();
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
         future
     });
     let value = future.wait().unwrap();
@@ -66,7 +66,7 @@ fn submit_of_a_job_returning_a_mebibyte_array() {
         .unwrap();
     let future = on_small_stack(move || {
         let future = pool.submit(|| [7_u8; MIB]).unwrap();
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
         future
     });
     // Taking the array by value needs room for it (and, in a debug build, its

@@ -1,5 +1,5 @@
 //! The bound of `Executor::map_with(.., MapOptions::buffer_size(n))` and of
-//! `AsyncExecutor::map_bounded(.., n)`: at most `n` items submitted and not
+//! `AsyncExecutor::map_buffered(.., n)`: at most `n` items submitted and not
 //! yet yielded, so at most `n` calls of `f` at once (issue #13, 7; CPython
 //! gh-131466). On the code before this, `map_with_keeps_the_bound` saw 3
 //! submitted and not yielded for a bound of 2: `next` submitted the next item
@@ -53,8 +53,8 @@ impl Executor for BoundChecker {
         );
         self.inner.execute(job)
     }
-    fn shutdown(&self, cancel_futures: bool) {
-        self.inner.shutdown(cancel_futures)
+    fn shutdown_nowait(&self, cancel_futures: bool) {
+        self.inner.shutdown_nowait(cancel_futures)
     }
     fn is_shutdown(&self) -> bool {
         self.inner.is_shutdown()
@@ -79,13 +79,13 @@ fn map_with_keeps_the_bound() {
 }
 
 #[test]
-fn map_bounded_keeps_the_bound() {
+fn map_buffered_keeps_the_bound() {
     for bound in 1..=4 {
         let (executor, yielded) = BoundChecker::new(bound);
         let executor = AsyncExecutor::new(executor);
         futures::executor::block_on(async {
             let mut results = executor
-                .map_bounded(0..20_u32, |x| x * 2, NonZeroUsize::new(bound).unwrap())
+                .map_buffered(0..20_u32, |x| x * 2, NonZeroUsize::new(bound).unwrap())
                 .unwrap();
             let mut index = 0;
             while let Some(result) = results.next().await {

@@ -40,7 +40,7 @@ impl Model {
             Lifecycle::Pending => State::Pending,
             Lifecycle::Running => State::Running,
             Lifecycle::Cancelled => State::Cancelled,
-            _ => State::Done,
+            _ => State::Finished,
         }
     }
     /// Python's cancel(); `request` also flags a running job.
@@ -161,9 +161,8 @@ fn check_queries(
             model.lifecycle == Lifecycle::Cancelled
         );
         assert_eq!(producer.is_consumer_dropped(), !model.consumer_alive);
-        assert_eq!(producer.is_cancel_requested(), model.cancel_requested);
         assert_eq!(
-            producer.is_unwanted(),
+            producer.is_stop_requested(),
             model.lifecycle == Lifecycle::Cancelled
                 || model.cancel_requested
                 || !model.consumer_alive
@@ -183,7 +182,7 @@ proptest! {
             let mut m = model.lock().unwrap();
             match op {
                 Op::Cancel => if let Some(c) = &consumer { prop_assert_eq!(c.cancel(), m.cancel(false)); },
-                Op::RequestCancel => if let Some(c) = &consumer { prop_assert_eq!(c.request_cancel(), m.cancel(true)); },
+                Op::RequestCancel => if let Some(c) = &consumer { prop_assert_eq!(c.request_stop(), m.cancel(true)); },
                 Op::TryTake => if let Some(c) = &mut consumer { prop_assert_eq!(observed_take(c.try_take()), m.take()); },
                 Op::DropConsumer => if consumer.take().is_some() { m.consumer_alive = false; },
                 Op::Start => if let Some(p) = &mut producer {
@@ -206,7 +205,7 @@ proptest! {
                     let expected = m.answer(Lifecycle::Panicked);
                     prop_assert_eq!(p.set_panic(Box::new("model")).map_err(|u| u.reason()), expected);
                 },
-                Op::ProducerCancel => if let Some(p) = producer.take() { m.give_up(Lifecycle::Cancelled); p.cancel(); },
+                Op::ProducerCancel => if let Some(p) = producer.take() { m.give_up(Lifecycle::Cancelled); p.set_cancelled(); },
                 Op::DropProducer => if producer.take().is_some() { m.give_up(Lifecycle::Abandoned); },
             }
             check_queries(&m, &consumer, &producer);
@@ -219,7 +218,7 @@ proptest! {
     fn jobs_agree_with_the_model(cancel_first in any::<bool>(), panics in any::<bool>(), shut_down in any::<bool>(), value in any::<u8>()) {
         let executor = InlineExecutor::new();
         if shut_down {
-            executor.shutdown(false);
+            executor.shutdown_nowait(false);
         }
         let (job, mut future) = Job::new(move || { if panics { panic!("model job") } value });
         if cancel_first {

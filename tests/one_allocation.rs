@@ -116,7 +116,7 @@ fn one_allocation_per_submitted_job() {
         "ThreadPoolExecutor::submit (usize job): {} bytes per job",
         bytes / JOBS
     );
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 fn one_allocation_per_job_in_flight_in_bulk() {
@@ -157,7 +157,7 @@ fn one_allocation_per_job_in_flight_in_bulk() {
         allocations, JOBS,
         "one allocation per job with {JOBS} jobs in flight"
     );
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 /// Jobs per sequential round on the 2-worker pool.
@@ -242,5 +242,5 @@ fn one_allocation_per_job_on_two_workers() {
         allocations, JOBS_ON_TWO as usize,
         "AsyncExecutor::run: one allocation per job"
     );
-    executor.wrapped().shutdown_and_wait(false);
+    executor.wrapped().shutdown(false);
 }

@@ -57,7 +57,7 @@ fn failing_spawn_is_an_error_and_counts_stay_true() {
         assert_eq!(pool.worker_count(), 0);
         assert!(matches!(pool.submit(|| ()), Err(SubmitError::Spawn(_))));
         assert_eq!(pool.worker_count(), 0);
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
         pool.terminated().wait().unwrap();
     });
 }
@@ -85,14 +85,14 @@ fn shutdown_cancel_with_a_panicking_drop_cancels_every_queued_job() {
         let (release, busy) = gated(&pool, || ());
         let drops = Arc::new(AtomicUsize::new(0));
         let queued = three_queued(&pool, &drops);
-        pool.shutdown(true); // must not panic
+        pool.shutdown_nowait(true); // must not panic
         assert_eq!(count(&drops), 3, "each closure dropped once");
         for mut future in queued {
             assert!(matches!(future.wait(), Err(Error::Cancelled)));
         }
         release.send(()).unwrap();
         drop(busy);
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
     });
 }
 
@@ -118,13 +118,13 @@ fn shutdown_cancel_with_a_panicking_callback_cancels_every_queued_job() {
                 .unwrap();
         });
         let mut third = queued.next().unwrap();
-        pool.shutdown(true); // must not panic
+        pool.shutdown_nowait(true); // must not panic
         assert!(reported.recv().unwrap());
         assert!(reported.recv().unwrap());
         assert!(matches!(third.wait(), Err(Error::Cancelled)));
         release.send(()).unwrap();
         drop(busy);
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
     });
 }
 
@@ -150,7 +150,7 @@ fn broken_pool_fails_every_queued_job_despite_a_panicking_drop() {
             assert!(matches!(future.wait(), Err(Error::Broken(_))));
         }
         assert_eq!(count(&drops), 3);
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
         assert_eq!(pool.worker_count(), 0);
     });
 }
@@ -167,7 +167,7 @@ fn panic_payloads_that_panic_when_dropped() {
         drop(pool.submit(move || std::panic::panic_any(payload)).unwrap());
         assert_eq!(pool.submit(|| 5).unwrap().wait().unwrap(), 5);
         assert_eq!(pool.worker_count(), 1);
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
         assert_eq!(pool.worker_count(), 0);
 
         let init_drops = Arc::new(AtomicUsize::new(0));
@@ -181,7 +181,7 @@ fn panic_payloads_that_panic_when_dropped() {
             .unwrap();
         let mut future = broken.submit(|| ()).unwrap();
         assert!(matches!(future.wait(), Err(Error::Broken(_))));
-        broken.shutdown_and_wait(false);
+        broken.shutdown(false);
         assert_eq!(broken.worker_count(), 0);
         assert_eq!(count(&init_drops), 1);
     });
@@ -205,7 +205,7 @@ fn callback_submitting_and_waiting_gets_another_worker() {
         });
         release.send(()).unwrap();
         assert_eq!(reported.recv().unwrap(), 3);
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
     });
 }
 
@@ -229,7 +229,7 @@ fn callback_does_not_hold_the_job_queued_behind() {
         release_other.send(()).unwrap();
         assert_eq!(reported.recv().unwrap(), 3);
         drop(other);
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
     });
 }
 
@@ -250,13 +250,13 @@ fn callback_shutdown_cancels_the_job_queued_behind() {
         a.on_done(move |_| {
             // Nobody else can take B: it is queued, and the only worker is
             // here.
-            inside.shutdown(true);
+            inside.shutdown_nowait(true);
             report.send(()).unwrap();
         });
         release.send(()).unwrap();
         reported.recv().unwrap();
         assert!(matches!(b.wait(), Err(Error::Cancelled)));
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
         assert_eq!(count(&ran), 0);
     });
 }
@@ -296,7 +296,7 @@ fn terminated_waits_for_worker_thread_locals() {
         let pool = workers(2);
         let drops = two_workers_with_locals(&pool);
         let mut terminated = pool.terminated();
-        pool.shutdown(false);
+        pool.shutdown_nowait(false);
         terminated.wait().unwrap();
         assert_eq!(count(&drops), 2);
         assert_eq!(pool.worker_count(), 0);
@@ -304,11 +304,11 @@ fn terminated_waits_for_worker_thread_locals() {
 }
 
 #[test]
-fn shutdown_and_wait_waits_for_worker_thread_locals() {
-    no_hang("shutdown_and_wait", || {
+fn shutdown_waits_for_worker_thread_locals() {
+    no_hang("shutdown", || {
         let pool = workers(2);
         let drops = two_workers_with_locals(&pool);
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
         assert_eq!(count(&drops), 2);
     });
 }
@@ -323,11 +323,11 @@ fn async_shutdown_waits_for_worker_thread_locals() {
     });
 }
 
-/// Submits racing `shutdown_and_wait`: when it returns, every worker that any
+/// Submits racing `shutdown`: when it returns, every worker that any
 /// accepted submit started has exited (none is counted), and every accepted
 /// job ran.
 #[test]
-fn shutdown_and_wait_racing_submits_leaves_no_worker() {
+fn shutdown_racing_submits_leaves_no_worker() {
     no_hang("submits racing shutdown", || {
         for _ in 0..200 {
             let pool = Arc::new(workers(4));
@@ -345,7 +345,7 @@ fn shutdown_and_wait_racing_submits_leaves_no_worker() {
                 })
                 .collect();
             start.wait();
-            pool.shutdown_and_wait(false);
+            pool.shutdown(false);
             assert_eq!(pool.worker_count(), 0);
             for submitter in submitters {
                 for future in submitter.join().unwrap() {

@@ -62,7 +62,7 @@ fn a_panicking_wake_on_the_worker() {
         "the worker kept serving"
     );
     assert_eq!(pool.worker_count(), 1);
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
     assert_eq!(pool.worker_count(), 0, "no worker thread left");
 }
 
@@ -87,7 +87,7 @@ fn a_panicking_drop_of_an_undelivered_value_on_the_worker() {
         "the worker kept serving"
     );
     assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped exactly once");
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
     assert_eq!(pool.worker_count(), 0, "no worker thread left");
 }
 
@@ -114,6 +114,6 @@ fn a_panicking_drop_of_a_cancelled_closure_on_the_worker() {
     );
     assert_eq!(drops.load(Ordering::SeqCst), 1);
     assert!(blocker.is_done());
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
     assert_eq!(pool.worker_count(), 0);
 }

@@ -1,11 +1,11 @@
 //! Waiting for an executor's termination from inside its own job or done
 //! callback (issue #13, 3): on every executor and every path (the blocking
-//! `shutdown_and_wait`, `terminated()`, `AsyncExecutor::shutdown().await`),
-//! the wait returns instead of waiting for itself. `shutdown_and_wait` begins
+//! `shutdown`, `terminated()`, `AsyncExecutor::shutdown().await`),
+//! the wait returns instead of waiting for itself. `shutdown` begins
 //! shutdown and returns; `terminated()` is already done with
 //! `Error::WouldDeadlock`.
 //!
-//! On the code before this, `rayon_job_shutdown_and_wait_returns` (and the
+//! On the code before this, `rayon_job_shutdown_returns` (and the
 //! tokio, inline and `terminated` cases) never returned.
 
 mod common;
@@ -21,7 +21,7 @@ fn from_inside_a_job<E: Executor + Send + Sync + 'static>(executor: Arc<E>) {
     let mut job = executor
         .submit(move || {
             let terminated = inside.terminated().wait();
-            inside.shutdown_and_wait(false);
+            inside.shutdown(false);
             let awaited = futures::executor::block_on(async {
                 let async_executor = AsyncExecutor::new(Arc::clone(&inside));
                 async_executor.shutdown(false).await;
@@ -32,10 +32,10 @@ fn from_inside_a_job<E: Executor + Send + Sync + 'static>(executor: Arc<E>) {
         .unwrap();
     let (terminated, shut_down, awaited) = job.wait().unwrap();
     assert!(matches!(terminated, Err(Error::WouldDeadlock)));
-    assert!(shut_down, "shutdown_and_wait began shutdown");
+    assert!(shut_down, "shutdown began shutdown");
     assert!(awaited);
     // From outside, the wait is a real one.
-    executor.shutdown_and_wait(false);
+    executor.shutdown(false);
     executor.terminated().wait().unwrap();
 }
 
@@ -55,7 +55,7 @@ fn from_a_done_callback<E: Executor + Send + Sync + 'static>(executor: Arc<E>) {
     let inside = Arc::clone(&executor);
     job.on_done(move |_| {
         let terminated = inside.terminated().wait();
-        inside.shutdown_and_wait(false);
+        inside.shutdown(false);
         report.send(terminated).unwrap();
     });
     release.send(()).unwrap();
@@ -63,26 +63,27 @@ fn from_a_done_callback<E: Executor + Send + Sync + 'static>(executor: Arc<E>) {
         reported.recv().unwrap(),
         Err(Error::WouldDeadlock)
     ));
-    executor.shutdown_and_wait(false);
+    executor.shutdown(false);
     executor.terminated().wait().unwrap();
 }
 
 #[test]
-fn thread_pool_job_shutdown_and_wait_returns() {
+fn thread_pool_job_shutdown_returns() {
     no_hang("thread pool job", || {
         from_inside_a_job(Arc::new(ThreadPoolExecutor::new()))
     });
 }
 
 #[test]
-fn thread_pool_callback_shutdown_and_wait_returns() {
+fn thread_pool_callback_shutdown_returns() {
     no_hang("thread pool callback", || {
         from_a_done_callback(Arc::new(ThreadPoolExecutor::new()))
     });
 }
 
+#[cfg(feature = "rayon")]
 #[test]
-fn rayon_job_shutdown_and_wait_returns() {
+fn rayon_job_shutdown_returns() {
     no_hang("rayon job", || {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
@@ -94,8 +95,9 @@ fn rayon_job_shutdown_and_wait_returns() {
     });
 }
 
+#[cfg(feature = "rayon")]
 #[test]
-fn rayon_callback_shutdown_and_wait_returns() {
+fn rayon_callback_shutdown_returns() {
     no_hang("rayon callback", || {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
@@ -107,8 +109,9 @@ fn rayon_callback_shutdown_and_wait_returns() {
     });
 }
 
+#[cfg(feature = "tokio")]
 #[test]
-fn tokio_job_shutdown_and_wait_returns() {
+fn tokio_job_shutdown_returns() {
     no_hang("tokio job", || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -120,8 +123,9 @@ fn tokio_job_shutdown_and_wait_returns() {
     });
 }
 
+#[cfg(feature = "tokio")]
 #[test]
-fn tokio_callback_shutdown_and_wait_returns() {
+fn tokio_callback_shutdown_returns() {
     no_hang("tokio callback", || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -138,14 +142,14 @@ thread_local! {
 }
 
 #[test]
-fn inline_job_shutdown_and_wait_returns() {
+fn inline_job_shutdown_returns() {
     no_hang("inline job", || {
         INLINE.with(|executor| {
             let mut job = executor
                 .submit(|| {
                     INLINE.with(|inside| {
                         let terminated = inside.terminated().wait();
-                        inside.shutdown_and_wait(false);
+                        inside.shutdown(false);
                         (terminated, inside.is_shutdown())
                     })
                 })
@@ -172,7 +176,7 @@ fn waiting_for_another_executor_from_a_job_still_waits() {
         let mut outer_job = outer
             .submit(move || {
                 release.send(()).unwrap();
-                for_outer.shutdown_and_wait(false);
+                for_outer.shutdown(false);
                 for_outer.terminated().wait()
             })
             .unwrap();

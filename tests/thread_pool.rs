@@ -19,7 +19,7 @@
 //!   `test_cancel_futures`, `test_cancel_futures_wait_false` →
 //!   `shutdown_cancel_futures_cancels_queued_jobs`; `test_hang_issue12364`,
 //!   `test_threads_terminate`, `test_shutdown_no_wait`, `test_del_shutdown` →
-//!   `shutdown_and_wait_finishes_queued_jobs`, `shutdown_without_wait_returns_at_once`,
+//!   `shutdown_finishes_queued_jobs`, `shutdown_without_wait_returns_at_once`,
 //!   `drop_begins_shutdown_without_cancelling`;
 //!   `test_thread_names_assigned`, `test_thread_names_default` → `thread_names`
 //! - `test_thread_pool.py` initializer tests (`InitializerMixin`,
@@ -64,18 +64,18 @@ fn submit_runs_the_closure() {
     let base = 3_u64;
     let mut future = pool.submit(move || base.pow(2)).unwrap();
     assert_eq!(future.wait().unwrap(), 9);
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 #[test]
 fn inline_executor_runs_at_submit() {
     let executor = InlineExecutor::new();
     let mut future = executor.submit(|| 7).unwrap();
-    assert_eq!(future.state(), State::Done);
+    assert_eq!(future.state(), State::Finished);
     assert_eq!(future.try_take().unwrap().unwrap(), 7);
     let mut terminated = executor.terminated();
     assert!(!terminated.is_done());
-    executor.shutdown(false);
+    executor.shutdown_nowait(false);
     assert!(terminated.try_take().unwrap().is_ok());
     assert!(matches!(executor.submit(|| 1), Err(SubmitError::Shutdown)));
 }
@@ -91,7 +91,7 @@ fn panicking_job_is_reported_and_the_worker_keeps_serving() {
     let mut next = pool.submit(|| 5).unwrap();
     assert_eq!(next.wait().unwrap(), 5);
     assert_eq!(pool.worker_count(), 1);
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn cancelled_before_start_skips_the_closure() {
         .unwrap();
     assert!(queued.cancel());
     drop(release);
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
     assert!(blocker.is_done());
     assert!(matches!(queued.wait(), Err(Error::Cancelled)));
     assert_eq!(ran.load(Ordering::SeqCst), 0);
@@ -132,7 +132,7 @@ fn map_yields_in_input_order() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(sums, [11, 13, 15]);
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 #[test]
@@ -149,7 +149,7 @@ fn map_reports_a_panic_at_its_position() {
     assert!(matches!(results.next(), Some(Err(Error::Panicked(_)))));
     assert_eq!(results.next().unwrap().unwrap(), 0);
     assert!(results.next().is_none());
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 #[test]
@@ -163,7 +163,7 @@ fn map_submits_without_iteration() {
             counter.fetch_add(1, Ordering::SeqCst);
         })
         .unwrap();
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
     assert_eq!(finished.load(Ordering::SeqCst), 10);
 }
 
@@ -199,7 +199,7 @@ fn map_timeout_yields_timeout_then_ends_and_cancels() {
         "the iterator ends after a timeout"
     );
     drop(release);
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
     assert_eq!(
         ran_after.load(Ordering::SeqCst),
         0,
@@ -233,7 +233,7 @@ fn map_buffer_size_bounds_jobs_in_flight() {
     assert_eq!(submitted.load(Ordering::SeqCst), 4);
     let rest: Vec<u32> = results.map(Result::unwrap).collect();
     assert_eq!(rest, (2..100).collect::<Vec<_>>());
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 #[test]
@@ -247,7 +247,7 @@ fn map_buffer_size_works_on_endless_input() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(first, [0, 3, 6, 9, 12, 15]);
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 #[test]
@@ -267,7 +267,7 @@ fn dropping_map_cancels_jobs_not_started() {
     results.next().unwrap().unwrap(); // iteration has begun
     drop(results);
     drop(release);
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
     // Jobs 0 and 1 ran (1 was running or first in the queue while the only
     // worker was blocked... at most these two); every later one was cancelled.
     assert!(ran.load(Ordering::SeqCst) <= 2);
@@ -276,7 +276,7 @@ fn dropping_map_cancels_jobs_not_started() {
 #[test]
 fn map_after_shutdown_is_refused() {
     let pool = pool(1);
-    pool.shutdown(false);
+    pool.shutdown_nowait(false);
     assert!(matches!(pool.map(0..3, |x| x), Err(SubmitError::Shutdown)));
 }
 
@@ -312,7 +312,7 @@ fn saturation_starts_at_most_max_workers() {
         .collect();
     assert_eq!(pool.worker_count(), workers);
     drop(release);
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
     assert!(futures.iter().all(|f| f.is_done()));
 }
 
@@ -323,13 +323,13 @@ fn idle_worker_is_reused() {
         pool.submit(|| ()).unwrap().wait().unwrap();
     }
     assert_eq!(pool.worker_count(), 1);
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 #[test]
 fn submit_after_shutdown_is_refused() {
     let pool = pool(2);
-    pool.shutdown(false);
+    pool.shutdown_nowait(false);
     assert!(pool.is_shutdown());
     let error = pool.submit(|| 1).unwrap_err();
     assert!(matches!(error, SubmitError::Shutdown));
@@ -352,7 +352,7 @@ fn shutdown_cancel_futures_cancels_queued_jobs() {
     };
     started.wait(); // the only worker is now busy
     let queued: Vec<_> = (0..50).map(|i| pool.submit(move || i).unwrap()).collect();
-    pool.shutdown(true);
+    pool.shutdown_nowait(true);
     for future in &queued {
         assert_eq!(future.state(), State::Cancelled);
     }
@@ -366,12 +366,12 @@ fn shutdown_cancel_futures_cancels_queued_jobs() {
 }
 
 #[test]
-fn shutdown_and_wait_finishes_queued_jobs() {
+fn shutdown_finishes_queued_jobs() {
     let pool = pool(2);
     let futures: Vec<_> = (0..20_u32)
         .map(|i| pool.submit(move || i * 2).unwrap())
         .collect();
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
     assert_eq!(pool.worker_count(), 0, "every worker exited");
     for (i, mut future) in futures.into_iter().enumerate() {
         assert_eq!(future.try_take().unwrap().unwrap(), i as u32 * 2);
@@ -385,7 +385,7 @@ fn shutdown_without_wait_returns_at_once() {
     let mut job = pool
         .submit(move || blocked.lock().unwrap().recv().is_ok())
         .unwrap();
-    pool.shutdown(false); // returns although the job is blocked
+    pool.shutdown_nowait(false); // returns although the job is blocked
     let mut terminated = pool.terminated();
     assert!(matches!(
         terminated.wait_timeout(Duration::ZERO),
@@ -409,12 +409,12 @@ fn drop_begins_shutdown_without_cancelling() {
 }
 
 #[test]
-fn shutdown_and_wait_from_own_worker_does_not_deadlock() {
+fn shutdown_from_own_worker_does_not_deadlock() {
     let pool = Arc::new(pool(1));
     let inner = Arc::clone(&pool);
     let mut future = pool
         .submit(move || {
-            inner.shutdown_and_wait(false);
+            inner.shutdown(false);
             inner.is_shutdown()
         })
         .unwrap();
@@ -487,7 +487,7 @@ fn initializer_runs_in_each_worker() {
     for mut future in futures {
         assert!(future.wait().unwrap());
     }
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 

@@ -100,7 +100,7 @@ fn first_completed() {
     assert_eq!(waited.done, [0]);
     assert_eq!(waited.not_done, [1]);
     drop(release);
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn first_exception() {
         Some(Err(Error::Panicked(_)))
     ));
     drop(release);
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 #[test]
@@ -176,7 +176,7 @@ fn first_exception_some_already_complete() {
     assert_eq!(waited.done, [0, 1, 2]);
     assert_eq!(waited.not_done, [3]);
     drop(release);
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 #[test]
@@ -215,7 +215,7 @@ fn all_completed() {
     let waited = wait(&mut futures, None, ReturnWhen::AllCompleted);
     assert_eq!(waited.done, [0, 1, 2, 3, 4]);
     assert!(waited.not_done.is_empty());
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 #[test]
@@ -307,7 +307,7 @@ fn pending_calls_race() {
     event.set();
     let waited = wait(&mut futures, None, ReturnWhen::AllCompleted);
     assert_eq!(waited.done.len(), 100);
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 #[test]
@@ -325,7 +325,7 @@ fn as_completed_no_timeout() {
         .map(|item| item.unwrap().0)
         .collect();
     assert_eq!(yielded, (0..5).collect());
-    pool.shutdown_and_wait(false);
+    pool.shutdown(false);
 }
 
 #[test]

@@ -64,7 +64,7 @@ fn unwrap_cancel_request_vs_set_running() {
                 false
             }
         });
-        let accepted = waiting.cancel();
+        let accepted = waiting.request_stop();
         let outcome = loom::future::block_on(waiting);
         let started = worker.join().unwrap();
         assert_eq!(accepted, !started);
@@ -94,7 +94,7 @@ impl Executor for ThreadPerJob {
             .push(thread::spawn(move || job.run()));
         Ok(())
     }
-    fn shutdown(&self, _cancel_futures: bool) {}
+    fn shutdown_nowait(&self, _cancel_futures: bool) {}
     fn is_shutdown(&self) -> bool {
         false
     }

@@ -203,7 +203,7 @@ fn blocking_wait_vs_completion() {
 fn producer_cancel_vs_blocking_wait() {
     loom::model(|| {
         let (producer, mut future) = promise::<u32>();
-        let worker = thread::spawn(move || producer.cancel());
+        let worker = thread::spawn(move || producer.set_cancelled());
         assert!(matches!(future.wait(), Err(Error::Cancelled)));
         worker.join().unwrap();
     });
@@ -295,7 +295,7 @@ fn panicking_waker_vs_completion() {
 fn producer_cancel_vs_consumer_cancel() {
     loom::model(|| {
         let (producer, mut future) = promise::<u32>();
-        let worker = thread::spawn(move || producer.cancel());
+        let worker = thread::spawn(move || producer.set_cancelled());
         assert!(future.cancel());
         worker.join().unwrap();
         assert!(matches!(future.try_take(), Some(Err(Error::Cancelled))));
@@ -352,15 +352,16 @@ fn done_callback_vs_producer_drop() {
     });
 }
 
-/// `request_cancel` races the job starting: either the job never starts (the
+/// `request_stop` races the job starting: either the job never starts (the
 /// request cancelled it), or it starts and its token eventually reports the
 /// request; the outcome agrees.
 #[test]
-fn request_cancel_vs_job_start() {
+fn request_stop_vs_job_start() {
     loom::model(|| {
-        let (job, mut future) = concurrent_futures::Job::with_token(|token| token.is_cancelled());
+        let (job, mut future) =
+            concurrent_futures::Job::with_token(|token| token.is_stop_requested());
         let worker = thread::spawn(move || job.run());
-        let accepted = future.request_cancel();
+        let accepted = future.request_stop();
         worker.join().unwrap();
         match future.try_take().expect("finished after join") {
             Err(Error::Cancelled) => assert!(accepted),

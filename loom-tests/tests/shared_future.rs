@@ -62,7 +62,7 @@ fn cancel_vs_set_running() {
             if cancelled {
                 assert_eq!(future.state(), State::Cancelled);
             } else {
-                assert!(matches!(future.state(), State::Running | State::Done));
+                assert!(matches!(future.state(), State::Running | State::Finished));
             }
             let started = worker.join().unwrap();
             assert_ne!(cancelled, started, "exactly one of cancel and start wins");
@@ -362,7 +362,7 @@ fn producer_cancel_vs_blocking_wait() {
     // As above, no outcome labels.
     model("producer_cancel_vs_blocking_wait", &[], |seen| {
         let (producer, mut future) = promise::<u32>();
-        let worker = thread::spawn(move || producer.cancel());
+        let worker = thread::spawn(move || producer.set_cancelled());
         seen.after_spawn();
         assert!(matches!(future.wait(), Err(Error::Cancelled)));
         worker.join().unwrap();
@@ -693,7 +693,7 @@ fn producer_cancel_vs_consumer_cancel() {
     // Whose cancel won is not observable through the API: no outcome labels.
     model("producer_cancel_vs_consumer_cancel", &[], |seen| {
         let (producer, mut future) = promise::<u32>();
-        let worker = thread::spawn(move || producer.cancel());
+        let worker = thread::spawn(move || producer.set_cancelled());
         seen.after_spawn();
         assert!(future.cancel());
         assert!(future.is_cancelled());
@@ -803,14 +803,14 @@ fn done_callback_vs_producer_drop() {
     );
 }
 
-/// `request_cancel` races `set_running_or_notify_cancel`. Asserts: a request
+/// `request_stop` races `set_running_or_notify_cancel`. Asserts: a request
 /// made while PENDING cancels (the start is refused); one made while RUNNING is
 /// refused but sets the flag, which the producer sees once both are done
-/// (`is_cancel_requested`, `token().is_cancelled()`); the outcome agrees.
+/// (`is_cancel_requested`, `token().is_stop_requested()`); the outcome agrees.
 #[test]
-fn request_cancel_vs_set_running() {
+fn request_stop_vs_set_running() {
     model(
-        "request_cancel_vs_set_running",
+        "request_stop_vs_set_running",
         &["cancel won", "start won"],
         |seen| {
             let (mut producer, mut future) = promise::<u32>();
@@ -819,13 +819,13 @@ fn request_cancel_vs_set_running() {
                 (started, producer)
             });
             seen.after_spawn();
-            let accepted = future.request_cancel();
+            let accepted = future.request_stop();
             let (started, producer) = worker.join().unwrap();
             assert_ne!(accepted, started);
             seen.saw(if accepted { "cancel won" } else { "start won" });
             if started {
-                assert!(producer.is_cancel_requested());
-                assert!(producer.token().is_cancelled());
+                assert!(producer.is_stop_requested());
+                assert!(producer.token().is_stop_requested());
                 producer.set_result(1).unwrap();
                 assert!(matches!(future.try_take(), Some(Ok(1))));
             } else {

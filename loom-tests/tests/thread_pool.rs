@@ -27,18 +27,18 @@ fn one_worker() -> ThreadPoolExecutor {
         .unwrap()
 }
 
-/// `submit` on one thread races `shutdown(false)` on another. Either the submit
+/// `submit` on one thread races `shutdown_nowait(false)` on another. Either the submit
 /// is refused with `Shutdown`, or its job runs to completion; termination always
 /// arrives, after the job.
 #[test]
-fn submit_vs_shutdown() {
+fn submit_vs_shutdown_nowait() {
     loom::model(|| {
         let pool = Arc::new(one_worker());
         let submitter = {
             let pool = Arc::clone(&pool);
             thread::spawn(move || pool.submit(|| 7_u32))
         };
-        pool.shutdown(false);
+        pool.shutdown_nowait(false);
         let submitted = submitter.join().unwrap();
         pool.terminated().wait().unwrap();
         match submitted {
@@ -69,7 +69,7 @@ fn shutdown_cancel_futures_vs_worker_dequeue() {
             })
             .unwrap()
         };
-        pool.shutdown(true);
+        pool.shutdown_nowait(true);
         match future.wait() {
             Ok(value) => {
                 assert_eq!(value, 7);
@@ -94,7 +94,7 @@ fn submit_vs_worker_going_idle() {
         let mut second = pool.submit(|| 2_u32).unwrap();
         assert_eq!(second.wait().unwrap(), 2);
         assert_eq!(pool.worker_count(), 1);
-        pool.shutdown_and_wait(false);
+        pool.shutdown(false);
     });
 }
 
@@ -105,7 +105,7 @@ fn terminated_vs_last_worker_exit() {
     loom::model(|| {
         let pool = one_worker();
         let mut job = pool.submit(|| ()).unwrap();
-        pool.shutdown(false);
+        pool.shutdown_nowait(false);
         let mut terminated = pool.terminated();
         terminated.wait().unwrap();
         assert!(job.try_take().unwrap().is_ok());
@@ -177,7 +177,7 @@ fn done_callback_shutdown_vs_job_queued_behind() {
                 a.on_done(move |outcome| {
                     assert_eq!(outcome.unwrap(), 1);
                     assert!(pool.is_worker_thread());
-                    pool.shutdown(true);
+                    pool.shutdown_nowait(true);
                 });
             }
             pool.execute(job_a).unwrap();
@@ -190,42 +190,38 @@ fn done_callback_shutdown_vs_job_queued_behind() {
                 Err(SubmitError::Shutdown) => seen.saw("B refused"),
                 Err(other) => panic!("unexpected {other:?}"),
             }
-            pool.shutdown_and_wait(false);
+            pool.shutdown(false);
             assert_eq!(pool.worker_count(), 0);
         },
     );
 }
 
-/// A submit that starts the worker races `shutdown_and_wait`: the worker is
+/// A submit that starts the worker races `shutdown`: the worker is
 /// counted and its handle stored in the step that spawns it, so when
-/// `shutdown_and_wait` returns, no worker is counted (every exit guard ran)
+/// `shutdown` returns, no worker is counted (every exit guard ran)
 /// and an accepted job is done.
 #[test]
-fn submit_vs_shutdown_and_wait() {
-    model(
-        "submit_vs_shutdown_and_wait",
-        &["accepted", "refused"],
-        |seen| {
-            let pool = Arc::new(one_worker());
-            let submitter = {
-                let pool = Arc::clone(&pool);
-                thread::spawn(move || pool.submit(|| 7_u32))
-            };
-            seen.after_spawn();
-            pool.shutdown_and_wait(false);
-            assert_eq!(pool.worker_count(), 0);
-            // The submit may land after the shutdown returned: then it is refused.
-            match submitter.join().unwrap() {
-                Ok(mut future) => {
-                    assert_eq!(
-                        future.try_take().expect("done before termination").unwrap(),
-                        7
-                    );
-                    seen.saw("accepted");
-                }
-                Err(SubmitError::Shutdown) => seen.saw("refused"),
-                Err(other) => panic!("unexpected {other:?}"),
+fn submit_vs_shutdown() {
+    model("submit_vs_shutdown", &["accepted", "refused"], |seen| {
+        let pool = Arc::new(one_worker());
+        let submitter = {
+            let pool = Arc::clone(&pool);
+            thread::spawn(move || pool.submit(|| 7_u32))
+        };
+        seen.after_spawn();
+        pool.shutdown(false);
+        assert_eq!(pool.worker_count(), 0);
+        // The submit may land after the shutdown returned: then it is refused.
+        match submitter.join().unwrap() {
+            Ok(mut future) => {
+                assert_eq!(
+                    future.try_take().expect("done before termination").unwrap(),
+                    7
+                );
+                seen.saw("accepted");
             }
-        },
-    );
+            Err(SubmitError::Shutdown) => seen.saw("refused"),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    });
 }

@@ -138,9 +138,9 @@ impl<E: Executor> AsyncExecutor<E> {
     }
 
     /// Like [`run`](AsyncExecutor::run), for a closure that takes a
-    /// [`CancelToken`](crate::CancelToken): if the awaiting task drops the
+    /// [`StopToken`](crate::StopToken): if the awaiting task drops the
     /// returned future, or requests cancellation with
-    /// [`UnwrapFuture::cancel`] while the job runs, the job can see it and
+    /// [`UnwrapFuture::request_stop`] while the job runs, the job can see it and
     /// return early.
     ///
     /// ```
@@ -148,17 +148,17 @@ impl<E: Executor> AsyncExecutor<E> {
     ///
     /// futures::executor::block_on(async {
     ///     let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
-    ///     let wanted = executor.run_with(|token| !token.is_cancelled()).await.unwrap();
+    ///     let wanted = executor.run_with(|token| !token.is_stop_requested()).await.unwrap();
     ///     assert!(wanted);
     /// });
     /// ```
     pub fn run_with<F, T>(&self, f: F) -> UnwrapFuture<T>
     where
-        F: FnOnce(&crate::CancelToken<'_>) -> T + Send + 'static,
+        F: FnOnce(&crate::StopToken<'_>) -> T + Send + 'static,
         T: Send + 'static,
     {
         let context = self.context();
-        self.execute(Job::with_token(move |token: &crate::CancelToken<'_>| {
+        self.execute(Job::with_token(move |token: &crate::StopToken<'_>| {
             in_context(context, || f(token))()
         }))
     }
@@ -205,7 +205,7 @@ impl<E: Executor> AsyncExecutor<E> {
     /// futures::executor::block_on(async {
     ///     let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
     ///     let first: Vec<u64> = executor
-    ///         .map_bounded(0_u64.., |x| x * x, NonZeroUsize::new(2).unwrap())
+    ///         .map_buffered(0_u64.., |x| x * x, NonZeroUsize::new(2).unwrap())
     ///         .unwrap()
     ///         .take(4)
     ///         .map(Result::unwrap)
@@ -214,7 +214,7 @@ impl<E: Executor> AsyncExecutor<E> {
     ///     assert_eq!(first, [0, 1, 4, 9]);
     /// });
     /// ```
-    pub fn map_bounded<I, F, T>(
+    pub fn map_buffered<I, F, T>(
         &self,
         items: I,
         f: F,
@@ -246,7 +246,7 @@ impl<E: Executor> AsyncExecutor<E> {
     /// });
     /// ```
     pub async fn shutdown(&self, cancel_futures: bool) {
-        self.executor.shutdown(cancel_futures);
+        self.executor.shutdown_nowait(cancel_futures);
         // Completed by the executor; abandoned only if it were dropped, which the
         // borrow of `self` rules out. Either way the wait ends.
         let _ = self.executor.terminated().await;
@@ -261,7 +261,7 @@ impl<E: Executor> AsyncExecutor<E> {
     /// assert!(executor.wrapped().is_shutdown());
     /// ```
     pub fn shutdown_nowait(&self, cancel_futures: bool) {
-        self.executor.shutdown(cancel_futures);
+        self.executor.shutdown_nowait(cancel_futures);
     }
 
     /// easynetwork's `wrapped`: the executor.

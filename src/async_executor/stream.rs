@@ -23,7 +23,7 @@ use crate::sync::Arc;
 /// As with easynetwork's async generator: once the stream has been polled,
 /// dropping it cancels every job not started yet (running jobs finish and their
 /// values are dropped on the workers). A stream that was never polled cancels
-/// nothing: every submitted job runs. [`cancel`](MapStream::cancel) cancels
+/// nothing: every submitted job runs. [`cancel_remaining`](MapStream::cancel_remaining) cancels
 /// explicitly.
 ///
 /// ```
@@ -71,11 +71,11 @@ where
     /// futures::executor::block_on(async {
     ///     let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
     ///     let mut results = executor.map(0..1000, |x| x).unwrap();
-    ///     results.cancel();
+    ///     results.cancel_remaining();
     ///     assert!(results.next().await.is_none());
     /// });
     /// ```
-    pub fn cancel(&mut self) {
+    pub fn cancel_remaining(&mut self) {
         self.feed.cancel();
     }
 }

@@ -15,9 +15,9 @@ use crate::future::SharedFuture;
 /// | Python (`unwrap_future(future)`)                                    | Rust ([`UnwrapFuture`])                                                                                  |
 /// |---------------------------------------------------------------------|----------------------------------------------------------------------------------------------------------|
 /// | returns the future's result, or raises its exception                | resolves to `Ok(value)`, or `Err(Error::Panicked(..))` and the like                                      |
-/// | the awaiting task is cancelled while the job is pending: `future.cancel()` succeeds, the cancellation is accepted and propagates | [`cancel`](UnwrapFuture::cancel) returns `true`; the next poll resolves to `Err(Error::Cancelled)`; the job never runs |
-/// | the awaiting task is cancelled while the job is running: `future.cancel()` fails, the cancellation is rejected, the task keeps waiting for the result | [`cancel`](UnwrapFuture::cancel) returns `false`; keep awaiting: the result arrives as usual             |
-/// | further cancellations after a rejected one are ignored              | later `cancel` calls return `false` and change nothing                                                   |
+/// | the awaiting task is cancelled while the job is pending: `future.cancel()` succeeds, the cancellation is accepted and propagates | [`request_stop`](UnwrapFuture::request_stop) returns `true`; the next poll resolves to `Err(Error::Cancelled)`; the job never runs |
+/// | the awaiting task is cancelled while the job is running: `future.cancel()` fails, the cancellation is rejected, the task keeps waiting for the result | [`request_stop`](UnwrapFuture::request_stop) returns `false`; keep awaiting: the result arrives as usual             |
+/// | further cancellations after a rejected one are ignored              | later `request_stop` calls return `false` and change nothing                                                   |
 /// | the future was cancelled by someone else (`shutdown(cancel_futures=True)`) | resolves to `Err(Error::Cancelled)`                                                               |
 /// | the awaiting task is destroyed                                      | **dropping** the `UnwrapFuture` cancels the job if it has not started; a running job finishes and its value is dropped on the worker (Rust cannot block in `drop`) |
 ///
@@ -57,30 +57,30 @@ impl<T> UnwrapFuture<T> {
     /// [`Error::Cancelled`]); `false` if it is running or done, in which case the
     /// request is refused, the result will still be delivered, and every later
     /// request is ignored. A refused request is still visible to the running job
-    /// through its [`CancelToken`](crate::CancelToken), which may return early.
+    /// through its [`StopToken`](crate::StopToken), which may return early.
     ///
     /// ```
     /// use concurrent_futures::{promise, unwrap_future, Error};
     ///
     /// let (_producer, future) = promise::<u8>();
     /// let mut waiting = unwrap_future(future);
-    /// assert!(waiting.cancel()); // pending: accepted
+    /// assert!(waiting.request_stop()); // pending: accepted
     /// let outcome = futures::executor::block_on(&mut waiting);
     /// assert!(matches!(outcome, Err(Error::Cancelled)));
     ///
     /// let (mut producer, future) = promise::<u8>();
     /// let mut waiting = unwrap_future(future);
     /// producer.set_running_or_notify_cancel();
-    /// assert!(!waiting.cancel()); // running: refused, keep waiting
+    /// assert!(!waiting.request_stop()); // running: refused, keep waiting
     /// producer.set_result(7).unwrap();
     /// assert_eq!(futures::executor::block_on(waiting).unwrap(), 7);
     /// ```
-    pub fn cancel(&mut self) -> bool {
+    pub fn request_stop(&mut self) -> bool {
         if self.cancel_refused || self.finished {
             return false;
         }
-        // Also asks a running job to stop (its `CancelToken` sees it).
-        let accepted = self.future.request_cancel();
+        // Also asks a running job to stop (its `StopToken` sees it).
+        let accepted = self.future.request_stop();
         self.cancel_refused = !accepted;
         accepted
     }
@@ -91,7 +91,7 @@ impl<T> UnwrapFuture<T> {
     /// let (mut producer, future) = concurrent_futures::promise::<()>();
     /// let mut waiting = concurrent_futures::unwrap_future(future);
     /// producer.set_running_or_notify_cancel();
-    /// waiting.cancel();
+    /// waiting.request_stop();
     /// assert!(waiting.is_cancel_refused());
     /// ```
     pub fn is_cancel_refused(&self) -> bool {
@@ -144,9 +144,9 @@ impl<T> Drop for UnwrapFuture<T> {
     fn drop(&mut self) {
         if !self.finished {
             // Cancels a job that has not started; a running job finishes (its
-            // `CancelToken` reports the request), and its value is dropped by the
+            // `StopToken` reports the request), and its value is dropped by the
             // producer once it sees the consumer gone.
-            self.future.request_cancel();
+            self.future.request_stop();
         }
     }
 }

@@ -106,7 +106,7 @@ impl Lifecycle {
         released.complete();
     }
 
-    fn shutdown(&self, cancel_futures: bool) {
+    fn shutdown_nowait(&self, cancel_futures: bool) {
         let (cancelled, released) = {
             let mut state = self.lock();
             state.shutdown = true;
@@ -184,8 +184,8 @@ macro_rules! adapter_executor {
                 Ok(())
             }
 
-            fn shutdown(&self, cancel_futures: bool) {
-                self.lifecycle.shutdown(cancel_futures);
+            fn shutdown_nowait(&self, cancel_futures: bool) {
+                self.lifecycle.shutdown_nowait(cancel_futures);
             }
 
             fn is_shutdown(&self) -> bool {
@@ -219,7 +219,7 @@ macro_rules! adapter_executor {
 /// let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap());
 /// let executor = RayonExecutor::new(pool);
 /// assert_eq!(executor.submit(|| 6 * 7).unwrap().wait().unwrap(), 42);
-/// executor.shutdown_and_wait(false);
+/// executor.shutdown(false);
 /// ```
 #[cfg(feature = "rayon")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
@@ -297,7 +297,7 @@ impl fmt::Debug for RayonExecutor {
 /// let runtime = tokio::runtime::Builder::new_multi_thread().build().unwrap();
 /// let executor = TokioBlockingExecutor::new(runtime.handle().clone());
 /// assert_eq!(executor.submit(|| "blocking work").unwrap().wait().unwrap(), "blocking work");
-/// executor.shutdown_and_wait(false);
+/// executor.shutdown(false);
 /// ```
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]

@@ -15,7 +15,7 @@ use crate::future::SharedFuture;
 /// running. Made inside one of its jobs (where any blocking wait for it would
 /// wait for itself), the `terminated` future is already done with
 /// [`Error::WouldDeadlock`](crate::Error::WouldDeadlock), and
-/// `shutdown_and_wait` only begins shutdown.
+/// `shutdown` only begins shutdown.
 ///
 /// # Examples
 ///
@@ -77,7 +77,7 @@ impl Executor for InlineExecutor {
         Ok(())
     }
 
-    fn shutdown(&self, _cancel_futures: bool) {
+    fn shutdown_nowait(&self, _cancel_futures: bool) {
         // Nothing is ever queued: jobs run inside `execute`.
         self.shutdown.set(true);
         self.notify_if_terminated();

@@ -8,7 +8,7 @@ use core::ptr::NonNull;
 #[cfg(feature = "std")]
 use crate::error::{Error, Panic};
 use crate::future::SharedFuture;
-use crate::promise::{CancelToken, Promise};
+use crate::promise::{Promise, StopToken};
 use crate::raw::{self, Cell, Header, RawCell};
 use crate::state;
 use crate::sync::UnsafeCell;
@@ -18,23 +18,23 @@ use crate::waiter::Waiter;
 /// What a job runs: a plain closure, or one that looks at its cancel token.
 /// Both compile to a direct call; the token costs nothing when unused.
 trait Work<T> {
-    fn call(self, token: &CancelToken<'_>) -> T;
+    fn call(self, token: &StopToken<'_>) -> T;
 }
 
 struct Plain<F>(F);
 
 impl<F: FnOnce() -> T, T> Work<T> for Plain<F> {
     #[inline(always)]
-    fn call(self, _: &CancelToken<'_>) -> T {
+    fn call(self, _: &StopToken<'_>) -> T {
         (self.0)()
     }
 }
 
 struct WithToken<F>(F);
 
-impl<F: FnOnce(&CancelToken<'_>) -> T, T> Work<T> for WithToken<F> {
+impl<F: FnOnce(&StopToken<'_>) -> T, T> Work<T> for WithToken<F> {
     #[inline(always)]
-    fn call(self, token: &CancelToken<'_>) -> T {
+    fn call(self, token: &StopToken<'_>) -> T {
         (self.0)(token)
     }
 }
@@ -113,19 +113,19 @@ impl Job {
         Self::from_work(Plain(f))
     }
 
-    /// Like [`Job::new`], for a closure that takes a [`CancelToken`]: it can see
+    /// Like [`Job::new`], for a closure that takes a [`StopToken`]: it can see
     /// that its consumer cancelled, dropped its future, or asked it to stop
     /// while it runs, and return early.
     ///
     /// ```
     /// use concurrent_futures::Job;
-    /// let (job, future) = Job::with_token(|token| token.is_cancelled());
+    /// let (job, future) = Job::with_token(|token| token.is_stop_requested());
     /// drop(future); // nobody wants the answer any more
     /// job.run(); // the closure runs and sees it
     /// ```
     pub fn with_token<F, T>(f: F) -> (Job, SharedFuture<T>)
     where
-        F: FnOnce(&CancelToken<'_>) -> T + Send + 'static,
+        F: FnOnce(&StopToken<'_>) -> T + Send + 'static,
         T: Send + 'static,
     {
         Self::from_work(WithToken(f))
@@ -402,7 +402,7 @@ impl<T> Drop for FinishOnDrop<T> {
             promise.set_error(error);
             return;
         }
-        promise.cancel();
+        promise.set_cancelled();
     }
 }
 

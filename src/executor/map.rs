@@ -40,7 +40,7 @@ impl MapOptions {
     /// At most `jobs` submitted and not yet yielded (Python 3.14's `buffersize`):
     /// the next item is submitted each time a result is yielded, so an endless
     /// input works and at most `jobs` calls of `f` run at once. The same bound
-    /// as `AsyncExecutor::map_bounded`.
+    /// as `AsyncExecutor::map_buffered`.
     ///
     /// ```
     /// let options = concurrent_futures::MapOptions::new().buffer_size(1.try_into().unwrap());
@@ -74,7 +74,7 @@ impl MapOptions {
 /// cancels the jobs that have not started (running ones finish and their results
 /// are dropped on the worker). An iterator that was never advanced cancels
 /// nothing: every submitted job runs (CPython's
-/// `test_map_submits_without_iteration`). Call [`cancel`](Map::cancel) to cancel
+/// `test_map_submits_without_iteration`). Call [`cancel_remaining`](Map::cancel_remaining) to cancel
 /// explicitly.
 ///
 /// ```
@@ -126,10 +126,10 @@ where
     /// use concurrent_futures::{Executor, ThreadPoolExecutor};
     /// let pool = ThreadPoolExecutor::new();
     /// let mut results = pool.map(0..1000, |x| x).unwrap();
-    /// results.cancel();
+    /// results.cancel_remaining();
     /// assert!(results.next().is_none());
     /// ```
-    pub fn cancel(&mut self) {
+    pub fn cancel_remaining(&mut self) {
         self.feed.cancel();
     }
 }

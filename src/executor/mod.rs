@@ -38,19 +38,22 @@ use crate::future::SharedFuture;
 /// Something that runs jobs: Python's `concurrent.futures.Executor`.
 ///
 /// Implementors provide [`execute`](Executor::execute) and the lifecycle
-/// (`shutdown`, `is_shutdown`, `terminated`); `submit`, `map` and
-/// `shutdown_and_wait` are provided.
+/// (`shutdown_nowait`, `is_shutdown`, `terminated`); `submit`, `map` and the
+/// blocking `shutdown` are provided.
 ///
 /// # Lifecycle (Python's `shutdown(wait, cancel_futures)`)
 ///
-/// Once [`shutdown`](Executor::shutdown) has been called, `execute` and `submit`
+/// [`shutdown`](Executor::shutdown) waits, as Python's `shutdown(wait=True)`;
+/// [`shutdown_nowait`](Executor::shutdown_nowait) returns at once, as
+/// easynetwork's (the same pair as [`AsyncExecutor`](crate::AsyncExecutor)'s).
+/// Once either has been called, `execute` and `submit`
 /// return [`SubmitError::Shutdown`] (never panic). With `cancel_futures`, every
 /// job still queued is cancelled (its future reports
 /// [`Error::Cancelled`](crate::Error::Cancelled)); jobs already running finish.
 /// [`terminated`](Executor::terminated) gives a future that completes when the
 /// executor has shut down and finished every job it accepted, so termination
 /// can be awaited without blocking a thread, or waited for with
-/// `shutdown_and_wait` (with `std`).
+/// `shutdown` (with `std`).
 ///
 /// # Waiting from inside the executor
 ///
@@ -58,7 +61,7 @@ use crate::future::SharedFuture;
 /// cannot wait for the executor's termination: termination waits for that very
 /// job. Every executor here detects it, on every path, instead of hanging:
 ///
-/// - [`shutdown_and_wait`](Executor::shutdown_and_wait) begins shutdown and
+/// - [`shutdown`](Executor::shutdown) begins shutdown and
 ///   returns at once (Python raises `RuntimeError: cannot join current thread`);
 /// - [`terminated`](Executor::terminated) returns a future already done with
 ///   [`Error::WouldDeadlock`](crate::Error::WouldDeadlock), so `wait()` on it,
@@ -83,7 +86,7 @@ use crate::future::SharedFuture;
 ///
 /// let cubes: Vec<u64> = pool.map(1..=4_u64, |x| x * x * x).unwrap().map(Result::unwrap).collect();
 /// assert_eq!(cubes, [1, 8, 27, 64]);
-/// pool.shutdown_and_wait(false);
+/// pool.shutdown(false);
 /// ```
 pub trait Executor {
     /// Accepts a job to run later. On `Err` the job was dropped without running.
@@ -96,7 +99,8 @@ pub trait Executor {
     /// ```
     fn execute(&self, job: Job) -> Result<(), SubmitError>;
 
-    /// Begins shutdown without blocking: no new job is accepted. With
+    /// easynetwork's `shutdown_nowait`: begins shutdown without blocking (Python's
+    /// `shutdown(wait=False)`): no new job is accepted. With
     /// `cancel_futures`, queued jobs are cancelled; running jobs always finish.
     /// Calling it again is harmless (a later `cancel_futures = true` still
     /// cancels what is queued).
@@ -104,10 +108,10 @@ pub trait Executor {
     /// ```
     /// use concurrent_futures::{Executor, InlineExecutor};
     /// let executor = InlineExecutor::new();
-    /// executor.shutdown(false);
+    /// executor.shutdown_nowait(false);
     /// assert!(executor.is_shutdown());
     /// ```
-    fn shutdown(&self, cancel_futures: bool);
+    fn shutdown_nowait(&self, cancel_futures: bool);
 
     /// `true` once shutdown has begun.
     ///
@@ -129,7 +133,7 @@ pub trait Executor {
     /// use concurrent_futures::{Executor, ThreadPoolExecutor};
     /// let pool = ThreadPoolExecutor::new();
     /// let mut terminated = pool.terminated();
-    /// pool.shutdown(false);
+    /// pool.shutdown_nowait(false);
     /// terminated.wait().unwrap();
     /// ```
     fn terminated(&self) -> SharedFuture<()>;
@@ -155,20 +159,20 @@ pub trait Executor {
     }
 
     /// Like [`submit`](Executor::submit), for a closure that takes a
-    /// [`CancelToken`](crate::CancelToken): while it runs, it can see that its
+    /// [`StopToken`](crate::StopToken): while it runs, it can see that its
     /// consumer cancelled, dropped its future, or asked it to stop, and return
     /// early (cooperative cancellation; Rust cannot interrupt a thread).
     ///
     /// ```
     /// use concurrent_futures::{Executor, InlineExecutor};
     /// let executor = InlineExecutor::new();
-    /// let mut future = executor.submit_with(|token| token.is_cancelled()).unwrap();
+    /// let mut future = executor.submit_with(|token| token.is_stop_requested()).unwrap();
     /// assert!(!future.try_take().unwrap().unwrap()); // still wanted while it ran
     /// ```
     fn submit_with<F, T>(&self, f: F) -> Result<SharedFuture<T>, SubmitError>
     where
         Self: Sized,
-        F: FnOnce(&crate::CancelToken<'_>) -> T + Send + 'static,
+        F: FnOnce(&crate::StopToken<'_>) -> T + Send + 'static,
         T: Send + 'static,
     {
         let (job, future) = Job::with_token(f);
@@ -246,12 +250,12 @@ pub trait Executor {
     /// use concurrent_futures::{Executor, ThreadPoolExecutor};
     /// let pool = ThreadPoolExecutor::new();
     /// let future = pool.submit(|| 1).unwrap();
-    /// pool.shutdown_and_wait(false);
+    /// pool.shutdown(false);
     /// assert!(future.is_done());
     /// ```
     #[cfg(feature = "std")]
-    fn shutdown_and_wait(&self, cancel_futures: bool) {
-        self.shutdown(cancel_futures);
+    fn shutdown(&self, cancel_futures: bool) {
+        self.shutdown_nowait(cancel_futures);
         // The terminated future is completed by the executor, or abandoned if the
         // executor is dropped first; either way the wait ends.
         let _ = self.terminated().wait();
@@ -262,8 +266,8 @@ impl<E: Executor + ?Sized> Executor for &E {
     fn execute(&self, job: Job) -> Result<(), SubmitError> {
         (**self).execute(job)
     }
-    fn shutdown(&self, cancel_futures: bool) {
-        (**self).shutdown(cancel_futures)
+    fn shutdown_nowait(&self, cancel_futures: bool) {
+        (**self).shutdown_nowait(cancel_futures)
     }
     fn is_shutdown(&self) -> bool {
         (**self).is_shutdown()
@@ -272,8 +276,8 @@ impl<E: Executor + ?Sized> Executor for &E {
         (**self).terminated()
     }
     #[cfg(feature = "std")]
-    fn shutdown_and_wait(&self, cancel_futures: bool) {
-        (**self).shutdown_and_wait(cancel_futures)
+    fn shutdown(&self, cancel_futures: bool) {
+        (**self).shutdown(cancel_futures)
     }
 }
 
@@ -281,8 +285,8 @@ impl<E: Executor + ?Sized> Executor for alloc::sync::Arc<E> {
     fn execute(&self, job: Job) -> Result<(), SubmitError> {
         (**self).execute(job)
     }
-    fn shutdown(&self, cancel_futures: bool) {
-        (**self).shutdown(cancel_futures)
+    fn shutdown_nowait(&self, cancel_futures: bool) {
+        (**self).shutdown_nowait(cancel_futures)
     }
     fn is_shutdown(&self) -> bool {
         (**self).is_shutdown()
@@ -291,7 +295,7 @@ impl<E: Executor + ?Sized> Executor for alloc::sync::Arc<E> {
         (**self).terminated()
     }
     #[cfg(feature = "std")]
-    fn shutdown_and_wait(&self, cancel_futures: bool) {
-        (**self).shutdown_and_wait(cancel_futures)
+    fn shutdown(&self, cancel_futures: bool) {
+        (**self).shutdown(cancel_futures)
     }
 }

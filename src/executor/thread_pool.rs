@@ -11,7 +11,7 @@
 //!
 //! - `workers` counts worker threads that were spawned and have not finished
 //!   exiting: it is raised in the same critical section that spawns the thread
-//!   and stores its `JoinHandle` (so `shutdown_and_wait` joins every worker it
+//!   and stores its `JoinHandle` (so `shutdown` joins every worker it
 //!   counted), and lowered by the worker's exit guard, a thread-local whose
 //!   destructor runs after those of any thread-local the jobs set up.
 //!   `workers <= max_workers`; a spawn that fails changes no count.
@@ -50,7 +50,7 @@
 //! - **Sleeping**: on the condition variable, until a submit or shutdown.
 //! - **Exit**: once shut down (or broken) with the queue empty. The exit guard
 //!   lowers `workers` and, for the last worker, releases the `terminated`
-//!   futures; `shutdown_and_wait` then also joins the threads, as Python does.
+//!   futures; `shutdown` then also joins the threads, as Python does.
 //!
 //! Every loop that finishes a batch of jobs (shutdown's cancel, a broken
 //! pool's failures) finishes every job whatever one job's closure, value or
@@ -101,7 +101,7 @@ type Initializer =
 /// Dropping the pool begins shutdown without cancelling and without blocking:
 /// queued jobs still run, their futures stay valid, and the workers exit when
 /// the queue is empty. To wait for them, call
-/// [`shutdown_and_wait`](Executor::shutdown_and_wait) first, or await
+/// [`shutdown`](Executor::shutdown) first, or await
 /// [`terminated`](Executor::terminated).
 ///
 /// # Examples
@@ -112,7 +112,7 @@ type Initializer =
 /// let pool = ThreadPoolExecutor::builder().max_workers(2).thread_name_prefix("demo").build()?;
 /// let mut name = pool.submit(|| std::thread::current().name().map(str::to_owned)).unwrap();
 /// assert!(name.wait().unwrap().unwrap().starts_with("demo_"));
-/// pool.shutdown_and_wait(false);
+/// pool.shutdown(false);
 /// # Ok::<(), concurrent_futures::BuildError>(())
 /// ```
 pub struct ThreadPoolExecutor {
@@ -150,7 +150,7 @@ struct PoolState {
     shutdown: bool,
     broken: Option<BrokenError>,
     terminated: Latch,
-    /// Every worker thread spawned, until `shutdown_and_wait` joins it.
+    /// Every worker thread spawned, until `shutdown` joins it.
     handles: Vec<thread::JoinHandle<()>>,
 }
 
@@ -753,7 +753,7 @@ impl Executor for ThreadPoolExecutor {
         }
     }
 
-    fn shutdown(&self, cancel_futures: bool) {
+    fn shutdown_nowait(&self, cancel_futures: bool) {
         let (cancelled, released) = {
             let mut state = self.shared.lock();
             state.shutdown = true;
@@ -779,8 +779,8 @@ impl Executor for ThreadPoolExecutor {
     /// pool's own workers (a job, or a done callback that a worker runs): that
     /// worker would wait for itself (Python raises `RuntimeError: cannot join
     /// current thread`), so it only begins shutdown and returns.
-    fn shutdown_and_wait(&self, cancel_futures: bool) {
-        self.shutdown(cancel_futures);
+    fn shutdown(&self, cancel_futures: bool) {
+        self.shutdown_nowait(cancel_futures);
         if self.is_worker_thread() {
             return;
         }
@@ -807,7 +807,7 @@ impl Executor for ThreadPoolExecutor {
 
 impl Drop for ThreadPoolExecutor {
     fn drop(&mut self) {
-        self.shutdown(false);
+        self.shutdown_nowait(false);
     }
 }
 
