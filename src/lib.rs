@@ -72,6 +72,8 @@ mod wait;
 mod waiter;
 
 pub use async_executor::{AsyncExecutor, MapStream, UnwrapFuture, unwrap_future};
+#[cfg(all(feature = "std", not(loom)))]
+pub use async_executor::{default_executor, run_blocking};
 #[cfg(feature = "std")]
 pub use error::BrokenError;
 pub use error::{Error, Panic, SubmitError, Undelivered, UndeliveredReason};
@@ -80,7 +82,9 @@ pub use executor::RayonExecutor;
 #[cfg(feature = "tokio")]
 pub use executor::TokioBlockingExecutor;
 #[cfg(feature = "std")]
-pub use executor::{BuildError, Map, MapOptions, ThreadPoolBuilder, ThreadPoolExecutor};
+pub use executor::{
+    BuildError, Map, MapOptions, Scope, ScopeError, ThreadPoolBuilder, ThreadPoolExecutor, scope,
+};
 pub use executor::{Executor, InlineExecutor, Job};
 pub use future::{SharedFuture, State};
 pub use promise::{Promise, StopToken, promise};

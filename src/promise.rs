@@ -35,7 +35,7 @@ pub(crate) fn failed<T>(error: Error) -> SharedFuture<T> {
 /// The producer side of a [`SharedFuture`]: what a worker holds.
 ///
 /// It answers once: [`set_result`](Self::set_result),
-/// [`set_panic`](Self::set_panic) or [`cancel`](Self::cancel) consume it. Dropped
+/// [`set_panic`](Self::set_panic) or [`set_cancelled`](Self::set_cancelled) consume it. Dropped
 /// without an answer, it leaves the future done with
 /// [`Error::Abandoned`](crate::Error::Abandoned), so a waiter never hangs.
 ///

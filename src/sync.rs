@@ -76,6 +76,22 @@ mod imp {
             false
         }
     }
+
+    /// Waits on `condvar` (which `guard` of `mutex` goes with) for at most
+    /// `timeout`; `true` if the time passed. The guard is handed back either
+    /// way, poisoned or not: the caller's state is kept consistent under it.
+    #[cfg(feature = "std")]
+    pub(crate) fn wait_timeout<'a, T>(
+        condvar: &Condvar,
+        _mutex: &'a Mutex<T>,
+        guard: MutexGuard<'a, T>,
+        timeout: core::time::Duration,
+    ) -> (MutexGuard<'a, T>, bool) {
+        let (guard, result) = condvar
+            .wait_timeout(guard, timeout)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (guard, result.timed_out())
+    }
 }
 
 #[cfg(loom)]
@@ -111,6 +127,25 @@ mod imp {
             loom::thread::yield_now();
             true
         }
+    }
+
+    /// Loom's `Condvar::wait_timeout` never times out; a timed wait is
+    /// modelled as "the timeout may fire at any point": release the lock, let
+    /// any other thread run, take the lock back and report the time passed.
+    /// A notification sent meanwhile finds no waiter, which the caller must
+    /// (and the pool does) tell from its own state under the lock.
+    pub(crate) fn wait_timeout<'a, T>(
+        _condvar: &Condvar,
+        mutex: &'a Mutex<T>,
+        guard: MutexGuard<'a, T>,
+        _timeout: core::time::Duration,
+    ) -> (MutexGuard<'a, T>, bool) {
+        drop(guard);
+        loom::thread::yield_now();
+        let guard = mutex
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (guard, true)
     }
 }
 

@@ -6,7 +6,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
-use concurrent_futures::{Error, Executor, InlineExecutor, Job, SubmitError, ThreadPoolExecutor};
+use concurrent_futures::{
+    Error, Executor, InlineExecutor, Job, Map, MapOptions, SubmitError, ThreadPoolExecutor,
+};
 
 /// How many jobs the executor runs at once (`None`: it runs each job inside
 /// `submit`, so nothing ever queues).
@@ -20,8 +22,8 @@ fn submit_returns_the_value<E: Executor>(executor: &E) {
 }
 
 fn map_keeps_input_order<E: Executor>(executor: &E) {
-    let results: Vec<u32> = executor
-        .map(0..50_u32, |x| x * x)
+    // `E` need not be `Clone`: `&E` is an executor, and a copyable handle.
+    let results: Vec<u32> = Map::new(executor, 0..50_u32, |x| x * x, MapOptions::new())
         .unwrap()
         .map(Result::unwrap)
         .collect();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use concurrent_futures::{
-    AsyncExecutor, Executor, InlineExecutor, Job, MapOptions, SharedFuture, SubmitError,
+    AsyncExecutor, Executor, InlineExecutor, Job, Map, MapOptions, SharedFuture, SubmitError,
     ThreadPoolExecutor,
 };
 use futures::StreamExt;
@@ -69,7 +69,7 @@ fn map_with_keeps_the_bound() {
     for bound in 1..=4 {
         let (executor, yielded) = BoundChecker::new(bound);
         let options = MapOptions::new().buffer_size(NonZeroUsize::new(bound).unwrap());
-        let results = executor.map_with(0..20_u32, |x| x * 2, options).unwrap();
+        let results = Map::new(&executor, 0..20_u32, |x| x * 2, options).unwrap();
         for (index, result) in results.enumerate() {
             assert_eq!(result.unwrap(), index as u32 * 2);
             yielded.set(yielded.get() + 1);
@@ -81,8 +81,8 @@ fn map_with_keeps_the_bound() {
 #[test]
 fn map_buffered_keeps_the_bound() {
     for bound in 1..=4 {
-        let (executor, yielded) = BoundChecker::new(bound);
-        let executor = AsyncExecutor::new(executor);
+        let (checker, yielded) = BoundChecker::new(bound);
+        let executor = AsyncExecutor::new(&checker);
         futures::executor::block_on(async {
             let mut results = executor
                 .map_buffered(0..20_u32, |x| x * 2, NonZeroUsize::new(bound).unwrap())
@@ -95,7 +95,7 @@ fn map_buffered_keeps_the_bound() {
             }
             assert_eq!(index, 20);
         });
-        assert_eq!(executor.wrapped().most.get(), bound);
+        assert_eq!(checker.most.get(), bound);
     }
 }
 

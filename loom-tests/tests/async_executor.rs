@@ -114,7 +114,8 @@ impl Executor for ThreadPerJob {
 #[test]
 fn map_stream_drop_vs_completions() {
     bounded(3).check(|| {
-        let executor = AsyncExecutor::new(ThreadPerJob::default());
+        let threads = ThreadPerJob::default();
+        let executor = AsyncExecutor::new(&threads);
         let ran = Arc::new(AtomicUsize::new(0));
         let dropped = Arc::new(AtomicUsize::new(0));
         let stream = {
@@ -129,7 +130,7 @@ fn map_stream_drop_vs_completions() {
         };
         drop(stream);
         // Joins every job's thread.
-        executor.wrapped().terminated().try_take().unwrap().unwrap();
+        threads.terminated().try_take().unwrap().unwrap();
         assert_eq!(dropped.load(Ordering::Relaxed), ran.load(Ordering::Relaxed));
     });
 }
@@ -139,12 +140,13 @@ fn map_stream_drop_vs_completions() {
 #[test]
 fn map_stream_poll_vs_completion() {
     bounded(3).check(|| {
-        let executor = AsyncExecutor::new(ThreadPerJob::default());
+        let threads = ThreadPerJob::default();
+        let executor = AsyncExecutor::new(&threads);
         let mut stream = executor.map(0..2_u32, |x| x * 10).unwrap();
         let first = loom::future::block_on(futures_next(&mut stream));
         assert_eq!(first.unwrap().unwrap(), 0);
         drop(stream);
-        executor.wrapped().terminated().try_take().unwrap().unwrap();
+        threads.terminated().try_take().unwrap().unwrap();
     });
 }
 

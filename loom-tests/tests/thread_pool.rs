@@ -16,7 +16,7 @@ use std::sync::Arc;
 use concurrent_futures::{
     Error, Executor, Job, ReturnWhen, SubmitError, ThreadPoolExecutor, promise, wait,
 };
-use helpers::model;
+use helpers::{model, model_bounded};
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
 
@@ -224,4 +224,44 @@ fn submit_vs_shutdown() {
             Err(other) => panic!("unexpected {other:?}"),
         }
     });
+}
+
+/// With a keep-alive, the only worker times out idle and retires while a
+/// submit arrives: the retiring worker leaves `workers` in the step that
+/// decides it, so the submit either wakes it (before the decision) or starts
+/// a new worker (after): the job never strands. The shim models a timed wait
+/// as "the timeout may fire at any point".
+///
+/// Bounded to 3 preemptions: every sleep of the worker is then a point where
+/// the lock is dropped and taken back, and the exhaustive model did not finish
+/// in 13 minutes; the races here (a submit against the retirement decision,
+/// the exit guard against the next spawn) each need at most two.
+#[test]
+fn submit_vs_worker_retiring_after_keep_alive() {
+    model_bounded(
+        "submit_vs_worker_retiring_after_keep_alive",
+        &["ran on the first worker", "ran on a new worker"],
+        Some(3),
+        |seen| {
+            let pool = ThreadPoolExecutor::builder()
+                .max_workers(1)
+                .keep_alive(std::time::Duration::from_millis(1))
+                .build()
+                .unwrap();
+            let mut first = pool.submit(|| ()).unwrap();
+            first.wait().unwrap();
+            seen.after_spawn();
+            let mut second = pool
+                .submit(|| thread::current().name().map(str::to_owned))
+                .unwrap();
+            let name = second.wait().unwrap().unwrap();
+            pool.shutdown(false);
+            assert_eq!(pool.worker_count(), 0);
+            seen.saw(if name.ends_with("_0") {
+                "ran on the first worker"
+            } else {
+                "ran on a new worker"
+            });
+        },
+    );
 }

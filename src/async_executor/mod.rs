@@ -7,9 +7,13 @@
 //! is ever started (shutdown is awaited through the executor's `terminated`
 //! future).
 
+#[cfg(all(feature = "std", not(loom)))]
+mod default;
 mod stream;
 mod unwrap;
 
+#[cfg(all(feature = "std", not(loom)))]
+pub use default::{default_executor, run_blocking};
 pub use stream::MapStream;
 pub use unwrap::{UnwrapFuture, unwrap_future};
 
@@ -60,6 +64,26 @@ pub struct AsyncExecutor<E: Executor> {
     executor: E,
     #[cfg(feature = "tracing")]
     handle_contexts: bool,
+}
+
+impl<E: Executor + Clone> Clone for AsyncExecutor<E> {
+    /// Another handle to the same executor (for a `ThreadPoolExecutor`, an
+    /// atomic increment): hand one to each task instead of an `Arc`.
+    ///
+    /// ```
+    /// use concurrent_futures::{AsyncExecutor, ThreadPoolExecutor};
+    /// let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
+    /// let for_task = executor.clone();
+    /// let answer = std::thread::spawn(move || futures::executor::block_on(for_task.run(|| 42)));
+    /// assert_eq!(answer.join().unwrap().unwrap(), 42);
+    /// ```
+    fn clone(&self) -> Self {
+        AsyncExecutor {
+            executor: self.executor.clone(),
+            #[cfg(feature = "tracing")]
+            handle_contexts: self.handle_contexts,
+        }
+    }
 }
 
 impl<E: Executor> AsyncExecutor<E> {
@@ -183,19 +207,22 @@ impl<E: Executor> AsyncExecutor<E> {
         &self,
         items: I,
         f: F,
-    ) -> Result<MapStream<'_, E, I::IntoIter, F, T>, SubmitError>
+    ) -> Result<MapStream<E, I::IntoIter, F, T>, SubmitError>
     where
+        E: Clone,
         I: IntoIterator,
         I::Item: Send + 'static,
         F: Fn(I::Item) -> T + Send + Sync + 'static,
         T: Send + 'static,
     {
-        MapStream::new(self, items.into_iter(), f, None)
+        MapStream::new(self.clone(), items.into_iter(), f, None)
     }
 
-    /// [`map`](AsyncExecutor::map) with at most `in_flight` jobs submitted and
-    /// not yet yielded: the next item is submitted as each result is yielded, so
-    /// an endless iterator works.
+    /// [`map`](AsyncExecutor::map) with at most `buffer_size` jobs submitted
+    /// and not yet yielded (Python 3.14's `buffersize`, and the bound of
+    /// [`MapOptions::buffer_size`](crate::MapOptions::buffer_size)): the next
+    /// item is submitted as each result is yielded, so an endless iterator
+    /// works and at most `buffer_size` calls of `f` run at once.
     ///
     /// ```
     /// use std::num::NonZeroUsize;
@@ -218,15 +245,16 @@ impl<E: Executor> AsyncExecutor<E> {
         &self,
         items: I,
         f: F,
-        in_flight: NonZeroUsize,
-    ) -> Result<MapStream<'_, E, I::IntoIter, F, T>, SubmitError>
+        buffer_size: NonZeroUsize,
+    ) -> Result<MapStream<E, I::IntoIter, F, T>, SubmitError>
     where
+        E: Clone,
         I: IntoIterator,
         I::Item: Send + 'static,
         F: Fn(I::Item) -> T + Send + Sync + 'static,
         T: Send + 'static,
     {
-        MapStream::new(self, items.into_iter(), f, Some(in_flight))
+        MapStream::new(self.clone(), items.into_iter(), f, Some(buffer_size))
     }
 
     /// easynetwork's `shutdown`: begins shutdown (cancelling queued jobs with

@@ -31,7 +31,8 @@ use crate::sync::Arc;
 /// use futures::StreamExt;
 ///
 /// futures::executor::block_on(async {
-///     let executor = AsyncExecutor::new(InlineExecutor::new());
+///     let inline = InlineExecutor::new(); // not `Clone`: wrapped by reference
+///     let executor = AsyncExecutor::new(&inline);
 ///     let mut results = executor.map(["a", "b"], str::to_uppercase).unwrap();
 ///     assert_eq!(results.next().await.unwrap().unwrap(), "A");
 ///     assert_eq!(results.next().await.unwrap().unwrap(), "B");
@@ -39,12 +40,14 @@ use crate::sync::Arc;
 /// });
 /// ```
 #[must_use = "streams do nothing unless polled; dropping this one cancels the jobs not started"]
-pub struct MapStream<'e, E: Executor, I: Iterator, F, T> {
-    executor: &'e AsyncExecutor<E>,
+pub struct MapStream<E: Executor, I: Iterator, F, T> {
+    /// A handle of the executor: the stream owns what it needs, so it can be
+    /// returned or moved into a spawned task.
+    executor: AsyncExecutor<E>,
     feed: Feed<I, F, T>,
 }
 
-impl<'e, E, I, F, T> MapStream<'e, E, I, F, T>
+impl<E, I, F, T> MapStream<E, I, F, T>
 where
     E: Executor,
     I: Iterator,
@@ -53,12 +56,12 @@ where
     T: Send + 'static,
 {
     pub(super) fn new(
-        executor: &'e AsyncExecutor<E>,
+        executor: AsyncExecutor<E>,
         items: I,
         f: F,
         bound: Option<NonZeroUsize>,
     ) -> Result<Self, SubmitError> {
-        let feed = Feed::start(items, f, bound, submitter(executor))?;
+        let feed = Feed::start(items, f, bound, submitter(&executor))?;
         Ok(MapStream { executor, feed })
     }
 
@@ -96,7 +99,7 @@ where
     }
 }
 
-impl<E, I, F, T> futures_core::Stream for MapStream<'_, E, I, F, T>
+impl<E, I, F, T> futures_core::Stream for MapStream<E, I, F, T>
 where
     E: Executor,
     I: Iterator,
@@ -110,7 +113,7 @@ where
         // `MapStream` is `Unpin`: it holds no self-references.
         let this = self.get_mut();
         // The item owed for the result yielded last (see `Feed::refill`).
-        this.feed.refill(submitter(this.executor));
+        this.feed.refill(submitter(&this.executor));
         let Some(front) = this.feed.front_mut() else {
             return Poll::Ready(None);
         };
@@ -127,9 +130,9 @@ where
     }
 }
 
-impl<E: Executor, I: Iterator, F, T> Unpin for MapStream<'_, E, I, F, T> {}
+impl<E: Executor, I: Iterator, F, T> Unpin for MapStream<E, I, F, T> {}
 
-impl<E: Executor, I: Iterator, F, T> fmt::Debug for MapStream<'_, E, I, F, T> {
+impl<E: Executor, I: Iterator, F, T> fmt::Debug for MapStream<E, I, F, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (in_flight, more_items) = self.feed.progress();
         f.debug_struct("MapStream")

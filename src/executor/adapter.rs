@@ -201,6 +201,10 @@ macro_rules! adapter_executor {
 
 /// Runs jobs on a [`rayon::ThreadPool`], with Python's executor lifecycle.
 ///
+/// The pool is yours: depend on `rayon` yourself (`rayon = "1"`) to build it,
+/// and enable this crate's `rayon` feature. Clones share the adapter (its
+/// queue and lifecycle).
+///
 /// # What an adapter cannot do
 ///
 /// Our side allocates once per job (the job and its future), but the pool's own
@@ -223,6 +227,7 @@ macro_rules! adapter_executor {
 /// ```
 #[cfg(feature = "rayon")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
+#[derive(Clone)]
 pub struct RayonExecutor {
     pool: Arc<rayon::ThreadPool>,
     lifecycle: Arc<Lifecycle>,
@@ -278,7 +283,9 @@ impl fmt::Debug for RayonExecutor {
 
 /// Runs jobs through tokio's blocking pool (`spawn_blocking`) on a given
 /// runtime [`Handle`](tokio::runtime::Handle), with Python's executor lifecycle.
-/// Works from any thread, inside or outside the runtime.
+/// Works from any thread, inside or outside the runtime. The runtime is yours:
+/// depend on `tokio` yourself, and enable this crate's `tokio` feature. Clones
+/// share the adapter (its queue and lifecycle).
 ///
 /// # What an adapter cannot do
 ///
@@ -301,6 +308,7 @@ impl fmt::Debug for RayonExecutor {
 /// ```
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+#[derive(Clone)]
 pub struct TokioBlockingExecutor {
     handle: tokio::runtime::Handle,
     lifecycle: Arc<Lifecycle>,

@@ -131,9 +131,27 @@ impl Job {
         Self::from_work(WithToken(f))
     }
 
+    /// A job whose closure may borrow from the caller's stack (a scoped job):
+    /// the executor sees an ordinary `Job`.
+    ///
+    /// # Safety
+    ///
+    /// The job must be run, cancelled or dropped (which drops `f`) before
+    /// anything `f` borrows goes away, and the caller must not return before
+    /// then: `executor::scope` waits for every job it made this way.
+    #[cfg(feature = "std")]
+    pub(crate) unsafe fn new_scoped<F, T>(f: F) -> (Job, SharedFuture<T>)
+    where
+        F: FnOnce() -> T + Send,
+        T: Send + 'static,
+    {
+        Self::from_work(Plain(f))
+    }
+
+    /// Safe for `W: 'static` (`new`, `with_token`); otherwise see `new_scoped`.
     fn from_work<W, T>(work: W) -> (Job, SharedFuture<T>)
     where
-        W: Work<T> + Send + 'static,
+        W: Work<T> + Send,
         T: Send + 'static,
     {
         // Built in place: the cell's outcome slot (the size of `T`) is never

@@ -85,16 +85,18 @@ impl MapOptions {
 /// drop(results); // iteration began: jobs not started yet are cancelled
 /// ```
 #[must_use = "iterators are lazy; the jobs run anyway, but their results are dropped"]
-pub struct Map<'e, E, I, F, T>
+pub struct Map<E, I, F, T>
 where
     I: Iterator,
 {
-    executor: &'e E,
+    /// A handle of the executor (a clone, an `Arc`, or a reference): the
+    /// iterator owns what it needs, so it can be returned or sent away.
+    executor: E,
     feed: Feed<I, F, T>,
     deadline: Option<Instant>,
 }
 
-impl<'e, E, I, F, T> Map<'e, E, I, F, T>
+impl<E, I, F, T> Map<E, I, F, T>
 where
     E: Executor,
     I: Iterator,
@@ -102,16 +104,28 @@ where
     F: Fn(I::Item) -> T + Send + Sync + 'static,
     T: Send + 'static,
 {
-    pub(crate) fn new(
-        executor: &'e E,
-        items: I,
-        f: F,
-        options: MapOptions,
-    ) -> Result<Self, SubmitError> {
+    /// What [`Executor::map_with`] makes, for any handle of an executor: an
+    /// owned one, an `Arc`, or a reference (the way to map on an executor that
+    /// is not `Clone`, such as `InlineExecutor`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Executor::map`].
+    ///
+    /// ```
+    /// use concurrent_futures::{InlineExecutor, Map, MapOptions};
+    /// let executor = InlineExecutor::new();
+    /// let squares: Vec<u32> = Map::new(&executor, 1..=3_u32, |x| x * x, MapOptions::new())
+    ///     .unwrap()
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(squares, [1, 4, 9]);
+    /// ```
+    pub fn new(executor: E, items: I, f: F, options: MapOptions) -> Result<Self, SubmitError> {
         let deadline = options
             .timeout
             .and_then(|timeout| Instant::now().checked_add(timeout));
-        let feed = Feed::start(items, f, options.buffer_size, submitter(executor))?;
+        let feed = Feed::start(items, f, options.buffer_size, submitter(&executor))?;
         Ok(Map {
             executor,
             feed,
@@ -147,7 +161,7 @@ where
     move |item, f| executor.submit(move || f(item))
 }
 
-impl<E, I, F, T> Iterator for Map<'_, E, I, F, T>
+impl<E, I, F, T> Iterator for Map<E, I, F, T>
 where
     E: Executor,
     I: Iterator,
@@ -162,7 +176,7 @@ where
         // before that result was yielded: a result counts against the bound
         // until it is yielded (CPython gh-131466, where the refill came first
         // and ran one job too many).
-        self.feed.refill(submitter(self.executor));
+        self.feed.refill(submitter(&self.executor));
         let mut future = self.feed.pop_front()?;
         let result = match self.deadline {
             None => future.wait(),
@@ -180,7 +194,7 @@ where
     }
 }
 
-impl<E, I: Iterator, F, T> fmt::Debug for Map<'_, E, I, F, T> {
+impl<E, I: Iterator, F, T> fmt::Debug for Map<E, I, F, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (in_flight, more_items) = self.feed.progress();
         f.debug_struct("Map")

@@ -19,6 +19,8 @@ mod lifecycle;
 #[cfg(feature = "std")]
 mod map;
 #[cfg(feature = "std")]
+mod scope;
+#[cfg(feature = "std")]
 mod thread_pool;
 
 #[cfg(feature = "rayon")]
@@ -29,6 +31,8 @@ pub use inline::InlineExecutor;
 pub use job::Job;
 #[cfg(feature = "std")]
 pub use map::{Map, MapOptions};
+#[cfg(feature = "std")]
+pub use scope::{Scope, ScopeError, scope};
 #[cfg(feature = "std")]
 pub use thread_pool::{BuildError, ThreadPoolBuilder, ThreadPoolExecutor};
 
@@ -185,23 +189,39 @@ pub trait Executor {
     /// [`map_with`](Executor::map_with) to bound the jobs in flight or set a
     /// timeout. Dropping the iterator cancels the jobs that have not started.
     ///
+    /// The iterator holds a clone of the executor handle (for a
+    /// `ThreadPoolExecutor` or an `Arc<E>`, an atomic increment), so it can be
+    /// returned from a function or sent to another thread, as Python's is. An
+    /// executor that is not `Clone` (`InlineExecutor`) maps through a
+    /// reference with [`Map::new`]`(&executor, ..)`.
+    ///
+    /// # Errors
+    ///
+    /// The executor's refusal of the first items ([`SubmitError`]); the jobs
+    /// already submitted are cancelled. Each item yields `Ok(value)` or the
+    /// job's [`Error`](crate::Error) (`Panicked`, `Cancelled` after a shutdown
+    /// with `cancel_futures`, a later refusal as `Shutdown`).
+    ///
     /// ```
-    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
-    /// let pool = ThreadPoolExecutor::new();
-    /// let lengths: Vec<usize> =
-    ///     pool.map(["a", "bb", "ccc"], str::len).unwrap().map(Result::unwrap).collect();
-    /// assert_eq!(lengths, [1, 2, 3]);
+    /// use concurrent_futures::{Executor, Map, ThreadPoolExecutor};
+    ///
+    /// // A helper that makes its own pool and returns the lazy results.
+    /// fn lengths(words: Vec<&'static str>) -> impl Iterator<Item = usize> {
+    ///     let pool = ThreadPoolExecutor::new();
+    ///     pool.map(words, str::len).unwrap().map(Result::unwrap)
+    /// }
+    /// assert_eq!(lengths(vec!["a", "bb", "ccc"]).collect::<Vec<_>>(), [1, 2, 3]);
     /// ```
     #[cfg(feature = "std")]
-    fn map<I, F, T>(&self, items: I, f: F) -> Result<Map<'_, Self, I::IntoIter, F, T>, SubmitError>
+    fn map<I, F, T>(&self, items: I, f: F) -> Result<Map<Self, I::IntoIter, F, T>, SubmitError>
     where
-        Self: Sized,
+        Self: Sized + Clone,
         I: IntoIterator,
         I::Item: Send + 'static,
         F: Fn(I::Item) -> T + Send + Sync + 'static,
         T: Send + 'static,
     {
-        Map::new(self, items.into_iter(), f, MapOptions::new())
+        Map::new(self.clone(), items.into_iter(), f, MapOptions::new())
     }
 
     /// [`map`](Executor::map) with options: a bound on the jobs in flight
@@ -228,15 +248,15 @@ pub trait Executor {
         items: I,
         f: F,
         options: MapOptions,
-    ) -> Result<Map<'_, Self, I::IntoIter, F, T>, SubmitError>
+    ) -> Result<Map<Self, I::IntoIter, F, T>, SubmitError>
     where
-        Self: Sized,
+        Self: Sized + Clone,
         I: IntoIterator,
         I::Item: Send + 'static,
         F: Fn(I::Item) -> T + Send + Sync + 'static,
         T: Send + 'static,
     {
-        Map::new(self, items.into_iter(), f, options)
+        Map::new(self.clone(), items.into_iter(), f, options)
     }
 
     /// Python's `shutdown(wait=True, cancel_futures=...)`: begins shutdown and

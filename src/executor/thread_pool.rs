@@ -23,8 +23,10 @@
 //!   submit that claims one leaves its job in the queue for it). A worker that
 //!   comes back takes one unclaimed mark back if there is one; if there is none,
 //!   its own was claimed, and it pops the job left to it.
+//! - `retiring` counts workers that left `workers` after `keep_alive` idle and
+//!   whose exit guard has not run yet; their handles are detached.
 //! - The pool is terminated (the latch is released) exactly when it is shut
-//!   down or broken, the queue is empty and `workers == 0`.
+//!   down or broken, the queue is empty and `workers == retiring == 0`.
 //!
 //! ## Phases of a worker
 //!
@@ -47,7 +49,9 @@
 //!   sleeping thread costs a futex call and, on an idle core, tens of
 //!   microseconds. It never spins without having just worked, so an idle pool
 //!   uses no CPU.
-//! - **Sleeping**: on the condition variable, until a submit or shutdown.
+//! - **Sleeping**: on the condition variable, until a submit or shutdown; with
+//!   a `keep_alive`, a worker that sleeps that long without being woken for
+//!   work retires (exits), and a later submit starts a new one.
 //! - **Exit**: once shut down (or broken) with the queue empty. The exit guard
 //!   lowers `workers` and, for the last worker, releases the `terminated`
 //!   futures; `shutdown` then also joins the threads, as Python does.
@@ -61,6 +65,7 @@ use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
+use core::time::Duration;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::job::Completion;
@@ -96,13 +101,18 @@ type Initializer =
 /// started. A panicking job is reported to its waiter as
 /// [`Error::Panicked`](crate::Error::Panicked) and the worker keeps serving.
 ///
-/// # Dropping
+/// # Cloning and dropping
 ///
-/// Dropping the pool begins shutdown without cancelling and without blocking:
-/// queued jobs still run, their futures stay valid, and the workers exit when
-/// the queue is empty. To wait for them, call
-/// [`shutdown`](Executor::shutdown) first, or await
-/// [`terminated`](Executor::terminated).
+/// A `ThreadPoolExecutor` is a handle: clones share the one pool (a clone is
+/// an atomic increment), so a pool can be handed to tasks, threads and
+/// iterators that outlive the scope that made it.
+///
+/// Dropping the last handle begins shutdown without cancelling and without
+/// blocking: queued jobs still run, their futures stay valid, and the workers
+/// exit when the queue is empty. To wait for them, call
+/// [`shutdown`](Executor::shutdown) first, await
+/// [`terminated`](Executor::terminated), or run the jobs in a
+/// [`scope`](crate::scope), which waits.
 ///
 /// # Examples
 ///
@@ -120,6 +130,8 @@ pub struct ThreadPoolExecutor {
 }
 
 struct Shared {
+    /// `ThreadPoolExecutor` handles alive; the last one dropped shuts down.
+    handles: AtomicUsize,
     state: Mutex<PoolState>,
     work_ready: Condvar,
     /// 1 while the queue holds a job, else 0: stored under the lock when that
@@ -130,14 +142,20 @@ struct Shared {
     thread_name_prefix: String,
     stack_size: Option<usize>,
     initializer: Option<Initializer>,
+    /// How long an idle worker waits for work before it exits; `None`: for
+    /// ever (Python's behaviour).
+    keep_alive: Option<Duration>,
 }
 
 /// The pool's bookkeeping; see the module's invariants.
 #[derive(Default)]
 struct PoolState {
     queue: VecDeque<Job>,
-    /// Worker threads spawned and not done exiting.
+    /// Worker threads spawned that serve the pool (not exited or retiring).
     workers: usize,
+    /// Workers that retired after `keep_alive` idle and have not finished
+    /// exiting (their thread-locals are still being destroyed).
+    retiring: usize,
     /// Threads ever started, for their names.
     started: usize,
     /// Workers inside `Condvar::wait`.
@@ -211,6 +229,7 @@ pub struct ThreadPoolBuilder {
     thread_name_prefix: Option<String>,
     stack_size: Option<usize>,
     initializer: Option<Initializer>,
+    keep_alive: Option<Duration>,
 }
 
 impl ThreadPoolBuilder {
@@ -279,6 +298,26 @@ impl ThreadPoolBuilder {
         self
     }
 
+    /// Lets a worker that has been idle for `idle` (a duration; a worker is
+    /// idle while it sleeps for want of work) exit; the pool starts a new one
+    /// when work comes again. Off by default, as in Python, where threads live
+    /// until shutdown (tokio's blocking pool keeps idle threads 10 s,
+    /// `blocking` 500 ms). A retired worker's thread-locals are destroyed when
+    /// it exits.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = concurrent_futures::ThreadPoolExecutor::builder()
+    ///     .keep_alive(Duration::from_secs(10))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn keep_alive(mut self, idle: Duration) -> Self {
+        self.keep_alive = Some(idle);
+        self
+    }
+
     /// Builds the pool. No thread starts until the first job is submitted.
     ///
     /// # Errors
@@ -305,6 +344,7 @@ impl ThreadPoolBuilder {
         }
         Ok(ThreadPoolExecutor {
             shared: Arc::new(Shared {
+                handles: AtomicUsize::new(1),
                 state: Mutex::new(PoolState::default()),
                 work_ready: Condvar::new(),
                 queued: AtomicUsize::new(0),
@@ -314,6 +354,7 @@ impl ThreadPoolBuilder {
                     .unwrap_or_else(|| String::from("ThreadPoolExecutor")),
                 stack_size: self.stack_size,
                 initializer: self.initializer,
+                keep_alive: self.keep_alive,
             }),
         })
     }
@@ -326,6 +367,7 @@ impl fmt::Debug for ThreadPoolBuilder {
             .field("thread_name_prefix", &self.thread_name_prefix)
             .field("stack_size", &self.stack_size)
             .field("initializer", &self.initializer.is_some())
+            .field("keep_alive", &self.keep_alive)
             .finish()
     }
 }
@@ -445,10 +487,18 @@ impl Shared {
         while backoff.snooze() && self.queued.load(Ordering::Relaxed) == 0 {}
     }
 
-    fn wait<'a>(&self, guard: MutexGuard<'a, PoolState>) -> MutexGuard<'a, PoolState> {
-        self.work_ready
-            .wait(guard)
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Sleeps on the condition variable, for at most `keep_alive` if set;
+    /// `true` if that time passed.
+    fn wait<'a>(&'a self, guard: MutexGuard<'a, PoolState>) -> (MutexGuard<'a, PoolState>, bool) {
+        match self.keep_alive {
+            None => (
+                self.work_ready
+                    .wait(guard)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                false,
+            ),
+            Some(idle) => crate::sync::wait_timeout(&self.work_ready, &self.state, guard, idle),
+        }
     }
 
     /// Releases the `terminated` futures if the pool is shut down (or broken)
@@ -457,6 +507,7 @@ impl Shared {
         if !state.terminated.is_released()
             && (state.shutdown || state.broken.is_some())
             && state.workers == 0
+            && state.retiring == 0
         {
             debug_assert!(state.queue.is_empty());
             state.terminated.release()
@@ -551,6 +602,8 @@ impl Shared {
 /// included, so the count stays true.
 struct ExitGuard {
     shared: Option<Arc<Shared>>,
+    /// The worker retired (no longer in `workers`, counted in `retiring`).
+    retired: bool,
 }
 
 impl Drop for ExitGuard {
@@ -564,8 +617,13 @@ impl Drop for ExitGuard {
         run_quietly(move || {
             let released = {
                 let mut state = shared.lock();
-                debug_assert!(state.workers > 0, "a worker exited twice");
-                state.workers -= 1;
+                if self.retired {
+                    debug_assert!(state.retiring > 0, "a worker exited twice");
+                    state.retiring -= 1;
+                } else {
+                    debug_assert!(state.workers > 0, "a worker exited twice");
+                    state.workers -= 1;
+                }
                 Shared::take_if_terminated(&mut state)
             };
             released.complete();
@@ -579,6 +637,7 @@ fn worker_main(shared: Arc<Shared>) {
     EXIT_GUARD.with(|guard| {
         *guard.borrow_mut() = Some(ExitGuard {
             shared: Some(Arc::clone(&shared)),
+            retired: false,
         });
     });
     CURRENT_POOL.with(|pool| pool.set(Arc::as_ptr(&shared) as usize));
@@ -655,10 +714,33 @@ impl Worker {
             }
             // Sleeping.
             state.sleeping += 1;
-            state = shared.wait(state);
+            let (guard, idle_too_long) = shared.wait(state);
+            state = guard;
             state.sleeping -= 1;
             if state.notified > 0 {
                 state.notified -= 1;
+            } else if idle_too_long && state.queue.is_empty() && !state.shutdown {
+                // Retire: out of `workers` now, so that a submit starts a new
+                // worker instead of counting on this one; still counted in
+                // `retiring` until its thread-locals are destroyed.
+                state.workers -= 1;
+                state.retiring += 1;
+                let me = thread::current().id();
+                let handle = state
+                    .handles
+                    .iter()
+                    .position(|handle| handle.thread().id() == me)
+                    .map(|index| state.handles.swap_remove(index));
+                drop(state);
+                // Detached: nobody joins a retired worker; `terminated` waits
+                // for its exit guard instead.
+                drop(handle);
+                EXIT_GUARD.with(|guard| {
+                    if let Some(guard) = guard.borrow_mut().as_mut() {
+                        guard.retired = true;
+                    }
+                });
+                return;
             }
             debug_assert!(state.notified <= state.sleeping);
         }
@@ -805,9 +887,35 @@ impl Executor for ThreadPoolExecutor {
     }
 }
 
+impl Clone for ThreadPoolExecutor {
+    /// Another handle to the same pool.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new();
+    /// let handle = pool.clone();
+    /// drop(pool); // not the last handle: the pool goes on
+    /// assert_eq!(handle.submit(|| 1).unwrap().wait().unwrap(), 1);
+    /// ```
+    fn clone(&self) -> Self {
+        // ORDERING: relaxed, as `Arc::clone`: a new handle is made from a live
+        // one, so the count cannot be at zero, and nothing is published.
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        ThreadPoolExecutor {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
 impl Drop for ThreadPoolExecutor {
+    /// The last handle begins shutdown, without cancelling or waiting.
     fn drop(&mut self) {
-        self.shutdown_nowait(false);
+        // ORDERING: acquire-release, as `Arc`'s drop: whoever drops the last
+        // handle sees every use of the others (a submit through another handle
+        // happens before this shutdown).
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shutdown_nowait(false);
+        }
     }
 }
 

@@ -32,6 +32,18 @@ pub fn model(
     expected: &'static [&'static str],
     body: impl Fn(&Seen) + Sync + Send + 'static,
 ) {
+    model_bounded(name, expected, None, body);
+}
+
+/// [`model`] with loom's preemption bound set to `preemptions` (`None`:
+/// exhaustive). A model that sets one says why at its call site: the bound
+/// trades completeness for a state space that finishes in CI.
+pub fn model_bounded(
+    name: &str,
+    expected: &'static [&'static str],
+    preemptions: Option<usize>,
+    body: impl Fn(&Seen) + Sync + Send + 'static,
+) {
     let seen = std::sync::Arc::new(Seen::default());
     let body = std::sync::Arc::new(body);
     let mut per_pass = [0; 2];
@@ -39,7 +51,11 @@ pub fn model(
         seen.spawned_first.store(pass == 1, StdOrdering::Relaxed);
         let in_model = std::sync::Arc::clone(&seen);
         let body = std::sync::Arc::clone(&body);
-        loom::model(move || {
+        let mut builder = loom::model::Builder::new();
+        if preemptions.is_some() {
+            builder.preemption_bound = preemptions;
+        }
+        builder.check(move || {
             in_model.iterations.fetch_add(1, StdOrdering::Relaxed);
             body(&in_model);
         });

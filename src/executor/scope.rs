@@ -1,0 +1,334 @@
+//! [`scope`]: Python's `with ThreadPoolExecutor() as pool:` and
+//! `std::thread::scope` in one: jobs that borrow from the enclosing stack, and
+//! a block that waits for all of them before it returns.
+
+use core::fmt;
+use core::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+use super::{Executor, Job};
+use crate::error::SubmitError;
+use crate::future::SharedFuture;
+use crate::sync::{Arc, AtomicUsize, Condvar, Mutex, Ordering};
+
+/// Runs `f` with a [`Scope`] whose jobs run on `executor` and may borrow
+/// anything that outlives the call (`'env`), then waits until every job
+/// submitted through the scope has finished (run, or been cancelled or
+/// dropped by the executor) before returning: Python's
+/// `with ThreadPoolExecutor() as pool:` block, which waits on exit, and
+/// `std::thread::scope` / `rayon::scope`, which let jobs borrow.
+///
+/// The wait happens even if `f` panics; `f`'s panic is then resumed.
+///
+/// # Errors
+///
+/// [`ScopeError`] if any job of the scope panicked (each panic also stays in
+/// its job's future, as [`Error::Panicked`](crate::Error::Panicked)). The
+/// scope's value is in the error, so that nothing `f` computed is lost.
+///
+/// # Deadlocks
+///
+/// The scope waits for its jobs on the calling thread. Called from a job of
+/// the same executor with no other worker free to run the scoped jobs, the
+/// wait cannot end (as with any blocking wait for work queued behind oneself).
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::{ThreadPoolExecutor, scope};
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let words = vec!["alpha".to_owned(), "beta".to_owned(), "gamma".to_owned()]; // not 'static
+/// let mut lengths = Vec::new();
+/// scope(&pool, |s| {
+///     for word in &words {
+///         lengths.push(s.submit(move || word.len()).unwrap()); // borrows `words`
+///     }
+/// })
+/// .unwrap();
+/// // Every job has finished here.
+/// let lengths: Vec<usize> = lengths.iter_mut().map(|f| f.try_take().unwrap().unwrap()).collect();
+/// assert_eq!(lengths, [5, 4, 5]);
+/// ```
+pub fn scope<'env, E, F, R>(executor: &'env E, f: F) -> Result<R, ScopeError<R>>
+where
+    E: Executor + ?Sized,
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env, E>) -> R,
+{
+    let scope = Scope {
+        executor,
+        state: Arc::new(ScopeState::default()),
+        _scope: PhantomData,
+        _env: PhantomData,
+    };
+    // Waits on every path out of here, a panic of `f` included.
+    struct WaitOnExit<'a>(&'a ScopeState);
+    impl Drop for WaitOnExit<'_> {
+        fn drop(&mut self) {
+            self.0.wait_for_jobs();
+        }
+    }
+    let value = {
+        let _wait = WaitOnExit(&scope.state);
+        match catch_unwind(AssertUnwindSafe(|| f(&scope))) {
+            Ok(value) => value,
+            Err(payload) => {
+                drop(_wait);
+                resume_unwind(payload)
+            }
+        }
+    };
+    // ORDERING: acquire: pairs with the release in `ScopedWork::run`, though
+    // the lock taken by `wait_for_jobs` already orders it.
+    match scope.state.panicked.load(Ordering::Acquire) {
+        0 => Ok(value),
+        panicked => Err(ScopeError { panicked, value }),
+    }
+}
+
+/// The scope of [`scope`]: submits jobs that may borrow from `'env`.
+///
+/// `'scope` is the scope's own lifetime (the jobs' futures may outlive it:
+/// their values are `'static`); `'env` is what the jobs may borrow.
+pub struct Scope<'scope, 'env: 'scope, E: Executor + ?Sized> {
+    executor: &'env E,
+    state: Arc<ScopeState>,
+    // Invariant in both, as `std::thread::Scope`.
+    _scope: PhantomData<&'scope mut &'scope ()>,
+    _env: PhantomData<&'env mut &'env ()>,
+}
+
+impl<'scope, E: Executor + ?Sized> Scope<'scope, '_, E> {
+    /// Submits `f`, which may borrow from the scope's environment, and returns
+    /// the future of its result. The job is counted until it has run (or been
+    /// cancelled or dropped by the executor, which drops `f` unrun).
+    ///
+    /// # Errors
+    ///
+    /// The executor's refusal ([`SubmitError`]); `f` is dropped unrun.
+    ///
+    /// ```
+    /// use concurrent_futures::{ThreadPoolExecutor, scope};
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let mut total = 0;
+    /// let numbers = [1, 2, 3, 4];
+    /// scope(&pool, |s| {
+    ///     let mut halves = [
+    ///         s.submit(|| numbers[..2].iter().sum::<i32>()).unwrap(),
+    ///         s.submit(|| numbers[2..].iter().sum::<i32>()).unwrap(),
+    ///     ];
+    ///     total = halves.iter_mut().map(|half| half.wait().unwrap()).sum();
+    /// })
+    /// .unwrap();
+    /// assert_eq!(total, 10);
+    /// ```
+    pub fn submit<F, T>(&'scope self, f: F) -> Result<SharedFuture<T>, SubmitError>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'static,
+    {
+        self.state.job_started();
+        let work = ScopedWork {
+            f: Some(f),
+            state: Arc::clone(&self.state),
+        };
+        // SAFETY: `work` (and the closure it holds, with its borrows of 'env
+        // and 'scope) is dropped when the job runs, is cancelled or is
+        // dropped, and only then is the job counted out of the scope (see
+        // `ScopedWork`); `scope` does not return before every counted job is
+        // out. The value is 'static, so the future may outlive the scope.
+        let (job, future) = unsafe { Job::new_scoped(move || work.run()) };
+        self.executor.execute(job)?;
+        Ok(future)
+    }
+
+    /// Submits `f` without keeping its future, as `rayon::Scope::spawn`: the
+    /// scope still waits for it, and reports its panic
+    /// ([`ScopeError`]); its value is dropped on the worker.
+    ///
+    /// # Errors
+    ///
+    /// The executor's refusal ([`SubmitError`]); `f` is dropped unrun.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use concurrent_futures::{ThreadPoolExecutor, scope};
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let sum = AtomicU64::new(0);
+    /// let data = [1_u64, 2, 3, 4];
+    /// scope(&pool, |s| {
+    ///     for x in &data {
+    ///         s.spawn(|| {
+    ///             sum.fetch_add(*x, Ordering::Relaxed);
+    ///         })
+    ///         .unwrap();
+    ///     }
+    /// })
+    /// .unwrap();
+    /// assert_eq!(sum.into_inner(), 10);
+    /// ```
+    pub fn spawn<F>(&'scope self, f: F) -> Result<(), SubmitError>
+    where
+        F: FnOnce() + Send + 'scope,
+    {
+        self.submit(f).map(drop)
+    }
+
+    /// The executor the scope submits to.
+    ///
+    /// ```
+    /// use concurrent_futures::{ThreadPoolExecutor, scope};
+    /// let pool = ThreadPoolExecutor::builder().max_workers(2).build().unwrap();
+    /// scope(&pool, |s| assert_eq!(s.executor().max_workers(), 2)).unwrap();
+    /// ```
+    pub fn executor(&self) -> &E {
+        self.executor
+    }
+}
+
+impl<E: Executor + ?Sized> fmt::Debug for Scope<'_, '_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("jobs", &*self.state.lock())
+            .finish()
+    }
+}
+
+/// Why [`scope`] reports failure: some of its jobs panicked. Each panic also
+/// stays in its job's future as [`Error::Panicked`](crate::Error::Panicked).
+/// Holds the value the scope's closure returned.
+///
+/// ```
+/// use concurrent_futures::{ThreadPoolExecutor, scope};
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let error = scope(&pool, |s| {
+///     let _ = s.submit(|| panic!("one job fails"));
+///     "the closure's value"
+/// })
+/// .unwrap_err();
+/// assert_eq!(error.panicked(), 1);
+/// assert_eq!(error.into_value(), "the closure's value");
+/// ```
+#[derive(Debug)]
+pub struct ScopeError<R> {
+    panicked: usize,
+    value: R,
+}
+
+impl<R> ScopeError<R> {
+    /// How many jobs of the scope panicked.
+    ///
+    /// ```
+    /// # use concurrent_futures::{ThreadPoolExecutor, scope};
+    /// # let pool = ThreadPoolExecutor::new();
+    /// let error = scope(&pool, |s| { let _ = s.submit(|| panic!()); }).unwrap_err();
+    /// assert_eq!(error.panicked(), 1);
+    /// ```
+    pub fn panicked(&self) -> usize {
+        self.panicked
+    }
+
+    /// The value the scope's closure returned.
+    ///
+    /// ```
+    /// # use concurrent_futures::{ThreadPoolExecutor, scope};
+    /// # let pool = ThreadPoolExecutor::new();
+    /// let error = scope(&pool, |s| { let _ = s.submit(|| panic!()); 7 }).unwrap_err();
+    /// assert_eq!(error.into_value(), 7);
+    /// ```
+    pub fn into_value(self) -> R {
+        self.value
+    }
+}
+
+impl<R> fmt::Display for ScopeError<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} job(s) of the scope panicked", self.panicked)
+    }
+}
+
+impl<R: fmt::Debug> core::error::Error for ScopeError<R> {}
+
+/// The jobs of a scope still counted, and the thread waiting for them.
+#[derive(Default)]
+struct ScopeState {
+    jobs: Mutex<usize>,
+    all_done: Condvar,
+    panicked: AtomicUsize,
+}
+
+impl ScopeState {
+    fn lock(&self) -> crate::sync::MutexGuard<'_, usize> {
+        // Nothing that can panic runs under this lock.
+        self.jobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn job_started(&self) {
+        *self.lock() += 1;
+    }
+
+    /// A job's closure is gone (run or dropped): count it out. The last one
+    /// wakes the scope. Runs on the job's thread; the state is in an `Arc`,
+    /// so the scope may return (and free its frame) while this finishes.
+    fn job_finished(&self) {
+        let mut jobs = self.lock();
+        *jobs -= 1;
+        if *jobs == 0 {
+            self.all_done.notify_all();
+        }
+    }
+
+    fn wait_for_jobs(&self) {
+        let mut jobs = self.lock();
+        while *jobs > 0 {
+            jobs = self
+                .all_done
+                .wait(jobs)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+}
+
+/// A scoped job's closure and its scope. Counted out of the scope when
+/// dropped, after the closure: run (consumed) or dropped unrun.
+struct ScopedWork<F> {
+    f: Option<F>,
+    state: Arc<ScopeState>,
+}
+
+impl<F> ScopedWork<F> {
+    fn run<T>(mut self) -> T
+    where
+        F: FnOnce() -> T,
+    {
+        let f = self.f.take().expect("a scoped job runs once");
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(value) => value,
+            Err(payload) => {
+                // ORDERING: release, read by `scope` after the wait.
+                self.state.panicked.fetch_add(1, Ordering::Release);
+                // Into the job's future, as any job's panic.
+                resume_unwind(payload)
+            }
+        }
+    }
+}
+
+impl<F> Drop for ScopedWork<F> {
+    fn drop(&mut self) {
+        struct CountOut<'a>(&'a ScopeState);
+        impl Drop for CountOut<'_> {
+            fn drop(&mut self) {
+                self.0.job_finished();
+            }
+        }
+        // Counted out even if the closure's `Drop` panics, and only after it.
+        let _count_out = CountOut(&self.state);
+        drop(self.f.take());
+    }
+}
