@@ -47,6 +47,12 @@ pub enum Error {
     /// The executor could not start a worker thread, and has none to run the job.
     #[cfg(feature = "std")]
     Spawn(std::io::ErrorKind),
+    /// A job of a `ProcessPoolExecutor` failed at the process boundary: its
+    /// worker process died while running it (the signal or exit status is
+    /// named), or its arguments or result could not be serialised, or no
+    /// worker process could be started. Feature `process` (Unix).
+    #[cfg(all(feature = "process", unix, not(loom)))]
+    Process(crate::process::ProcessError),
 }
 
 impl fmt::Display for Error {
@@ -62,6 +68,8 @@ impl fmt::Display for Error {
             Error::Broken(broken) => fmt::Display::fmt(broken, f),
             #[cfg(feature = "std")]
             Error::Spawn(kind) => write!(f, "could not start a worker thread: {kind}"),
+            #[cfg(all(feature = "process", unix, not(loom)))]
+            Error::Process(process) => fmt::Display::fmt(process, f),
         }
     }
 }
@@ -71,6 +79,8 @@ impl core::error::Error for Error {
         match self {
             #[cfg(feature = "std")]
             Error::Broken(broken) => Some(broken),
+            #[cfg(all(feature = "process", unix, not(loom)))]
+            Error::Process(process) => Some(process),
             _ => None,
         }
     }
