@@ -52,12 +52,20 @@ impl fmt::Display for ProcessError {
                 write!(f, "worker process {pid} died while running the job: {exit}")
             }
             ProcessError::Arguments(message) => {
-                write!(f, "the job's arguments could not be sent to the worker: {message}")
+                write!(
+                    f,
+                    "the job's arguments could not be sent to the worker: {message}"
+                )
             }
             ProcessError::Result(message) => {
-                write!(f, "the job's result could not be sent back from the worker: {message}")
+                write!(
+                    f,
+                    "the job's result could not be sent back from the worker: {message}"
+                )
             }
-            ProcessError::Spawn(message) => write!(f, "could not start a worker process: {message}"),
+            ProcessError::Spawn(message) => {
+                write!(f, "could not start a worker process: {message}")
+            }
         }
     }
 }

@@ -115,17 +115,24 @@ impl<I: Iterator> Iterator for Chunks<I> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         let (low, high) = self.items.size_hint();
-        (low.div_ceil(self.size), high.map(|high| high.div_ceil(self.size)))
+        (
+            low.div_ceil(self.size),
+            high.map(|high| high.div_ceil(self.size)),
+        )
     }
 }
 
-type ChunkFuture<T> = SharedFuture<Vec<Result<T, Error>>>;
+/// The outcomes of one chunk's items.
+pub(super) type ChunkOutcomes<T> = Vec<Result<T, Error>>;
+/// The future of one chunk.
+pub(super) type ChunkFuture<T> = SharedFuture<ChunkOutcomes<T>>;
 
 /// The results of
 /// [`ProcessPoolExecutor::map`](super::ProcessPoolExecutor::map), in input
 /// order, one `Result` per item. Each call to `next` blocks until the next
-/// result is ready; as a [`Stream`](futures_core::Stream), it waits without
-/// blocking (under any runtime).
+/// result is ready; [`into_stream`](ProcessMap::into_stream) makes it a
+/// [`Stream`](futures_core::Stream) that waits without blocking (under any
+/// runtime).
 ///
 /// # Dropping
 ///
@@ -144,7 +151,7 @@ type ChunkFuture<T> = SharedFuture<Vec<Result<T, Error>>>;
 ///     process::init();
 ///     let pool = ProcessPoolExecutor::new();
 ///     let negated: Vec<i32> = futures::executor::block_on(
-///         pool.map(negate, [1, 2, 3]).unwrap().map(Result::unwrap).collect(),
+///         pool.map(negate, [1, 2, 3]).unwrap().into_stream().map(Result::unwrap).collect(),
 ///     );
 ///     assert_eq!(negated, [-1, -2, -3]);
 ///     pool.shutdown_and_wait(false);
@@ -153,7 +160,7 @@ type ChunkFuture<T> = SharedFuture<Vec<Result<T, Error>>>;
 #[must_use = "iterators and streams are lazy; the jobs run anyway, but their results are dropped"]
 pub struct ProcessMap<'e, Init: ProcessFn<Output = ()>, J: ProcessFn, I: Iterator<Item = J::Args>> {
     pool: &'e ProcessPoolExecutor<Init>,
-    feed: Feed<Chunks<I>, (), Vec<Result<J::Output, Error>>>,
+    feed: Feed<Chunks<I>, (), ChunkOutcomes<J::Output>>,
     /// The item count of each chunk in `feed`, in order.
     lengths: VecDeque<usize>,
     /// Results of the chunk being yielded.
@@ -176,7 +183,12 @@ where
             .timeout
             .and_then(|timeout| Instant::now().checked_add(timeout));
         let mut lengths = VecDeque::new();
-        let feed = Feed::start(chunks, (), options.buffer_size, submitter::<Init, J>(pool, &mut lengths))?;
+        let feed = Feed::start(
+            chunks,
+            (),
+            options.buffer_size,
+            submitter::<Init, J>(pool, &mut lengths),
+        )?;
         Ok(ProcessMap {
             pool,
             feed,
@@ -202,9 +214,25 @@ where
         self.ready.clear();
     }
 
+    /// The same results as a [`Stream`](futures_core::Stream), for async
+    /// code: `async for r in executor.map(...)`.
+    ///
+    /// ```
+    /// use concurrent_futures::process::{ProcessPoolExecutor, process_fn};
+    /// use futures::StreamExt;
+    /// process_fn! { fn id(x: u8) -> u8 { x } }
+    /// let pool = ProcessPoolExecutor::new();
+    /// // An empty input submits nothing: no worker is needed.
+    /// let mut stream = pool.map(id, []).unwrap().into_stream();
+    /// assert!(futures::executor::block_on(stream.next()).is_none());
+    /// ```
+    pub fn into_stream(self) -> ProcessMapStream<'e, Init, J, I> {
+        ProcessMapStream { map: self }
+    }
+
     /// Takes the front chunk's outcome into `ready` (an error is repeated for
     /// each of its items, so positions stay aligned).
-    fn settle(&mut self, outcome: Result<Vec<Result<J::Output, Error>>, Error>) {
+    fn settle(&mut self, outcome: Result<ChunkOutcomes<J::Output>, Error>) {
         let length = self.lengths.pop_front().unwrap_or(1);
         match outcome {
             Ok(results) => self.ready.extend(results),
@@ -215,15 +243,19 @@ where
                 self.ready.push_back(Err(error));
             }
         }
-        self.feed.refill(submitter::<Init, J>(self.pool, &mut self.lengths));
+        self.feed
+            .refill(submitter::<Init, J>(self.pool, &mut self.lengths));
     }
 }
+
+/// The result of submitting one chunk.
+type Submitted<T> = Result<ChunkFuture<T>, SubmitError>;
 
 /// How a map submits a chunk, recording its length.
 fn submitter<'a, Init, J>(
     pool: &'a ProcessPoolExecutor<Init>,
     lengths: &'a mut VecDeque<usize>,
-) -> impl FnMut(Vec<J::Args>, Arc<()>) -> Result<ChunkFuture<J::Output>, SubmitError> + 'a
+) -> impl FnMut(Vec<J::Args>, Arc<()>) -> Submitted<J::Output> + 'a
 where
     Init: ProcessFn<Output = ()>,
     J: ProcessFn,
@@ -238,7 +270,9 @@ where
 fn replicate(error: &Error) -> Error {
     match error {
         Error::Cancelled => Error::Cancelled,
-        Error::Panicked(panic) => Error::Panicked(Panic::new(Box::new(alloc::string::ToString::to_string(panic)))),
+        Error::Panicked(panic) => Error::Panicked(Panic::new(Box::new(
+            alloc::string::ToString::to_string(panic),
+        ))),
         Error::Abandoned => Error::Abandoned,
         Error::AlreadyTaken => Error::AlreadyTaken,
         Error::Timeout => Error::Timeout,
@@ -282,7 +316,20 @@ where
     }
 }
 
-impl<Init, J, I> futures_core::Stream for ProcessMap<'_, Init, J, I>
+/// [`ProcessMap`] as a [`Stream`](futures_core::Stream): made by
+/// [`ProcessMap::into_stream`]. It waits without blocking, under any runtime;
+/// the map's `timeout` does not apply (use the runtime's).
+#[must_use = "streams do nothing unless polled; dropping this one cancels the chunks not started"]
+pub struct ProcessMapStream<
+    'e,
+    Init: ProcessFn<Output = ()>,
+    J: ProcessFn,
+    I: Iterator<Item = J::Args>,
+> {
+    map: ProcessMap<'e, Init, J, I>,
+}
+
+impl<Init, J, I> futures_core::Stream for ProcessMapStream<'_, Init, J, I>
 where
     Init: ProcessFn<Output = ()>,
     J: ProcessFn,
@@ -291,8 +338,8 @@ where
     type Item = Result<J::Output, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        // `ProcessMap` is `Unpin`: it holds no self-references.
-        let this = self.get_mut();
+        // Both types are `Unpin`: they hold no self-references.
+        let this = &mut self.get_mut().map;
         loop {
             if let Some(result) = this.ready.pop_front() {
                 return Poll::Ready(Some(result));
@@ -307,6 +354,25 @@ where
             this.feed.pop_front();
             this.settle(outcome);
         }
+    }
+}
+
+impl<Init, J, I> Unpin for ProcessMapStream<'_, Init, J, I>
+where
+    Init: ProcessFn<Output = ()>,
+    J: ProcessFn,
+    I: Iterator<Item = J::Args>,
+{
+}
+
+impl<Init, J, I> fmt::Debug for ProcessMapStream<'_, Init, J, I>
+where
+    Init: ProcessFn<Output = ()>,
+    J: ProcessFn,
+    I: Iterator<Item = J::Args>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ProcessMapStream").field(&self.map).finish()
     }
 }
 

@@ -58,7 +58,7 @@ mod pool;
 mod worker;
 
 pub use error::{Exit, ProcessError};
-pub use map::{ProcessMap, ProcessMapOptions};
+pub use map::{ProcessMap, ProcessMapOptions, ProcessMapStream};
 pub use pool::{NoInitializer, ProcessBuildError, ProcessPoolBuilder, ProcessPoolExecutor};
 
 /// Re-exported for [`process_fn!`]'s expansion.
@@ -99,7 +99,8 @@ pub trait ProcessFn: 'static {
 /// Declares functions that can run in a [`ProcessPoolExecutor`]: each
 /// `fn name(a: A, b: B) -> R { ... }` becomes a unit value `name` whose type
 /// implements [`ProcessFn`] with `Args = (A, B)` (just `A` for one argument)
-/// and `Output = R`. Submit it as `pool.submit(name, (a, b))`; call it
+/// and `Output = R`. Being a unit struct, `name` cannot also be a local
+/// variable's name in the same scope. Submit it as `pool.submit(name, (a, b))`; call it
 /// locally as `ProcessFn::call` (or `<name as ProcessFn>::call((a, b))`).
 ///
 /// # Examples
@@ -171,10 +172,8 @@ pub use crate::process_fn;
 /// (This is `procspawn::init()`.)
 ///
 /// ```no_run
-/// fn main() {
-///     concurrent_futures::process::init();
-///     // Application setup starts here, after the call.
-/// }
+/// concurrent_futures::process::init(); // the first line of `main`
+/// // Application setup starts here, after the call.
 /// ```
 pub fn init() {
     procspawn::init();

@@ -49,10 +49,10 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use super::error::{Exit, ProcessError};
-use super::map::{Chunks, ProcessMap, ProcessMapOptions};
-use super::worker::{Outcome, Reply, WireJob, WorkerArgs, decode, encode, worker_main};
 use super::ProcessFn;
+use super::error::{Exit, ProcessError};
+use super::map::{ChunkFuture, Chunks, ProcessMap, ProcessMapOptions};
+use super::worker::{Outcome, Reply, WireJob, WorkerArgs, decode, encode, worker_main};
 use crate::error::{BrokenError, Error, Panic, SubmitError};
 use crate::future::SharedFuture;
 use crate::promise::{Promise, complete_all, promise};
@@ -244,7 +244,8 @@ impl<R: serde::de::DeserializeOwned + Send + 'static> Sink for Many<R> {
 
     fn deliver(self: Box<Self>, outcomes: Vec<Outcome>) {
         let Many { promise, unsent } = *self;
-        let mut results: Vec<Result<R, Error>> = outcomes.into_iter().map(item_result::<R>).collect();
+        let mut results: Vec<Result<R, Error>> =
+            outcomes.into_iter().map(item_result::<R>).collect();
         for (index, message) in unsent {
             if let Some(slot) = results.get_mut(index) {
                 *slot = Err(Error::Process(ProcessError::Arguments(message)));
@@ -275,7 +276,9 @@ fn item_result<R: serde::de::DeserializeOwned>(outcome: Outcome) -> Result<R, Er
 }
 
 fn no_outcome() -> Error {
-    Error::Process(ProcessError::Result(String::from("the worker sent no outcome")))
+    Error::Process(ProcessError::Result(String::from(
+        "the worker sent no outcome",
+    )))
 }
 
 /// Why a [`ProcessPoolBuilder`] could not build a pool.
@@ -306,7 +309,10 @@ impl fmt::Display for ProcessBuildError {
                 f.write_str("max_tasks_per_child must be greater than 0")
             }
             ProcessBuildError::InitializerArguments(message) => {
-                write!(f, "the initializer's arguments could not be serialised: {message}")
+                write!(
+                    f,
+                    "the initializer's arguments could not be serialised: {message}"
+                )
             }
         }
     }
@@ -419,8 +425,7 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolBuilder<Init> {
             Some(n) => NonZeroUsize::new(n),
             None => None,
         };
-        let init_args =
-            encode(&self.init_args).map_err(ProcessBuildError::InitializerArguments)?;
+        let init_args = encode(&self.init_args).map_err(ProcessBuildError::InitializerArguments)?;
         Ok(ProcessPoolExecutor {
             shared: Arc::new(Shared {
                 state: Mutex::new(PoolState::default()),
@@ -538,7 +543,7 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
     pub(super) fn submit_chunk<J: ProcessFn>(
         &self,
         chunk: Vec<J::Args>,
-    ) -> Result<SharedFuture<Vec<Result<J::Output, Error>>>, SubmitError> {
+    ) -> Result<ChunkFuture<J::Output>, SubmitError> {
         let mut items = Vec::with_capacity(chunk.len());
         let mut unsent = Vec::new();
         for (index, args) in chunk.iter().enumerate() {
@@ -558,8 +563,9 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
     /// Python's `map(fn, iterable, chunksize=1)`: runs `job` on every item in
     /// worker processes and yields the results in input order. Every item is
     /// submitted now (one job per item); see [`map_with`](Self::map_with) for
-    /// a chunk size, a bound and a timeout. The result is both a blocking
-    /// [`Iterator`] and a [`Stream`](futures_core::Stream).
+    /// a chunk size, a bound and a timeout. The result is a blocking
+    /// [`Iterator`]; [`ProcessMap::into_stream`] makes it a
+    /// [`Stream`](futures_core::Stream).
     ///
     /// ```rust,standalone_crate
     /// use concurrent_futures::process::{self, ProcessPoolExecutor};
@@ -618,7 +624,11 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
         I: IntoIterator<Item = J::Args>,
     {
         let _ = job;
-        ProcessMap::new(self, Chunks::new(items.into_iter(), options.chunk()), options)
+        ProcessMap::new(
+            self,
+            Chunks::new(items.into_iter(), options.chunk()),
+            options,
+        )
     }
 
     /// Queues a job of function `J`, and wakes or starts a dispatcher for it.
@@ -703,7 +713,9 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
                 // Jobs re-queued after their worker died are running already:
                 // they stay.
                 let (started, queued): (VecDeque<_>, VecDeque<_>) =
-                    core::mem::take(&mut group.queue).into_iter().partition(|q| q.started);
+                    core::mem::take(&mut group.queue)
+                        .into_iter()
+                        .partition(|q| q.started);
                 group.queue = started;
                 cancelled.extend(queued);
             }
@@ -836,7 +848,11 @@ impl<Init: ProcessFn<Output = ()>> fmt::Debug for ProcessPoolExecutor<Init> {
             .field("workers", &state.pids.len())
             .field(
                 "queued",
-                &state.groups.iter().map(|group| group.queue.len()).sum::<usize>(),
+                &state
+                    .groups
+                    .iter()
+                    .map(|group| group.queue.len())
+                    .sum::<usize>(),
             )
             .field("shutdown", &state.shutdown)
             .field("broken", &state.broken.is_some())
@@ -857,7 +873,11 @@ impl Shared {
 impl PoolState {
     /// The index of `job_type`'s group, made on first use.
     fn group_of(&mut self, job_type: TypeId, spawn: SpawnFn) -> usize {
-        if let Some(index) = self.groups.iter().position(|group| group.job_type == job_type) {
+        if let Some(index) = self
+            .groups
+            .iter()
+            .position(|group| group.job_type == job_type)
+        {
             return index;
         }
         self.groups.push(Group {
@@ -913,13 +933,15 @@ fn spawn_worker<I: ProcessFn<Output = ()>, J: ProcessFn>(
     };
     // procspawn panics when `init` was not called; that is the caller's
     // mistake to report on the job, not a reason to lose the dispatcher.
-    let handle = catch_unwind(AssertUnwindSafe(|| procspawn::spawn(args, worker_main::<I, J>)))
-        .map_err(|payload| {
-            ProcessError::Spawn(alloc::format!(
-                "{} (call concurrent_futures::process::init() first in main)",
-                Panic::new(payload)
-            ))
-        })?;
+    let handle = catch_unwind(AssertUnwindSafe(|| {
+        procspawn::spawn(args, worker_main::<I, J>)
+    }))
+    .map_err(|payload| {
+        ProcessError::Spawn(alloc::format!(
+            "{} (call concurrent_futures::process::init() first in main)",
+            Panic::new(payload)
+        ))
+    })?;
     match handle.pid() {
         Some(pid) => Ok(Worker {
             handle,
@@ -1067,8 +1089,7 @@ fn dispatcher(shared: Arc<Shared>, index: usize) {
                     Err(StartError::Failed(error)) => {
                         // Whatever stops this start would stop the next one:
                         // fail what is queued now rather than loop.
-                        let failed =
-                            core::mem::take(&mut shared.lock().groups[index].queue);
+                        let failed = core::mem::take(&mut shared.lock().groups[index].queue);
                         for queued in failed {
                             finish(queued.sink, Error::Process(error.clone()));
                         }
@@ -1129,7 +1150,12 @@ fn dispatcher(shared: Arc<Shared>, index: usize) {
 
 /// Sends `batch` to `worker` and completes each job as its reply comes.
 /// Returns the worker if it is still usable.
-fn run_batch(shared: &Shared, index: usize, mut worker: Worker, batch: Vec<Queued>) -> Option<Worker> {
+fn run_batch(
+    shared: &Shared,
+    index: usize,
+    mut worker: Worker,
+    batch: Vec<Queued>,
+) -> Option<Worker> {
     let message = {
         let jobs: Vec<&WireJob> = batch.iter().map(|queued| &queued.job).collect();
         encode(&jobs)
@@ -1164,7 +1190,12 @@ fn run_batch(shared: &Shared, index: usize, mut worker: Worker, batch: Vec<Queue
         // ran; every job goes back to the queue.
         let pid = worker.pid;
         let exit = bury(shared, worker, true);
-        requeue(shared, index, batch, &ProcessError::WorkerDied { pid, exit });
+        requeue(
+            shared,
+            index,
+            batch,
+            &ProcessError::WorkerDied { pid, exit },
+        );
         return None;
     }
     match shared.max_tasks_per_child {

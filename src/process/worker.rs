@@ -72,7 +72,10 @@ pub(super) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
     match catch_unwind(AssertUnwindSafe(|| postcard::to_allocvec(value))) {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(error)) => Err(error.to_string()),
-        Err(payload) => Err(alloc::format!("Serialize panicked: {}", Panic::new(payload))),
+        Err(payload) => Err(alloc::format!(
+            "Serialize panicked: {}",
+            Panic::new(payload)
+        )),
     }
 }
 
@@ -82,7 +85,10 @@ pub(super) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, St
     match catch_unwind(AssertUnwindSafe(|| postcard::from_bytes(bytes))) {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(error.to_string()),
-        Err(payload) => Err(alloc::format!("Deserialize panicked: {}", Panic::new(payload))),
+        Err(payload) => Err(alloc::format!(
+            "Deserialize panicked: {}",
+            Panic::new(payload)
+        )),
     }
 }
 
@@ -123,7 +129,11 @@ pub(super) fn worker_main<I: ProcessFn<Output = ()>, J: ProcessFn>(args: WorkerA
             return;
         };
         for job in batch {
-            let outcomes = job.items.iter().map(|item| run_one::<J>(item.as_deref())).collect();
+            let outcomes = job
+                .items
+                .iter()
+                .map(|item| run_one::<J>(item.as_deref()))
+                .collect();
             if replies.send(Reply::Done(outcomes)).is_err() {
                 return;
             }
