@@ -405,13 +405,13 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolBuilder<Init> {
     /// static SEED: AtomicU64 = AtomicU64::new(0);
     /// process::process_fn! {
     ///     fn set_seed(seed: u64) -> () { SEED.store(seed, Ordering::Relaxed) }
-    ///     fn seed() -> u64 { SEED.load(Ordering::Relaxed) }
+    ///     fn read_seed() -> u64 { SEED.load(Ordering::Relaxed) }
     /// }
     ///
     /// fn main() {
     ///     process::init();
     ///     let pool = ProcessPoolExecutor::builder().initializer(set_seed, 7).build().unwrap();
-    ///     assert_eq!(pool.submit(seed, ()).unwrap().wait().unwrap(), 7);
+    ///     assert_eq!(pool.submit(read_seed, ()).unwrap().wait().unwrap(), 7);
     ///     pool.shutdown_and_wait(false);
     /// }
     /// ```
