@@ -52,11 +52,11 @@ use nix::unistd::Pid;
 use super::ProcessFn;
 use super::error::{Exit, ProcessError};
 use super::map::{ChunkFuture, Chunks, ProcessMap, ProcessMapOptions};
-use super::worker::{Outcome, Reply, WireJob, WorkerArgs, decode, encode, receive, worker_main};
+use super::worker::{Outcome, Reply, WireJob, WorkerArgs, decode, encode, worker_main};
 use crate::error::{BrokenError, Error, Panic, SubmitError};
 use crate::future::SharedFuture;
 use crate::promise::{Promise, complete_all, promise};
-use crate::sync::{Arc, AtomicUsize, Backoff, Condvar, Mutex, MutexGuard, Ordering, thread};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard, thread};
 
 /// The most jobs a dispatcher hands its worker in one message. Python marks
 /// `max_workers + 1` jobs running ahead of the workers; batching more makes
@@ -168,27 +168,7 @@ struct Group {
     idle: usize,
     /// Wake-ups sent to idle dispatchers and not yet consumed.
     notified: usize,
-    /// Dispatchers that just ran a batch and watch `queued` for a moment
-    /// before they sleep, not yet claimed by a submit.
-    looking: usize,
     ready: Arc<Condvar>,
-    /// 1 while the queue holds a job, else 0: stored under the lock when that
-    /// changes, so that a looking dispatcher can watch it without the lock.
-    /// Only a hint: jobs are taken under the lock.
-    queued: Arc<AtomicUsize>,
-}
-
-impl Group {
-    /// Mirrors whether the queue is empty into `queued`; call after changing
-    /// the queue.
-    fn sync_queued(&self) {
-        let non_empty = usize::from(!self.queue.is_empty());
-        // ORDERING: relaxed: a hint for looking dispatchers, who then take
-        // the lock; written only under the lock.
-        if self.queued.load(Ordering::Relaxed) != non_empty {
-            self.queued.store(non_empty, Ordering::Relaxed);
-        }
-    }
 }
 
 /// A job in a queue: its serialised arguments and where its outcome goes.
@@ -668,16 +648,9 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
             started: false,
             sink,
         });
-        group.sync_queued();
         if group.idle > group.notified {
             group.notified += 1;
             group.ready.notify_one();
-            return Ok(());
-        }
-        if group.looking > 0 {
-            // A dispatcher that just ran a batch will find this job before
-            // it sleeps.
-            group.looking -= 1;
             return Ok(());
         }
         if group.workers >= shared.max_workers {
@@ -708,7 +681,6 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
                 } else {
                     VecDeque::new()
                 };
-                group.sync_queued();
                 let terminated = take_if_terminated(&mut state);
                 drop(state);
                 for queued in stranded {
@@ -745,7 +717,6 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
                         .into_iter()
                         .partition(|q| q.started);
                 group.queue = started;
-                group.sync_queued();
                 cancelled.extend(queued);
             }
             group.ready.notify_all();
@@ -916,9 +887,7 @@ impl PoolState {
             workers: 0,
             idle: 0,
             notified: 0,
-            looking: 0,
             ready: Arc::new(Condvar::new()),
-            queued: Arc::new(AtomicUsize::new(0)),
         });
         self.groups.len() - 1
     }
@@ -1078,7 +1047,6 @@ fn break_pool(shared: &Shared, message: String) {
     let mut failed = Vec::new();
     for group in &mut state.groups {
         failed.extend(core::mem::take(&mut group.queue));
-        group.sync_queued();
         group.ready.notify_all();
     }
     drop(state);
@@ -1091,31 +1059,12 @@ fn break_pool(shared: &Shared, message: String) {
 /// group `index` and feeds it batches.
 fn dispatcher(shared: Arc<Shared>, index: usize) {
     let mut worker: Option<Worker> = None;
-    // Set by running a batch: the dispatcher then watches the queue for a
-    // moment before it sleeps (waking a sleeping thread costs more than a
-    // small job); it never spins without having just worked.
-    let mut may_spin = false;
     loop {
         let mut state = shared.lock();
         let batch = loop {
             if state.groups[index].queue.is_empty() {
                 if state.shutdown || state.broken.is_some() {
                     break None;
-                }
-                if core::mem::take(&mut may_spin) {
-                    // Counted as looking: a submit meanwhile leaves its job to
-                    // this dispatcher.
-                    let group = &mut state.groups[index];
-                    group.looking += 1;
-                    let queued = Arc::clone(&group.queued);
-                    drop(state);
-                    let mut backoff = Backoff::new(Backoff::WORKER);
-                    // ORDERING: relaxed: a hint; the job is taken under the lock.
-                    while backoff.snooze() && queued.load(Ordering::Relaxed) == 0 {}
-                    state = shared.lock();
-                    let group = &mut state.groups[index];
-                    group.looking = group.looking.saturating_sub(1);
-                    continue;
                 }
                 let group = &mut state.groups[index];
                 group.idle += 1;
@@ -1149,7 +1098,6 @@ fn dispatcher(shared: Arc<Shared>, index: usize) {
                 state = shared.lock();
                 if state.stopping && worker.is_none() {
                     let failed = core::mem::take(&mut state.groups[index].queue);
-                    state.groups[index].sync_queued();
                     drop(state);
                     for queued in failed {
                         cancel(queued.sink);
@@ -1176,7 +1124,6 @@ fn dispatcher(shared: Arc<Shared>, index: usize) {
                     batch.push(queued);
                 }
             }
-            group.sync_queued();
             if batch.is_empty() {
                 continue;
             }
@@ -1188,7 +1135,6 @@ fn dispatcher(shared: Arc<Shared>, index: usize) {
         };
         if let Some(running) = worker.take() {
             worker = run_batch(&shared, index, running, batch);
-            may_spin = true;
         }
     }
     if let Some(worker) = worker {
@@ -1221,7 +1167,7 @@ fn run_batch(
     let mut batch = VecDeque::from(batch);
     if sent {
         while let Some(queued) = batch.pop_front() {
-            match receive(&worker.replies) {
+            match worker.replies.recv() {
                 Ok(Reply::Done(outcomes)) => {
                     let _ = catch_unwind(AssertUnwindSafe(|| queued.sink.deliver(outcomes)));
                     worker.done += 1;
@@ -1275,9 +1221,8 @@ fn requeue(shared: &Shared, index: usize, rest: VecDeque<Queued>, error: &Proces
         }
         return;
     }
-    let group = &mut state.groups[index];
+    let queue = &mut state.groups[index].queue;
     for queued in rest.into_iter().rev() {
-        group.queue.push_front(queued);
+        queue.push_front(queued);
     }
-    group.sync_queued();
 }

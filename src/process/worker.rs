@@ -18,13 +18,11 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use ipc_channel::TryRecvError;
-use ipc_channel::ipc::{IpcBytesReceiver, IpcReceiver, IpcSender};
+use ipc_channel::ipc::{IpcBytesReceiver, IpcSender};
 use serde::{Deserialize, Serialize};
 
 use super::ProcessFn;
 use crate::error::Panic;
-use crate::sync::Backoff;
 
 /// One job on the wire: the serialised arguments of its items (`None` for an
 /// item whose arguments could not be serialised in the parent: not run).
@@ -124,7 +122,7 @@ pub(super) fn worker_main<I: ProcessFn<Output = ()>, J: ProcessFn>(args: WorkerA
     }
     // `recv` fails once the parent drops its sender (retirement, shutdown) or
     // dies: either way the worker is done.
-    while let Some(bytes) = receive_bytes(&jobs) {
+    while let Ok(bytes) = jobs.recv() {
         // The parent serialised the batch itself; a batch that does not
         // decode would be a bug: exit, and the parent reports the jobs.
         let Ok(batch) = decode::<Vec<WireJob>>(&bytes) else {
@@ -139,37 +137,6 @@ pub(super) fn worker_main<I: ProcessFn<Output = ()>, J: ProcessFn>(args: WorkerA
             if replies.send(Reply::Done(outcomes)).is_err() {
                 return;
             }
-        }
-    }
-}
-
-/// Waits for the next message: first awake for a moment (`Backoff::WORKER`,
-/// about 50 µs), because a caller that submits one job after another sends
-/// the next within microseconds, and waking a sleeping process costs more
-/// than the job; then blocked in `recv`. `None` once the channel is closed.
-fn receive_bytes(receiver: &IpcBytesReceiver) -> Option<Vec<u8>> {
-    let mut backoff = Backoff::new(Backoff::WORKER);
-    loop {
-        match receiver.try_recv() {
-            Ok(bytes) => return Some(bytes),
-            Err(TryRecvError::Empty) if backoff.snooze() => {}
-            Err(TryRecvError::Empty) => return receiver.recv().ok(),
-            Err(TryRecvError::IpcError(_)) => return None,
-        }
-    }
-}
-
-/// [`receive_bytes`] for a typed channel (the parent's side of the replies).
-pub(super) fn receive<T: for<'de> Deserialize<'de> + Serialize>(
-    receiver: &IpcReceiver<T>,
-) -> Result<T, ipc_channel::IpcError> {
-    let mut backoff = Backoff::new(Backoff::WORKER);
-    loop {
-        match receiver.try_recv() {
-            Ok(value) => return Ok(value),
-            Err(TryRecvError::Empty) if backoff.snooze() => {}
-            Err(TryRecvError::Empty) => return receiver.recv(),
-            Err(TryRecvError::IpcError(error)) => return Err(error),
         }
     }
 }
