@@ -22,7 +22,7 @@ process_section() {
   cargo bench --features process --bench process 2>/dev/null | grep '^process ' | tee "$out/process.txt"
   python3 benches/process_pool.py | tee -a "$out/process.txt"
   python3 - "$out/process.txt" <<'PY'
-import sys
+import datetime, os, platform, sys
 
 figures = {}
 for line in open(sys.argv[1]):
@@ -41,6 +41,9 @@ lines = [
     "`pow(3, 4)` jobs), run back to back; each figure is the median of 5 rounds after a",
     "warm-up that starts both workers. Targets of issue 17: `submit` throughput and",
     "round trip at most 0.1 x Python's, `map` with chunking at most 0.5 x.",
+    "",
+    f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores,"
+    f" Linux {platform.release()}, Python {platform.python_version()}.",
     "",
     "| case | ours | Python | ratio | target | met |",
     "|---|---:|---:|---:|---:|:---:|",
