@@ -41,7 +41,7 @@ pub enum Error {
     /// `RuntimeError('cannot schedule new futures after shutdown')`.
     Shutdown,
     /// The executor is broken (a worker initializer failed); the job will never
-    /// run. Python's `BrokenThreadPool`.
+    /// run. Python's `BrokenThreadPool` / `BrokenProcessPool`.
     #[cfg(feature = "std")]
     Broken(BrokenError),
     /// The executor could not start a worker thread, and has none to run the job.
@@ -138,8 +138,9 @@ impl core::error::Error for SubmitError {
     }
 }
 
-/// A thread pool became unusable because a worker's initializer failed: Python's
-/// `BrokenThreadPool`. Carries the initializer's error as its
+/// A pool became unusable because a worker's initializer failed: Python's
+/// `BrokenThreadPool` (and, for the `process` feature's pool,
+/// `BrokenProcessPool`). Carries the initializer's error as its
 /// [`source`](core::error::Error::source).
 ///
 /// # Examples
@@ -202,7 +203,7 @@ impl fmt::Display for BrokenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "a worker initializer failed, the thread pool is not usable anymore: {}",
+            "a worker initializer failed, the pool is not usable anymore: {}",
             self.cause.0
         )
     }

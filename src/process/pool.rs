@@ -1160,10 +1160,20 @@ fn run_batch(
         let jobs: Vec<&WireJob> = batch.iter().map(|queued| &queued.job).collect();
         encode(&jobs)
     };
-    let sent = match message {
-        Ok(bytes) => worker.jobs.send(&bytes).is_ok(),
-        Err(_) => false,
+    let bytes = match message {
+        Ok(bytes) => bytes,
+        Err(message) => {
+            // Not expected (the batch is bytes already); the worker is fine.
+            for queued in batch {
+                finish(
+                    queued.sink,
+                    Error::Process(ProcessError::Arguments(message.clone())),
+                );
+            }
+            return Some(worker);
+        }
     };
+    let sent = worker.jobs.send(&bytes).is_ok();
     let mut batch = VecDeque::from(batch);
     if sent {
         while let Some(queued) = batch.pop_front() {
