@@ -25,9 +25,13 @@
 //! - after `max_tasks_per_child` jobs it closes the worker's job channel (the
 //!   worker exits by itself) and starts a new one when there is work.
 //!
-//! A submit never blocks on a process: it queues the job, and wakes an idle
-//! dispatcher or starts a new one (threads and processes start lazily, up to
-//! `max_workers` per job function). Every pid is kept in the bookkeeping and
+//! A submit never blocks on a process: it queues the job and, if a dispatcher
+//! of that function is idle with a live worker, sends the job to that worker
+//! itself (under the lock, marked running) and wakes the dispatcher, which
+//! then only waits for the reply: its wake-up overlaps the worker's run
+//! instead of preceding it. Otherwise it wakes an idle dispatcher or starts a
+//! new one (threads and processes start lazily, up to `max_workers` per job
+//! function). Every pid is kept in the bookkeeping and
 //! removed, under the lock, before the process is reaped, so `kill_workers`
 //! never signals a recycled pid. Shutdown sets a flag and wakes every
 //! dispatcher; each exits once its queue is empty, after its worker has
@@ -153,6 +157,8 @@ struct PoolState {
     on_terminated: Vec<Promise<()>>,
     /// Live worker processes (not reaped yet), for `terminate_workers`.
     pids: Vec<u32>,
+    /// Every dispatcher's seat, by its number.
+    seats: Vec<Seat>,
     /// Dispatcher threads to join in `shutdown_and_wait`.
     handles: Vec<thread::JoinHandle<()>>,
 }
@@ -164,10 +170,21 @@ struct Group {
     queue: VecDeque<Queued>,
     /// Dispatchers of this group alive.
     workers: usize,
-    /// Dispatchers waiting on `ready`.
-    idle: usize,
-    /// Wake-ups sent to idle dispatchers and not yet consumed.
-    notified: usize,
+    /// The seats of this group's dispatchers that wait for work, most
+    /// recently idle last (taken first: its worker is the warmest).
+    idle: Vec<usize>,
+}
+
+/// One dispatcher's place in the bookkeeping: how a submit hands it work.
+struct Seat {
+    /// Waiting on `ready` for work; cleared by whoever wakes it.
+    idle: bool,
+    /// While idle with a live worker: a clone of that worker's job channel,
+    /// so that a submit can send its job to the worker itself, and the
+    /// dispatcher's wake-up overlaps the worker's run.
+    jobs: Option<IpcBytesSender>,
+    /// A job sent that way: the dispatcher receives its reply.
+    handed: Option<Vec<Queued>>,
     ready: Arc<Condvar>,
 }
 
@@ -648,9 +665,8 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
             started: false,
             sink,
         });
-        if group.idle > group.notified {
-            group.notified += 1;
-            group.ready.notify_one();
+        if let Some(seat) = group.idle.pop() {
+            state.hand_off(index, seat);
             return Ok(());
         }
         if group.workers >= shared.max_workers {
@@ -661,12 +677,18 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
         state.dispatchers += 1;
         let number = state.started;
         state.started += 1;
+        state.seats.push(Seat {
+            idle: false,
+            jobs: None,
+            handed: None,
+            ready: Arc::new(Condvar::new()),
+        });
         drop(state);
 
         let for_thread = Arc::clone(shared);
         let spawned = thread::Builder::new()
             .name(alloc::format!("ProcessPoolExecutor_{number}"))
-            .spawn(move || dispatcher(for_thread, index));
+            .spawn(move || dispatcher(for_thread, index, number));
         match spawned {
             Ok(handle) => shared.lock().handles.push(handle),
             Err(error) => {
@@ -719,8 +741,8 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
                 group.queue = started;
                 cancelled.extend(queued);
             }
-            group.ready.notify_all();
         }
+        state.wake_idle();
         let terminated = take_if_terminated(&mut state);
         drop(state);
         // Dropping a queued promise would report `Abandoned`: cancel it.
@@ -885,11 +907,55 @@ impl PoolState {
             spawn,
             queue: VecDeque::new(),
             workers: 0,
-            idle: 0,
-            notified: 0,
-            ready: Arc::new(Condvar::new()),
+            idle: Vec::new(),
         });
         self.groups.len() - 1
+    }
+
+    /// Wakes the idle dispatcher of `seat` (in group `index`) for the job just
+    /// queued. If it has a live worker, the job is sent to that worker here
+    /// and now, under the lock (so that a job is sent once and a dispatcher
+    /// receives the replies in the order of its sends): the dispatcher then
+    /// only waits for the reply, and its wake-up overlaps the worker's run.
+    fn hand_off(&mut self, index: usize, seat: usize) {
+        let PoolState { groups, seats, .. } = self;
+        let seat = &mut seats[seat];
+        seat.idle = false;
+        if let Some(jobs) = seat.jobs.take() {
+            let queue = &mut groups[index].queue;
+            while let Some(mut queued) = queue.pop_front() {
+                // Cancelled meanwhile: skipped (its future reports it).
+                if !(queued.started || queued.sink.start()) {
+                    continue;
+                }
+                queued.started = true;
+                // A slice, not an array: the worker reads a length-prefixed
+                // sequence.
+                let batch: &[&WireJob] = &[&queued.job];
+                let sent = encode(&batch).is_ok_and(|bytes| jobs.send(&bytes).is_ok());
+                if sent {
+                    seat.handed = Some(alloc::vec![queued]);
+                } else {
+                    // The dispatcher sends it again, and finds out why.
+                    queue.push_front(queued);
+                }
+                break;
+            }
+        }
+        seat.ready.notify_one();
+    }
+
+    /// Wakes every idle dispatcher (shutdown, a broken pool).
+    fn wake_idle(&mut self) {
+        let PoolState { groups, seats, .. } = self;
+        for group in groups {
+            for seat in group.idle.drain(..) {
+                let seat = &mut seats[seat];
+                seat.idle = false;
+                seat.jobs = None;
+                seat.ready.notify_one();
+            }
+        }
     }
 }
 
@@ -1047,8 +1113,8 @@ fn break_pool(shared: &Shared, message: String) {
     let mut failed = Vec::new();
     for group in &mut state.groups {
         failed.extend(core::mem::take(&mut group.queue));
-        group.ready.notify_all();
     }
+    state.wake_idle();
     drop(state);
     for queued in failed {
         finish(queued.sink, Error::Broken(broken.clone()));
@@ -1057,7 +1123,7 @@ fn break_pool(shared: &Shared, message: String) {
 
 /// The body of a dispatcher thread: owns one worker process at a time for
 /// group `index` and feeds it batches.
-fn dispatcher(shared: Arc<Shared>, index: usize) {
+fn dispatcher(shared: Arc<Shared>, index: usize, number: usize) {
     let mut worker: Option<Worker> = None;
     loop {
         let mut state = shared.lock();
@@ -1066,15 +1132,23 @@ fn dispatcher(shared: Arc<Shared>, index: usize) {
                 if state.shutdown || state.broken.is_some() {
                     break None;
                 }
-                let group = &mut state.groups[index];
-                group.idle += 1;
-                let ready = Arc::clone(&group.ready);
-                state = ready
-                    .wait(state)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                let group = &mut state.groups[index];
-                group.idle -= 1;
-                group.notified = group.notified.saturating_sub(1);
+                let seat = &mut state.seats[number];
+                seat.idle = true;
+                seat.jobs = worker.as_ref().map(|worker| worker.jobs.clone());
+                let ready = Arc::clone(&seat.ready);
+                state.groups[index].idle.push(number);
+                // Woken only by whoever took the seat off the idle list and
+                // cleared `idle` (a submit, shutdown, a broken pool).
+                while state.seats[number].idle {
+                    state = ready
+                        .wait(state)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
+                let seat = &mut state.seats[number];
+                seat.jobs = None;
+                if let Some(handed) = seat.handed.take() {
+                    break Some((handed, true));
+                }
                 continue;
             }
             if worker.is_none() {
@@ -1127,14 +1201,14 @@ fn dispatcher(shared: Arc<Shared>, index: usize) {
             if batch.is_empty() {
                 continue;
             }
-            break Some(batch);
+            break Some((batch, false));
         };
         drop(state);
-        let Some(batch) = batch else {
+        let Some((batch, sent)) = batch else {
             break;
         };
         if let Some(running) = worker.take() {
-            worker = run_batch(&shared, index, running, batch);
+            worker = run_batch(&shared, index, running, batch, sent);
         }
     }
     if let Some(worker) = worker {
@@ -1148,15 +1222,19 @@ fn dispatcher(shared: Arc<Shared>, index: usize) {
     complete_all(terminated);
 }
 
-/// Sends `batch` to `worker` and completes each job as its reply comes.
+/// Sends `batch` to `worker` (unless a submit already did: `already_sent`)
+/// and completes each job as its reply comes.
 /// Returns the worker if it is still usable.
 fn run_batch(
     shared: &Shared,
     index: usize,
     mut worker: Worker,
     batch: Vec<Queued>,
+    already_sent: bool,
 ) -> Option<Worker> {
-    let message = {
+    let message = if already_sent {
+        Ok(Vec::new())
+    } else {
         let jobs: Vec<&WireJob> = batch.iter().map(|queued| &queued.job).collect();
         encode(&jobs)
     };
@@ -1173,7 +1251,7 @@ fn run_batch(
             return Some(worker);
         }
     };
-    let sent = worker.jobs.send(&bytes).is_ok();
+    let sent = already_sent || worker.jobs.send(&bytes).is_ok();
     let mut batch = VecDeque::from(batch);
     if sent {
         while let Some(queued) = batch.pop_front() {
