@@ -4,8 +4,9 @@
 //! # Design
 //!
 //! One mutex guards the pool's bookkeeping: per job function (a *group*), a
-//! FIFO queue, its dispatcher count and a condition variable. Each worker
-//! process has a **dispatcher thread** in the parent that owns it:
+//! FIFO queue and its idle dispatchers; per dispatcher, a *seat* with its own
+//! condition variable. Each worker process has a **dispatcher thread** in the
+//! parent that owns it:
 //!
 //! - it waits for work on its group's queue; with work and no live process,
 //!   it starts one (`procspawn::spawn` of `worker_main::<I, J>` with two ipc
@@ -87,8 +88,10 @@ impl ProcessFn for NoInitializer {
 /// `concurrent.futures.ProcessPoolExecutor`, with crash isolation.
 ///
 /// - [`submit`](Self::submit) returns this crate's [`SharedFuture`]: pending,
-///   then running once a worker process has taken the job (cancel works until
-///   then), then done.
+///   then running once the job is handed to a worker process (cancel works
+///   until then), then done. When the queue is long, a worker is handed a
+///   batch of up to 32 jobs at once, all marked running (Python likewise marks
+///   running the calls it moves to its call queue).
 /// - A job that panics reports [`Error::Panicked`] with its message; a worker
 ///   that dies (abort, signal, `exit`, stack overflow, `kill -9` from outside)
 ///   fails only the job it was running, with
