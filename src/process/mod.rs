@@ -29,6 +29,15 @@
 //! `executor.submit(pow, 3, 4)`. Each job function gets its own workers, up to
 //! `max_workers` of them, started lazily.
 //!
+//! # Async, and the `Executor` trait
+//!
+//! [`ProcessPoolExecutor`] does not implement [`Executor`](crate::Executor):
+//! that trait's jobs are closures, which cannot cross a process boundary. Its
+//! futures are this crate's [`SharedFuture`](crate::SharedFuture)s all the
+//! same: await them directly, or through [`unwrap_future`](crate::unwrap_future)
+//! (dropping the wait cancels a job no worker has taken), from any runtime;
+//! [`ProcessMap::into_stream`] gives `map` as a `Stream`.
+//!
 //! # Examples
 //!
 //! ```rust,standalone_crate
