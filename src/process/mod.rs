@@ -18,6 +18,12 @@
 //! `procspawn::enable_test_support!()` once per test binary instead (procspawn's
 //! `test-support` feature).
 //!
+//! Sending to a worker that has just died is how the pool notices some deaths;
+//! ipc-channel does not mask `SIGPIPE` there, and Rust programs ignore
+//! `SIGPIPE` by default (the runtime sets it so before `main`). A program that
+//! restores its default action (`-Zon-broken-pipe=kill`, or `signal(SIGPIPE,
+//! SIG_DFL)`) should not use this pool.
+//!
 //! # Jobs are declared with [`process_fn!`]
 //!
 //! A job is a function that captures nothing, with serialisable arguments and
