@@ -42,7 +42,7 @@ pub enum Error {
     /// `RuntimeError('cannot schedule new futures after shutdown')`.
     Shutdown,
     /// The executor is broken (a worker initializer failed); the job will never
-    /// run. Python's `BrokenThreadPool`.
+    /// run. Python's `BrokenThreadPool` / `BrokenProcessPool`.
     #[cfg(feature = "std")]
     Broken(BrokenError),
     /// The executor could not start a worker thread, and has none to run the job.
@@ -55,6 +55,12 @@ pub enum Error {
     /// made there. Python raises `RuntimeError('cannot join current thread')`
     /// in the same case.
     WouldDeadlock,
+    /// A job of a `ProcessPoolExecutor` failed at the process boundary: its
+    /// worker process died while running it (the signal or exit status is
+    /// named), or its arguments or result could not be serialised, or no
+    /// worker process could be started. Feature `process` (Unix).
+    #[cfg(all(feature = "process", unix, not(loom)))]
+    Process(crate::process::ProcessError),
 }
 
 impl fmt::Display for Error {
@@ -73,6 +79,8 @@ impl fmt::Display for Error {
             Error::WouldDeadlock => f.write_str(
                 "waiting for the executor's termination from inside one of its own jobs would never end",
             ),
+            #[cfg(all(feature = "process", unix, not(loom)))]
+            Error::Process(process) => fmt::Display::fmt(process, f),
         }
     }
 }
@@ -82,6 +90,8 @@ impl core::error::Error for Error {
         match self {
             #[cfg(feature = "std")]
             Error::Broken(broken) => Some(broken),
+            #[cfg(all(feature = "process", unix, not(loom)))]
+            Error::Process(process) => Some(process),
             _ => None,
         }
     }
@@ -139,8 +149,9 @@ impl core::error::Error for SubmitError {
     }
 }
 
-/// A thread pool became unusable because a worker's initializer failed: Python's
-/// `BrokenThreadPool`. Carries the initializer's error as its
+/// A pool became unusable because a worker's initializer failed: Python's
+/// `BrokenThreadPool` (and, for the `process` feature's pool,
+/// `BrokenProcessPool`). Carries the initializer's error as its
 /// [`source`](core::error::Error::source).
 ///
 /// # Examples
@@ -203,7 +214,7 @@ impl fmt::Display for BrokenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "a worker initializer failed, the thread pool is not usable anymore: {}",
+            "a worker initializer failed, the pool is not usable anymore: {}",
             self.cause.0
         )
     }

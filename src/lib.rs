@@ -39,6 +39,8 @@
 //! - `tracing`: `AsyncExecutor` jobs run inside the caller's `tracing` span.
 //! - `rayon`: `RayonExecutor`, jobs on a given `rayon::ThreadPool`.
 //! - `tokio`: `TokioBlockingExecutor`, jobs through `spawn_blocking`.
+//! - `process` (Linux and macOS): the `process` module's
+//!   `ProcessPoolExecutor`, jobs in worker processes with crash isolation.
 //!
 //! Coming from Python, tokio's `spawn_blocking` or `blocking::unblock`? See the
 //! `migration` module.
@@ -63,6 +65,9 @@ mod fan_in;
 mod future;
 #[cfg(feature = "std")]
 pub mod migration;
+#[cfg(all(feature = "process", unix, not(loom)))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "process", unix))))]
+pub mod process;
 mod promise;
 mod raw;
 mod state;

@@ -40,13 +40,19 @@ impl<F: FnOnce(&StopToken<'_>) -> T, T> Work<T> for WithToken<F> {
 }
 
 /// The allocation of a job: the future's cell first (so a `SharedFuture<T>` can
-/// point at it without knowing `F`), then the closure.
+/// point at it without knowing `F`), then the closure, then what is dropped
+/// once the future is finished (`()` for every job but a scoped one, whose
+/// guard counts it out of its scope: zero bytes, no code).
 #[repr(C)]
-struct JobCell<F, T> {
+struct JobCell<F, T, A> {
     cell: Cell<T>,
     /// Initialized until the job takes it out, exactly once, to run, cancel,
     /// fail or drop the job.
     func: UnsafeCell<MaybeUninit<F>>,
+    /// Initialized until the job's future is finished: taken out right before
+    /// the outcome is published (or with the closure, when the job finishes
+    /// without running), and dropped after.
+    after: UnsafeCell<MaybeUninit<A>>,
 }
 
 struct JobVTable {
@@ -110,7 +116,7 @@ impl Job {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        Self::from_work(Plain(f))
+        Self::from_work(Plain(f), ())
     }
 
     /// Like [`Job::new`], for a closure that takes a [`StopToken`]: it can see
@@ -128,7 +134,7 @@ impl Job {
         F: FnOnce(&StopToken<'_>) -> T + Send + 'static,
         T: Send + 'static,
     {
-        Self::from_work(WithToken(f))
+        Self::from_work(WithToken(f), ())
     }
 
     /// A job whose closure may borrow from the caller's stack (a scoped job):
@@ -140,33 +146,37 @@ impl Job {
     /// anything `f` borrows goes away, and the caller must not return before
     /// then: `executor::scope` waits for every job it made this way.
     #[cfg(feature = "std")]
-    pub(crate) unsafe fn new_scoped<F, T>(f: F) -> (Job, SharedFuture<T>)
+    pub(crate) unsafe fn new_scoped<F, T, A>(f: F, after: A) -> (Job, SharedFuture<T>)
     where
         F: FnOnce() -> T + Send,
         T: Send + 'static,
+        A: Send,
     {
-        Self::from_work(Plain(f))
+        Self::from_work(Plain(f), after)
     }
 
     /// Safe for `W: 'static` (`new`, `with_token`); otherwise see `new_scoped`.
-    fn from_work<W, T>(work: W) -> (Job, SharedFuture<T>)
+    fn from_work<W, T, A>(work: W, after: A) -> (Job, SharedFuture<T>)
     where
         W: Work<T> + Send,
         T: Send + 'static,
+        A: Send,
     {
         // Built in place: the cell's outcome slot (the size of `T`) is never
         // on the stack.
-        let ptr = raw::allocate_uninit::<JobCell<W, T>>();
-        // SAFETY: just allocated with `JobCell<W, T>`'s layout; `JobCell` is
-        // `repr(C)` with the `Cell<T>` at offset 0, and each field is written
-        // once through a raw place.
+        let ptr = raw::allocate_uninit::<JobCell<W, T, A>>();
+        // SAFETY: just allocated with `JobCell<W, T, A>`'s layout; `JobCell`
+        // is `repr(C)` with the `Cell<T>` at offset 0, and each field is
+        // written once through a raw place.
         unsafe {
             Cell::<T>::init(
                 ptr.cast::<Cell<T>>(),
-                const { raw::BlockLayout::of::<JobCell<W, T>>() },
+                const { raw::BlockLayout::of::<JobCell<W, T, A>>() },
             );
             core::ptr::addr_of_mut!((*ptr.as_ptr()).func)
                 .write(UnsafeCell::new(MaybeUninit::new(work)));
+            core::ptr::addr_of_mut!((*ptr.as_ptr()).after)
+                .write(UnsafeCell::new(MaybeUninit::new(after)));
         }
         // SAFETY: `JobCell` is `repr(C)` with the `Cell<T>` at offset 0, and its
         // `dealloc` entry frees with `JobCell<F, T>`'s layout.
@@ -174,14 +184,14 @@ impl Job {
         let job = Job {
             header: ptr.cast::<Header>(),
             vtable: &JobVTable {
-                run_unpublished: run_unpublished::<W, T>,
-                publish: publish::<T>,
+                run_unpublished: run_unpublished::<W, T, A>,
+                publish: publish::<W, T, A>,
                 #[cfg(feature = "std")]
-                publish_deferred: publish_deferred::<T>,
-                cancel: cancel::<W, T>,
+                publish_deferred: publish_deferred::<W, T, A>,
+                cancel: cancel::<W, T, A>,
                 #[cfg(feature = "std")]
-                fail: fail::<W, T>,
-                drop: drop_job::<W, T>,
+                fail: fail::<W, T, A>,
+                drop: drop_job::<W, T, A>,
             },
         };
         (job, SharedFuture::from_raw(raw))
@@ -322,9 +332,9 @@ impl fmt::Debug for Job {
 ///
 /// # Safety
 ///
-/// `header` is a `JobCell<F, T>` whose closure was not taken yet; called once.
-unsafe fn take<F, T>(header: NonNull<Header>) -> (F, Promise<T>) {
-    let job = header.cast::<JobCell<F, T>>();
+/// `header` is a `JobCell<F, T, A>` whose closure was not taken yet; called once.
+unsafe fn take<F, T, A>(header: NonNull<Header>) -> (F, Promise<T>) {
+    let job = header.cast::<JobCell<F, T, A>>();
     // SAFETY: the job exclusively owns its closure (the consumer never touches
     // it), and it is initialized until taken, which happens once, here.
     let func = unsafe {
@@ -338,17 +348,37 @@ unsafe fn take<F, T>(header: NonNull<Header>) -> (F, Promise<T>) {
     (func, promise)
 }
 
+/// Takes out what is dropped once the future is finished.
+///
+/// # Safety
+///
+/// `header` is a `JobCell<F, T, A>` whose `after` was not taken yet; called
+/// once, while the producer still holds its reference.
+unsafe fn take_after<F, T, A>(header: NonNull<Header>) -> A {
+    let job = header.cast::<JobCell<F, T, A>>();
+    // SAFETY: only the producer side touches `after`, initialized until this
+    // one take.
+    unsafe {
+        (*job.as_ptr())
+            .after
+            .with_mut(|slot| (*slot).assume_init_read())
+    }
+}
+
 /// # Safety
 ///
 /// As for [`take`].
-unsafe fn run_unpublished<W: Work<T>, T>(header: NonNull<Header>) -> bool {
+unsafe fn run_unpublished<W: Work<T>, T, A>(header: NonNull<Header>) -> bool {
     // SAFETY: forwarded.
-    let (work, mut promise) = unsafe { take::<W, T>(header) };
+    let (work, mut promise) = unsafe { take::<W, T, A>(header) };
     if !promise.set_running_or_notify_cancel() {
         // Cancelled before it started: the closure is dropped unrun (its captures
         // are released on this thread), and dropping the promise only releases it.
+        // SAFETY: the producer still holds its reference; taken once.
+        let after = unsafe { take_after::<W, T, A>(header) };
         drop(work);
         drop(promise);
+        drop(after);
         return false;
     }
     let token = promise.token();
@@ -377,25 +407,33 @@ unsafe fn run_unpublished<W: Work<T>, T>(header: NonNull<Header>) -> bool {
 
 /// # Safety
 ///
-/// `header` is a job cell whose outcome was written by `run_unpublished` and not
-/// yet published; called once.
-unsafe fn publish<T>(header: NonNull<Header>) {
+/// `header` is a `JobCell<W, T, A>` whose outcome was written by
+/// `run_unpublished` and not yet published; called once.
+unsafe fn publish<W, T, A>(header: NonNull<Header>) {
+    // Out of the cell before the publish, which may free it.
+    // SAFETY: the completion still holds the producer's reference; once.
+    let after = unsafe { take_after::<W, T, A>(header) };
     // SAFETY: `Cell<T>` is at offset 0; the completion holds the producer's
     // reference and publishes once.
     let raw = unsafe { RawCell::<T>::from_ptr(header.cast::<Cell<T>>()) };
     // SAFETY: as above. An undelivered outcome (consumer gone) is dropped here,
     // on the worker.
     drop(unsafe { raw.publish_outcome() });
+    drop(after);
 }
 
 /// # Safety
 ///
 /// As for [`publish`].
 #[cfg(feature = "std")]
-unsafe fn publish_deferred<T>(header: NonNull<Header>) -> Option<Waiter> {
+unsafe fn publish_deferred<W, T, A>(header: NonNull<Header>) -> Option<Waiter> {
+    // SAFETY: as in `publish`.
+    let after = unsafe { take_after::<W, T, A>(header) };
     // SAFETY: `Cell<T>` is at offset 0; the completion holds the producer's
     // reference and publishes once.
     let raw = unsafe { RawCell::<T>::from_ptr(header.cast::<Cell<T>>()) };
+    // Dropped after the publish, even if an undelivered value's `Drop` unwinds.
+    let _after = after;
     // SAFETY: as above.
     unsafe { raw.publish_outcome_deferred() }
 }
@@ -427,9 +465,12 @@ impl<T> Drop for FinishOnDrop<T> {
 /// # Safety
 ///
 /// As for [`take`].
-unsafe fn cancel<F, T>(header: NonNull<Header>) {
-    // SAFETY: forwarded.
-    let (func, promise) = unsafe { take::<F, T>(header) };
+unsafe fn cancel<F, T, A>(header: NonNull<Header>) {
+    // SAFETY: forwarded; `after` taken once, with the closure.
+    let (func, promise, _after) = unsafe {
+        let (func, promise) = take::<F, T, A>(header);
+        (func, promise, take_after::<F, T, A>(header))
+    };
     let _cancel = FinishOnDrop {
         promise: Some(promise),
         #[cfg(feature = "std")]
@@ -442,9 +483,12 @@ unsafe fn cancel<F, T>(header: NonNull<Header>) {
 ///
 /// As for [`take`].
 #[cfg(feature = "std")]
-unsafe fn fail<F, T>(header: NonNull<Header>, error: Error) {
-    // SAFETY: forwarded.
-    let (func, promise) = unsafe { take::<F, T>(header) };
+unsafe fn fail<F, T, A>(header: NonNull<Header>, error: Error) {
+    // SAFETY: forwarded; `after` taken once, with the closure.
+    let (func, promise, _after) = unsafe {
+        let (func, promise) = take::<F, T, A>(header);
+        (func, promise, take_after::<F, T, A>(header))
+    };
     let _fail = FinishOnDrop {
         promise: Some(promise),
         error: Some(error),
@@ -455,9 +499,12 @@ unsafe fn fail<F, T>(header: NonNull<Header>, error: Error) {
 /// # Safety
 ///
 /// As for [`take`].
-unsafe fn drop_job<F, T>(header: NonNull<Header>) {
-    // SAFETY: forwarded.
-    let (func, promise) = unsafe { take::<F, T>(header) };
+unsafe fn drop_job<F, T, A>(header: NonNull<Header>) {
+    // SAFETY: forwarded; `after` taken once, with the closure.
+    let (func, promise, _after) = unsafe {
+        let (func, promise) = take::<F, T, A>(header);
+        (func, promise, take_after::<F, T, A>(header))
+    };
     drop(func);
     drop(promise);
 }

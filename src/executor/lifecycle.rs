@@ -121,7 +121,11 @@ pub(crate) fn drop_quietly(payload: alloc::boxed::Box<dyn core::any::Any + Send>
 /// Which executors have a job (or a done callback) running on this thread,
 /// innermost last: a job of one executor can run a job of another inline, and
 /// a rayon thread can run another ticket while a job waits in `join`.
-#[cfg(any(feature = "rayon", feature = "tokio"))]
+#[cfg(any(
+    feature = "rayon",
+    feature = "tokio",
+    all(feature = "process", unix, not(loom))
+))]
 mod inside {
     use alloc::vec::Vec;
     use core::cell::RefCell;
@@ -158,5 +162,9 @@ mod inside {
     }
 }
 
-#[cfg(any(feature = "rayon", feature = "tokio"))]
+#[cfg(any(
+    feature = "rayon",
+    feature = "tokio",
+    all(feature = "process", unix, not(loom))
+))]
 pub(crate) use inside::{Inside, is_inside};

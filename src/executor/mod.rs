@@ -15,7 +15,7 @@ mod adapter;
 pub(crate) mod feed;
 mod inline;
 mod job;
-mod lifecycle;
+pub(crate) mod lifecycle;
 #[cfg(feature = "std")]
 mod map;
 #[cfg(feature = "std")]

@@ -14,7 +14,7 @@ use crate::sync::{Arc, AtomicUsize, Condvar, Mutex, Ordering};
 /// Runs `f` with a [`Scope`] whose jobs run on `executor` and may borrow
 /// anything that outlives the call (`'env`), then waits until every job
 /// submitted through the scope has finished (run, or been cancelled or
-/// dropped by the executor) before returning: Python's
+/// dropped by the executor) and its future is done, before returning: Python's
 /// `with ThreadPoolExecutor() as pool:` block, which waits on exit, and
 /// `std::thread::scope` / `rayon::scope`, which let jobs borrow.
 ///
@@ -129,16 +129,23 @@ impl<'scope, E: Executor + ?Sized> Scope<'scope, '_, E> {
         T: Send + 'static,
     {
         self.state.job_started();
-        let work = ScopedWork {
-            f: Some(f),
-            state: Arc::clone(&self.state),
+        let state = Arc::clone(&self.state);
+        let work = move || match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(value) => value,
+            Err(payload) => {
+                // ORDERING: release, read by `scope` after the wait.
+                state.panicked.fetch_add(1, Ordering::Release);
+                // Into the job's future, as any job's panic.
+                resume_unwind(payload)
+            }
         };
-        // SAFETY: `work` (and the closure it holds, with its borrows of 'env
-        // and 'scope) is dropped when the job runs, is cancelled or is
-        // dropped, and only then is the job counted out of the scope (see
-        // `ScopedWork`); `scope` does not return before every counted job is
-        // out. The value is 'static, so the future may outlive the scope.
-        let (job, future) = unsafe { Job::new_scoped(move || work.run()) };
+        let count_out = CountOut(Arc::clone(&self.state));
+        // SAFETY: the job drops `count_out` only once its future is finished
+        // (published, cancelled, failed or abandoned), after the closure (with
+        // its borrows of 'env and 'scope) was consumed or dropped; `scope`
+        // does not return before every job is counted out. The value is
+        // 'static, so the future may outlive the scope.
+        let (job, future) = unsafe { Job::new_scoped(work, count_out) };
         self.executor.execute(job)?;
         Ok(future)
     }
@@ -272,9 +279,10 @@ impl ScopeState {
         *self.lock() += 1;
     }
 
-    /// A job's closure is gone (run or dropped): count it out. The last one
-    /// wakes the scope. Runs on the job's thread; the state is in an `Arc`,
-    /// so the scope may return (and free its frame) while this finishes.
+    /// A job's future is finished (its closure gone before): count it out.
+    /// The last one wakes the scope. Runs on the job's thread; the state is
+    /// in an `Arc`, so the scope may return (and free its frame) while this
+    /// finishes.
     fn job_finished(&self) {
         let mut jobs = self.lock();
         *jobs -= 1;
@@ -294,41 +302,12 @@ impl ScopeState {
     }
 }
 
-/// A scoped job's closure and its scope. Counted out of the scope when
-/// dropped, after the closure: run (consumed) or dropped unrun.
-struct ScopedWork<F> {
-    f: Option<F>,
-    state: Arc<ScopeState>,
-}
+/// Counts a job out of its scope when dropped: by the job, once its future
+/// is finished (so every future is done when `scope` returns).
+struct CountOut(Arc<ScopeState>);
 
-impl<F> ScopedWork<F> {
-    fn run<T>(mut self) -> T
-    where
-        F: FnOnce() -> T,
-    {
-        let f = self.f.take().expect("a scoped job runs once");
-        match catch_unwind(AssertUnwindSafe(f)) {
-            Ok(value) => value,
-            Err(payload) => {
-                // ORDERING: release, read by `scope` after the wait.
-                self.state.panicked.fetch_add(1, Ordering::Release);
-                // Into the job's future, as any job's panic.
-                resume_unwind(payload)
-            }
-        }
-    }
-}
-
-impl<F> Drop for ScopedWork<F> {
+impl Drop for CountOut {
     fn drop(&mut self) {
-        struct CountOut<'a>(&'a ScopeState);
-        impl Drop for CountOut<'_> {
-            fn drop(&mut self) {
-                self.0.job_finished();
-            }
-        }
-        // Counted out even if the closure's `Drop` panics, and only after it.
-        let _count_out = CountOut(&self.state);
-        drop(self.f.take());
+        self.0.job_finished();
     }
 }

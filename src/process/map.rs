@@ -1,0 +1,403 @@
+//! [`ProcessMap`]: the ordered results of
+//! [`ProcessPoolExecutor::map`](super::ProcessPoolExecutor::map), as a blocking
+//! iterator and as a stream.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::fmt;
+use core::num::NonZeroUsize;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::ProcessFn;
+use super::pool::ProcessPoolExecutor;
+use crate::error::{Error, Panic, SubmitError};
+use crate::executor::feed::Feed;
+use crate::future::SharedFuture;
+use crate::sync::Arc;
+
+/// Options of [`ProcessPoolExecutor::map_with`](super::ProcessPoolExecutor::map_with).
+///
+/// ```
+/// use std::{num::NonZeroUsize, time::Duration};
+/// let options = concurrent_futures::process::ProcessMapOptions::new()
+///     .chunk_size(NonZeroUsize::new(256).unwrap())
+///     .buffer_size(NonZeroUsize::new(8).unwrap())
+///     .timeout(Duration::from_secs(30));
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+#[must_use]
+pub struct ProcessMapOptions {
+    chunk_size: Option<NonZeroUsize>,
+    buffer_size: Option<NonZeroUsize>,
+    timeout: Option<Duration>,
+}
+
+impl ProcessMapOptions {
+    /// One item per job, no bound, no timeout.
+    ///
+    /// ```
+    /// let options = concurrent_futures::process::ProcessMapOptions::new();
+    /// # let _ = options;
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Python's `chunksize`: items sent to a worker as one job, so that small
+    /// jobs share one round trip. A chunk is one job for cancellation,
+    /// `max_tasks_per_child` and a worker's death (which fails every item of
+    /// the chunk); a panic fails only its own item.
+    ///
+    /// ```
+    /// let options = concurrent_futures::process::ProcessMapOptions::new().chunk_size(64.try_into().unwrap());
+    /// # let _ = options;
+    /// ```
+    pub fn chunk_size(mut self, items: NonZeroUsize) -> Self {
+        self.chunk_size = Some(items);
+        self
+    }
+
+    /// At most `chunks` chunks submitted and not yet yielded (Python 3.14's
+    /// `buffersize`): the next chunk is submitted as each one is consumed, so
+    /// an endless input works.
+    ///
+    /// ```
+    /// let options = concurrent_futures::process::ProcessMapOptions::new().buffer_size(4.try_into().unwrap());
+    /// # let _ = options;
+    /// ```
+    pub fn buffer_size(mut self, chunks: NonZeroUsize) -> Self {
+        self.buffer_size = Some(chunks);
+        self
+    }
+
+    /// An overall deadline for the blocking iterator, counted from the call to
+    /// `map_with` (Python's `timeout`): when a result is not ready by then, it
+    /// yields [`Error::Timeout`], cancels every job not yet started, and ends.
+    /// (The stream ignores it: use your runtime's timeout.)
+    ///
+    /// ```
+    /// let options = concurrent_futures::process::ProcessMapOptions::new().timeout(std::time::Duration::from_secs(5));
+    /// # let _ = options;
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    pub(super) fn chunk(&self) -> usize {
+        self.chunk_size.map_or(1, NonZeroUsize::get)
+    }
+}
+
+/// Groups items into chunks of `size`.
+pub(super) struct Chunks<I> {
+    items: I,
+    size: usize,
+}
+
+impl<I> Chunks<I> {
+    pub(super) fn new(items: I, size: usize) -> Self {
+        Chunks { items, size }
+    }
+}
+
+impl<I: Iterator> Iterator for Chunks<I> {
+    type Item = Vec<I::Item>;
+
+    fn next(&mut self) -> Option<Vec<I::Item>> {
+        let chunk: Vec<I::Item> = self.items.by_ref().take(self.size).collect();
+        (!chunk.is_empty()).then_some(chunk)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let (low, high) = self.items.size_hint();
+        (
+            low.div_ceil(self.size),
+            high.map(|high| high.div_ceil(self.size)),
+        )
+    }
+}
+
+/// The outcomes of one chunk's items.
+pub(super) type ChunkOutcomes<T> = Vec<Result<T, Error>>;
+/// The future of one chunk.
+pub(super) type ChunkFuture<T> = SharedFuture<ChunkOutcomes<T>>;
+
+/// The results of
+/// [`ProcessPoolExecutor::map`](super::ProcessPoolExecutor::map), in input
+/// order, one `Result` per item. Each call to `next` blocks until the next
+/// result is ready; [`into_stream`](ProcessMap::into_stream) makes it a
+/// [`Stream`](futures_core::Stream) that waits without blocking (under any
+/// runtime).
+///
+/// # Dropping
+///
+/// Once iteration (or polling) has begun, dropping it cancels the chunks that
+/// have not started; one that was never advanced cancels nothing (as Python's
+/// generator). [`cancel_remaining`](ProcessMap::cancel_remaining) cancels explicitly.
+///
+/// ```rust,standalone_crate
+/// use concurrent_futures::process::{self, ProcessPoolExecutor};
+/// use futures::StreamExt;
+///
+/// process::process_fn! {
+///     fn negate(x: i32) -> i32 { -x }
+/// }
+/// fn main() {
+///     process::init();
+///     let pool = ProcessPoolExecutor::new();
+///     let negated: Vec<i32> = futures::executor::block_on(
+///         pool.map(negate, [1, 2, 3]).unwrap().into_stream().map(Result::unwrap).collect(),
+///     );
+///     assert_eq!(negated, [-1, -2, -3]);
+///     pool.shutdown(false);
+/// }
+/// ```
+#[must_use = "iterators and streams are lazy; the jobs run anyway, but their results are dropped"]
+pub struct ProcessMap<'e, Init: ProcessFn<Output = ()>, J: ProcessFn, I: Iterator<Item = J::Args>> {
+    pool: &'e ProcessPoolExecutor<Init>,
+    feed: Feed<Chunks<I>, (), ChunkOutcomes<J::Output>>,
+    /// The item count of each chunk in `feed`, in order.
+    lengths: VecDeque<usize>,
+    /// Results of the chunk being yielded.
+    ready: VecDeque<Result<J::Output, Error>>,
+    deadline: Option<Instant>,
+}
+
+impl<'e, Init, J, I> ProcessMap<'e, Init, J, I>
+where
+    Init: ProcessFn<Output = ()>,
+    J: ProcessFn,
+    I: Iterator<Item = J::Args>,
+{
+    pub(super) fn new(
+        pool: &'e ProcessPoolExecutor<Init>,
+        chunks: Chunks<I>,
+        options: ProcessMapOptions,
+    ) -> Result<Self, SubmitError> {
+        let deadline = options
+            .timeout
+            .and_then(|timeout| Instant::now().checked_add(timeout));
+        let mut lengths = VecDeque::new();
+        let feed = Feed::start(
+            chunks,
+            (),
+            options.buffer_size,
+            submitter::<Init, J>(pool, &mut lengths),
+        )?;
+        Ok(ProcessMap {
+            pool,
+            feed,
+            lengths,
+            ready: VecDeque::new(),
+            deadline,
+        })
+    }
+
+    /// Cancels every chunk that has not started and ends the iteration.
+    ///
+    /// ```
+    /// use concurrent_futures::process::{ProcessPoolExecutor, process_fn};
+    /// process_fn! { fn id(x: u8) -> u8 { x } }
+    /// let pool = ProcessPoolExecutor::new();
+    /// pool.shutdown_nowait(false);
+    /// // A shut-down pool refuses the map at once.
+    /// assert!(pool.map(id, [1, 2]).is_err());
+    /// ```
+    pub fn cancel_remaining(&mut self) {
+        self.feed.cancel();
+        self.lengths.clear();
+        self.ready.clear();
+    }
+
+    /// The same results as a [`Stream`](futures_core::Stream), for async
+    /// code: `async for r in executor.map(...)`.
+    ///
+    /// ```
+    /// use concurrent_futures::process::{ProcessPoolExecutor, process_fn};
+    /// use futures::StreamExt;
+    /// process_fn! { fn id(x: u8) -> u8 { x } }
+    /// let pool = ProcessPoolExecutor::new();
+    /// // An empty input submits nothing: no worker is needed.
+    /// let mut stream = pool.map(id, []).unwrap().into_stream();
+    /// assert!(futures::executor::block_on(stream.next()).is_none());
+    /// ```
+    pub fn into_stream(self) -> ProcessMapStream<'e, Init, J, I> {
+        ProcessMapStream { map: self }
+    }
+
+    /// Takes the front chunk's outcome into `ready` (an error is repeated for
+    /// each of its items, so positions stay aligned).
+    fn settle(&mut self, outcome: Result<ChunkOutcomes<J::Output>, Error>) {
+        let length = self.lengths.pop_front().unwrap_or(1);
+        match outcome {
+            Ok(results) => self.ready.extend(results),
+            Err(error) => {
+                for _ in 1..length {
+                    self.ready.push_back(Err(replicate(&error)));
+                }
+                self.ready.push_back(Err(error));
+            }
+        }
+        self.feed
+            .refill(submitter::<Init, J>(self.pool, &mut self.lengths));
+    }
+}
+
+/// The result of submitting one chunk.
+type Submitted<T> = Result<ChunkFuture<T>, SubmitError>;
+
+/// How a map submits a chunk, recording its length.
+fn submitter<'a, Init, J>(
+    pool: &'a ProcessPoolExecutor<Init>,
+    lengths: &'a mut VecDeque<usize>,
+) -> impl FnMut(Vec<J::Args>, Arc<()>) -> Submitted<J::Output> + 'a
+where
+    Init: ProcessFn<Output = ()>,
+    J: ProcessFn,
+{
+    move |chunk, _| {
+        lengths.push_back(chunk.len());
+        pool.submit_chunk::<J>(chunk)
+    }
+}
+
+/// A copy of `error` for another item of the same failed chunk.
+fn replicate(error: &Error) -> Error {
+    match error {
+        Error::Cancelled => Error::Cancelled,
+        Error::Panicked(panic) => Error::Panicked(Panic::new(Box::new(
+            alloc::string::ToString::to_string(panic),
+        ))),
+        Error::Abandoned => Error::Abandoned,
+        Error::AlreadyTaken => Error::AlreadyTaken,
+        Error::Timeout => Error::Timeout,
+        Error::Shutdown => Error::Shutdown,
+        Error::Broken(broken) => Error::Broken(broken.clone()),
+        Error::Spawn(kind) => Error::Spawn(*kind),
+        Error::WouldDeadlock => Error::WouldDeadlock,
+        Error::Process(process) => Error::Process(process.clone()),
+    }
+}
+
+impl<Init, J, I> Iterator for ProcessMap<'_, Init, J, I>
+where
+    Init: ProcessFn<Output = ()>,
+    J: ProcessFn,
+    I: Iterator<Item = J::Args>,
+{
+    type Item = Result<J::Output, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(result) = self.ready.pop_front() {
+                return Some(result);
+            }
+            let mut future = self.feed.pop_front()?;
+            let outcome = match self.deadline {
+                None => future.wait(),
+                Some(deadline) => future.wait_deadline(deadline),
+            };
+            if matches!(outcome, Err(Error::Timeout)) {
+                future.cancel();
+                self.cancel_remaining();
+                return Some(Err(Error::Timeout));
+            }
+            self.settle(outcome);
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        // Chunks hold up to `chunk_size` items: only a lower bound is exact.
+        (self.ready.len(), None)
+    }
+}
+
+/// [`ProcessMap`] as a [`Stream`](futures_core::Stream): made by
+/// [`ProcessMap::into_stream`]. It waits without blocking, under any runtime;
+/// the map's `timeout` does not apply (use the runtime's).
+#[must_use = "streams do nothing unless polled; dropping this one cancels the chunks not started"]
+pub struct ProcessMapStream<
+    'e,
+    Init: ProcessFn<Output = ()>,
+    J: ProcessFn,
+    I: Iterator<Item = J::Args>,
+> {
+    map: ProcessMap<'e, Init, J, I>,
+}
+
+impl<Init, J, I> futures_core::Stream for ProcessMapStream<'_, Init, J, I>
+where
+    Init: ProcessFn<Output = ()>,
+    J: ProcessFn,
+    I: Iterator<Item = J::Args>,
+{
+    type Item = Result<J::Output, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        // Both types are `Unpin`: they hold no self-references.
+        let this = &mut self.get_mut().map;
+        loop {
+            if let Some(result) = this.ready.pop_front() {
+                return Poll::Ready(Some(result));
+            }
+            let Some(front) = this.feed.front_mut() else {
+                return Poll::Ready(None);
+            };
+            let outcome = match core::future::Future::poll(Pin::new(front), cx) {
+                Poll::Ready(outcome) => outcome,
+                Poll::Pending => return Poll::Pending,
+            };
+            this.feed.pop_front();
+            this.settle(outcome);
+        }
+    }
+}
+
+impl<Init, J, I> Unpin for ProcessMapStream<'_, Init, J, I>
+where
+    Init: ProcessFn<Output = ()>,
+    J: ProcessFn,
+    I: Iterator<Item = J::Args>,
+{
+}
+
+impl<Init, J, I> fmt::Debug for ProcessMapStream<'_, Init, J, I>
+where
+    Init: ProcessFn<Output = ()>,
+    J: ProcessFn,
+    I: Iterator<Item = J::Args>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ProcessMapStream").field(&self.map).finish()
+    }
+}
+
+impl<Init, J, I> Unpin for ProcessMap<'_, Init, J, I>
+where
+    Init: ProcessFn<Output = ()>,
+    J: ProcessFn,
+    I: Iterator<Item = J::Args>,
+{
+}
+
+impl<Init, J, I> fmt::Debug for ProcessMap<'_, Init, J, I>
+where
+    Init: ProcessFn<Output = ()>,
+    J: ProcessFn,
+    I: Iterator<Item = J::Args>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (in_flight, more_items) = self.feed.progress();
+        f.debug_struct("ProcessMap")
+            .field("chunks_in_flight", &in_flight)
+            .field("more_items", &more_items)
+            .field("ready", &self.ready.len())
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
