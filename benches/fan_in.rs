@@ -49,9 +49,8 @@ fn ours(n: usize, live: bool) -> f64 {
 fn consume_ours(iter: concurrent_futures::AsCompleted<u64>, n: usize) {
     let mut sum = 0_u64;
     let mut count = 0;
-    for item in iter {
-        let (_, mut future) = item.unwrap();
-        sum = sum.wrapping_add(future.try_take().unwrap().unwrap());
+    for (_, outcome) in iter {
+        sum = sum.wrapping_add(outcome.unwrap());
         count += 1;
     }
     assert_eq!(count, n);

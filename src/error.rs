@@ -246,6 +246,35 @@ impl Error {
         matches!(self, Error::Panicked(_))
     }
 
+    /// `true` for [`Error::Timeout`]: a wait gave up; the work goes on.
+    ///
+    /// ```
+    /// assert!(concurrent_futures::Error::Timeout.is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout)
+    }
+
+    /// `true` for [`Error::Shutdown`]: the executor had shut down and refused
+    /// the work.
+    ///
+    /// ```
+    /// assert!(concurrent_futures::Error::Shutdown.is_shutdown());
+    /// ```
+    pub fn is_shutdown(&self) -> bool {
+        matches!(self, Error::Shutdown)
+    }
+
+    /// `true` for [`Error::Abandoned`]: the producer was dropped without an
+    /// answer.
+    ///
+    /// ```
+    /// assert!(concurrent_futures::Error::Abandoned.is_abandoned());
+    /// ```
+    pub fn is_abandoned(&self) -> bool {
+        matches!(self, Error::Abandoned)
+    }
+
     /// Re-raises a captured panic on the current thread; any other error is
     /// returned unchanged.
     ///

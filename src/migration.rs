@@ -32,18 +32,18 @@
 //! let mut futures: Vec<_> = (0..4).map(|n| pool.submit(move || 3_u64.pow(n))).collect::<Result<_, _>>()?;
 //! let waited = wait(&mut futures, None, ReturnWhen::FirstCompleted);
 //! assert!(!waited.done.is_empty());
-//! for completed in as_completed(futures, None) {
-//!     let (_index, mut future) = completed?;
-//!     println!("{}", future.wait()?);
+//! for (_index, outcome) in as_completed(futures, None) {
+//!     println!("{}", outcome?);
 //! }
-//! pool.shutdown(false); // Rust has no `with`: say it
+//! pool.shutdown(false); // Rust has no `with`: say it (or use `scope`, below)
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! What changes:
 //! - A future has one consumer: waiting takes `&mut self`, the value is taken
-//!   once (`Error::AlreadyTaken` afterwards). `wait` and `as_completed` report
-//!   indices and hand futures back, instead of sets of shared objects.
+//!   once (`Error::AlreadyTaken` afterwards). `wait` reports indices, and
+//!   `as_completed` yields each index with its outcome, instead of sets of
+//!   shared objects.
 //! - Exceptions are panics: `Error::Panicked` carries the payload. Return a
 //!   `Result` from the closure for ordinary errors; it comes back as the value.
 //! - A future whose producer is lost reports `Error::Abandoned` instead of

@@ -157,13 +157,20 @@ impl Tally {
 }
 
 /// Python's `concurrent.futures.as_completed(fs, timeout)`: an iterator that
-/// yields each future, with its index in the input, as it becomes done
-/// (futures already done first, in input order).
+/// yields, for each future, its index in the input and its outcome, as it
+/// becomes done (futures already done first, in input order). Every index is
+/// yielded exactly once: Python's `for f in as_completed(fs): f.result()` in
+/// one step.
 ///
-/// When `timeout` passes first, it yields `Err(Error::Timeout)` once and ends;
-/// the futures not yet yielded can be taken back with
-/// [`AsCompleted::into_remaining`]. As in Python, the timeout is counted from
-/// the first call to `next`.
+/// # Errors
+///
+/// Each outcome is the future's: `Ok(value)`, or its [`Error`]
+/// (`Panicked`, `Cancelled`, `Abandoned`, `Broken`, ...). When `timeout`
+/// passes first (counted from the first call to `next`, as in Python), every
+/// future not done by then is yielded with `Err(Error::Timeout)`, in input
+/// order, and the iteration ends; the futures themselves are not cancelled
+/// (as in Python), and [`AsCompleted::into_remaining`] takes back those not
+/// yielded yet.
 ///
 /// # Examples
 ///
@@ -172,11 +179,35 @@ impl Tally {
 ///
 /// let pool = ThreadPoolExecutor::new();
 /// let futures: Vec<_> = (0..4_u64).map(|n| pool.submit(move || n * n).unwrap()).collect();
-/// let mut squares: Vec<u64> = as_completed(futures, None)
-///     .map(|item| item.unwrap().1.try_take().unwrap().unwrap())
-///     .collect();
-/// squares.sort();
+/// let mut squares = vec![0; 4];
+/// for (index, outcome) in as_completed(futures, None) {
+///     squares[index] = outcome.unwrap();
+/// }
 /// assert_eq!(squares, [0, 1, 4, 9]);
+/// ```
+///
+/// In async code, await the futures in a `futures::stream::FuturesUnordered`
+/// (through [`unwrap_future`](crate::unwrap_future), so that dropping the
+/// stream cancels the jobs not started):
+///
+/// ```
+/// use concurrent_futures::{Executor, ThreadPoolExecutor, unwrap_future};
+/// use futures::stream::{FuturesUnordered, StreamExt};
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let futures: Vec<_> = (0..4_u64).map(|n| pool.submit(move || n * n).unwrap()).collect();
+/// let mut completed: FuturesUnordered<_> = futures
+///     .into_iter()
+///     .enumerate()
+///     .map(|(index, future)| async move { (index, unwrap_future(future).await) })
+///     .collect();
+/// futures::executor::block_on(async {
+///     let mut squares = vec![0; 4];
+///     while let Some((index, outcome)) = completed.next().await {
+///         squares[index] = outcome.unwrap();
+///     }
+///     assert_eq!(squares, [0, 1, 4, 9]);
+/// });
 /// ```
 pub fn as_completed<T>(
     futures: impl IntoIterator<Item = SharedFuture<T>>,
@@ -202,7 +233,7 @@ pub fn as_completed<T>(
         fan_in,
         timeout,
         deadline: None,
-        timed_out: false,
+        timed_out_from: None,
     }
 }
 
@@ -225,7 +256,9 @@ pub struct AsCompleted<T> {
     timeout: Option<Duration>,
     /// Set at the first `next`, from `timeout`.
     deadline: Option<Instant>,
-    timed_out: bool,
+    /// Once the deadline passed: the next input index to look at when
+    /// yielding what was not done in time.
+    timed_out_from: Option<usize>,
 }
 
 impl<T> AsCompleted<T> {
@@ -236,13 +269,15 @@ impl<T> AsCompleted<T> {
     /// use std::time::Duration;
     /// use concurrent_futures::{Error, as_completed, promise};
     ///
-    /// let (_producer, future) = promise::<u8>();
-    /// let mut iter = as_completed([future], Some(Duration::ZERO));
-    /// assert!(matches!(iter.next(), Some(Err(Error::Timeout))));
-    /// assert!(iter.next().is_none());
-    /// let remaining = iter.into_remaining();
+    /// let (_first, first) = promise::<u8>();
+    /// let (_second, second) = promise::<u8>();
+    /// let mut iter = as_completed([first, second], Some(Duration::ZERO));
+    /// let (index, outcome) = iter.next().unwrap();
+    /// assert_eq!(index, 0);
+    /// assert!(outcome.unwrap_err().is_timeout());
+    /// let remaining = iter.into_remaining(); // the second, not yielded yet
     /// assert_eq!(remaining.len(), 1);
-    /// assert_eq!(remaining[0].0, 0);
+    /// assert_eq!(remaining[0].0, 1);
     /// ```
     pub fn into_remaining(mut self) -> Vec<(usize, SharedFuture<T>)> {
         let mut remaining = Vec::with_capacity(self.remaining);
@@ -259,7 +294,7 @@ impl<T> AsCompleted<T> {
 }
 
 impl<T> Iterator for AsCompleted<T> {
-    type Item = Result<(usize, SharedFuture<T>), Error>;
+    type Item = (usize, Result<T, Error>);
 
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(timeout) = self.timeout.take() {
@@ -269,28 +304,53 @@ impl<T> Iterator for AsCompleted<T> {
             while let Some(index) = self.ready.pop_front() {
                 // Each index is reported once (one registration, one wake-up);
                 // a slot already empty would be a second report: skip it.
-                if let Some(future) = self.futures[index].take() {
+                if let Some(mut future) = self.futures[index].take() {
                     self.remaining -= 1;
-                    return Some(Ok((index, future)));
+                    let outcome = future
+                        .try_take()
+                        .expect("a future reported done has its outcome");
+                    return Some((index, outcome));
                 }
                 debug_assert!(false, "future {index} was reported done twice");
             }
-            if self.remaining == 0 || self.timed_out {
+            if self.remaining == 0 {
                 return None;
             }
+            if let Some(from) = self.timed_out_from {
+                return self.next_timed_out(from);
+            }
             if !self.fan_in.wait(&mut self.ready, self.deadline) {
-                self.timed_out = true;
-                return Some(Err(Error::Timeout));
+                self.timed_out_from = Some(0);
             }
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        if self.timed_out {
-            (0, Some(0))
-        } else {
-            (0, Some(self.remaining + 1))
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<T> ExactSizeIterator for AsCompleted<T> {}
+
+impl<T> AsCompleted<T> {
+    /// After the deadline: the next future not yielded yet, in input order,
+    /// with `Timeout`, or with its outcome if it finished meanwhile.
+    fn next_timed_out(&mut self, from: usize) -> Option<(usize, Result<T, Error>)> {
+        for index in from..self.futures.len() {
+            if let Some(mut future) = self.futures[index].take() {
+                self.timed_out_from = Some(index + 1);
+                self.remaining -= 1;
+                let outcome = match future.deregister() {
+                    Ok(()) => Err(Error::Timeout),
+                    // Finished meanwhile: the outcome wins over the timeout.
+                    Err(_) => future
+                        .try_take()
+                        .expect("a finished future has its outcome"),
+                };
+                return Some((index, outcome));
+            }
         }
+        None
     }
 }
 
@@ -299,7 +359,7 @@ impl<T> fmt::Debug for AsCompleted<T> {
         f.debug_struct("AsCompleted")
             .field("remaining", &self.remaining)
             .field("ready", &self.ready.len())
-            .field("timed_out", &self.timed_out)
+            .field("timed_out", &self.timed_out_from.is_some())
             .finish()
     }
 }

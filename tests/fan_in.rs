@@ -34,9 +34,8 @@ fn as_completed_yields_a_hundred_thousand_in_completion_order() {
     });
     let mut seen = vec![false; MANY];
     let mut count = 0;
-    for item in iter {
-        let (index, mut future) = item.unwrap();
-        assert_eq!(future.try_take().unwrap().unwrap(), index);
+    for (index, outcome) in iter {
+        assert_eq!(outcome.unwrap(), index);
         assert!(
             !std::mem::replace(&mut seen[index], true),
             "{index} yielded twice"
@@ -55,7 +54,10 @@ fn as_completed_yields_done_futures_in_input_order() {
         producer.set_result(index).unwrap();
     }
     let order: Vec<usize> = as_completed(futures, None)
-        .map(|item| item.unwrap().0)
+        .map(|(index, outcome)| {
+            assert_eq!(outcome.unwrap(), index);
+            index
+        })
         .collect();
     assert!(order.iter().copied().eq(0..MANY));
 }
@@ -108,8 +110,8 @@ fn as_completed_moved_to_another_thread_is_woken_there() {
     let consumer = thread::spawn(move || {
         let mut iter = iter;
         about_to_wait.send(()).unwrap();
-        let (index, mut future) = iter.next().unwrap().unwrap();
-        (index, future.try_take().unwrap().unwrap())
+        let (index, outcome) = iter.next().unwrap();
+        (index, outcome.unwrap())
     });
     ready.recv().unwrap();
     producer.set_result(5).unwrap();
@@ -126,41 +128,54 @@ fn as_completed_with_timeout_moved_to_another_thread_yields_the_future() {
     let consumer = thread::spawn(move || {
         let mut iter = iter;
         about_to_wait.send(()).unwrap();
-        match iter.next().unwrap() {
-            Ok((index, mut future)) => Ok((index, future.try_take().unwrap().unwrap())),
-            Err(error) => Err(error),
-        }
+        let (index, outcome) = iter.next().unwrap();
+        outcome.map(|value| (index, value))
     });
     ready.recv().unwrap();
     producer.set_result(9).unwrap();
     assert!(matches!(consumer.join().unwrap(), Ok((0, 9))));
 }
 
-/// `into_remaining` after a timeout: the remaining futures come back in input
-/// order, deregistered, and a later completion reaches a fresh wait.
+/// A timeout yields every future not done in time with `Timeout`, once, in
+/// input order, and ends.
+#[test]
+fn timeout_yields_each_remaining_index_once() {
+    let (mut producers, futures) = pairs(4);
+    producers.remove(2).set_result(2).unwrap();
+    let yielded: Vec<(usize, Result<usize, Error>)> =
+        as_completed(futures, Some(Duration::ZERO)).collect();
+    assert_eq!(yielded.len(), 4);
+    assert!(matches!(yielded[0], (2, Ok(2))));
+    for (position, index) in [(1, 0), (2, 1), (3, 3)] {
+        assert_eq!(yielded[position].0, index);
+        assert!(yielded[position].1.as_ref().unwrap_err().is_timeout());
+    }
+    drop(producers);
+}
+
+/// `into_remaining` after a timeout: the futures not yielded come back in
+/// input order, deregistered, and a later completion reaches a fresh wait.
 #[test]
 fn into_remaining_after_timeout_deregisters() {
-    let (mut producers, futures) = pairs(3);
+    let (mut producers, futures) = pairs(4);
     producers.remove(1).set_result(1).unwrap();
     let mut iter = as_completed(futures, Some(Duration::ZERO));
-    assert_eq!(iter.next().unwrap().unwrap().0, 1);
-    assert!(matches!(iter.next(), Some(Err(Error::Timeout))));
-    assert!(iter.next().is_none());
+    assert!(matches!(iter.next(), Some((1, Ok(1)))));
+    let (index, outcome) = iter.next().unwrap();
+    assert_eq!(index, 0);
+    assert!(outcome.unwrap_err().is_timeout());
     let remaining = iter.into_remaining();
-    assert_eq!(
-        remaining
-            .iter()
-            .map(|(index, _)| *index)
-            .collect::<Vec<_>>(),
-        [0, 2]
-    );
+    let indices: Vec<usize> = remaining.iter().map(|(index, _)| *index).collect();
+    assert_eq!(indices, [2, 3]);
     let mut futures: Vec<_> = remaining.into_iter().map(|(_, future)| future).collect();
     let completer = thread::spawn(move || {
         for (value, producer) in producers.into_iter().enumerate() {
-            producer.set_result(value * 10).unwrap();
+            // Input 0 was yielded (timed out) and its future dropped.
+            let _ = producer.set_result(value * 10);
         }
     });
-    assert_eq!(futures[0].wait().unwrap(), 0);
-    assert_eq!(futures[1].wait().unwrap(), 10);
+    // producers now holds the ones for inputs 0, 2 and 3 (values 0, 10, 20).
+    assert_eq!(futures[0].wait().unwrap(), 10);
+    assert_eq!(futures[1].wait().unwrap(), 20);
     completer.join().unwrap();
 }
