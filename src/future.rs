@@ -394,6 +394,47 @@ impl<T> SharedFuture<T> {
     }
 }
 
+/// Awaiting a `SharedFuture` directly **detaches**: dropping it (a cancelled
+/// task, a `select!` branch not taken, a `tokio::time::timeout` that fires)
+/// drops the consumer handle and does **not** cancel the job, which still
+/// runs and whose value is dropped on the worker. This is Python's
+/// `asyncio.shield(asyncio.wrap_future(f))`, and the same as dropping a
+/// `SharedFuture` anywhere: the handle is Python's `Future` object, which
+/// cancels nothing when released.
+///
+/// To cancel a job that has not started when the awaiting task goes away
+/// (Python's `asyncio.wrap_future(f)`, easynetwork's `unwrap_future`), await
+/// [`unwrap_future(future)`](crate::unwrap_future) instead, or submit through
+/// [`AsyncExecutor::run`](crate::AsyncExecutor::run), which does.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::time::Duration;
+/// use concurrent_futures::{Executor, ThreadPoolExecutor, unwrap_future};
+///
+/// let pool = ThreadPoolExecutor::builder().max_workers(1).build().unwrap();
+/// let (release, gate) = std::sync::mpsc::channel::<()>();
+/// let _busy = pool.submit(move || gate.recv().unwrap()).unwrap(); // the only worker
+/// let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+///
+/// let (ran_detached, ran_cancelled) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+/// let flag = Arc::clone(&ran_detached);
+/// let detached = pool.submit(move || flag.store(true, Ordering::SeqCst)).unwrap();
+/// let flag = Arc::clone(&ran_cancelled);
+/// let cancelled = pool.submit(move || flag.store(true, Ordering::SeqCst)).unwrap();
+///
+/// // Both waits time out while the jobs are still queued.
+/// runtime.block_on(async {
+///     assert!(tokio::time::timeout(Duration::ZERO, detached).await.is_err());
+///     assert!(tokio::time::timeout(Duration::ZERO, unwrap_future(cancelled)).await.is_err());
+/// });
+///
+/// release.send(()).unwrap();
+/// pool.shutdown(false); // waits for what is left
+/// assert!(ran_detached.load(Ordering::SeqCst)); // awaited directly: it still ran
+/// assert!(!ran_cancelled.load(Ordering::SeqCst)); // through unwrap_future: cancelled
+/// ```
 impl<T> Future for SharedFuture<T> {
     type Output = Result<T, Error>;
 

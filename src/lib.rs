@@ -1,16 +1,35 @@
-//! Python's `concurrent.futures`, done right in Rust.
+//! Python's `concurrent.futures` and easynetwork's `AsyncExecutor`, done
+//! right in Rust.
 //!
-//! The core is a lock-free completion cell: a [`SharedFuture<T>`] (the consumer)
-//! and its [`Promise<T>`] (the producer), made together in one allocation by
-//! [`promise()`]. One atomic state word carries Python's states (pending,
-//! running, cancelled, done), "the producer dropped without an answer", which
-//! handles are alive, and a one-waiter slot that serves async tasks and blocked
-//! threads alike. The protocol is drawn and argued in the source of the `state`
-//! module and checked under loom, interleaving by interleaving, in `loom-tests/`.
-//!
-//! The core is `no_std` + `alloc`; the default `std` feature adds blocking waits.
+//! Thread and process pools with Python's `submit`, `map`, `wait`,
+//! `as_completed` and `shutdown`; an async layer that awaits them from any
+//! runtime; `scope` for jobs that borrow; and underneath, a lock-free
+//! completion cell: a [`SharedFuture<T>`] and its [`Promise<T>`], made together
+//! in one allocation, whose one atomic state word carries Python's states
+//! (pending, running, cancelled, finished), which handles are alive, and a
+//! waiter slot that serves async tasks and blocked threads alike. The protocol
+//! is drawn and argued in the source of the `state` module and checked under
+//! loom, interleaving by interleaving, in `loom-tests/`.
 //!
 //! # Examples
+//!
+//! ```
+//! use concurrent_futures::{AsyncExecutor, Executor, MapOptions, ThreadPoolExecutor, as_completed};
+//!
+//! let pool = ThreadPoolExecutor::new(); // Python's ThreadPoolExecutor()
+//! let futures: Vec<_> = (1..=4_u64).map(|n| pool.submit(move || n * n)).collect::<Result<_, _>>()?;
+//! for (index, square) in as_completed(futures, None) {
+//!     println!("job {index} gave {}", square?); // in the order the jobs finish
+//! }
+//! let bounded = MapOptions::new().buffer_size(8.try_into()?); // at most 8 jobs in flight
+//! let total: u64 = pool.map_with(1..=1_000_u64, |n| n % 7, bounded)?.sum::<Result<_, _>>()?;
+//! let executor = AsyncExecutor::new(pool); // easynetwork's AsyncExecutor, for any runtime
+//! let answer = futures::executor::block_on(executor.run(move || total + 42))?;
+//! assert_eq!(answer, 3_045);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The cell itself, for producers of your own:
 //!
 //! ```
 //! use concurrent_futures::{promise, Error};
@@ -31,6 +50,9 @@
 //! assert!(!producer.set_running_or_notify_cancel());
 //! assert!(matches!(future.try_take(), Some(Err(Error::Cancelled))));
 //! ```
+//!
+//! The core is `no_std` + `alloc`; the default `std` feature adds blocking
+//! waits and the pools.
 //!
 //! # Features
 //!
@@ -77,6 +99,11 @@ mod wait;
 mod waiter;
 
 pub use async_executor::{AsyncExecutor, MapStream, UnwrapFuture, unwrap_future};
+
+/// The README's code blocks, run as doctests (the first screen is real use).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 #[cfg(all(feature = "std", not(loom)))]
 pub use async_executor::{default_executor, run_blocking};
 #[cfg(feature = "std")]
