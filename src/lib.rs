@@ -80,23 +80,24 @@ extern crate alloc;
 extern crate std;
 
 pub mod async_executor;
+#[cfg(feature = "std")]
+mod backoff;
+mod cell;
 mod error;
 pub mod executor;
-#[cfg(feature = "std")]
-mod fan_in;
-mod future;
 #[cfg(feature = "std")]
 pub mod migration;
 #[cfg(all(feature = "process", unix, not(loom)))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "process", unix))))]
 pub mod process;
-mod promise;
-mod raw;
-mod state;
 mod sync;
 #[cfg(feature = "std")]
 mod wait;
-mod waiter;
+
+// The core's modules under their short names, for the layers above.
+#[cfg(feature = "std")]
+use cell::fan_in;
+use cell::{future, job, promise, raw, state, waiter};
 
 pub use async_executor::{AsyncExecutor, MapStream, UnwrapFuture, unwrap_future};
 
@@ -106,11 +107,12 @@ pub use async_executor::{AsyncExecutor, MapStream, UnwrapFuture, unwrap_future};
 struct ReadmeDoctests;
 #[cfg(all(feature = "std", not(loom)))]
 pub use async_executor::{default_executor, run_blocking};
+pub use error::{Error, Panic, Undelivered, UndeliveredReason};
 #[cfg(feature = "std")]
-pub use error::BrokenError;
-pub use error::{Error, Panic, SubmitError, Undelivered, UndeliveredReason};
+pub use executor::BrokenError;
 #[cfg(feature = "rayon")]
 pub use executor::RayonExecutor;
+pub use executor::SubmitError;
 #[cfg(feature = "tokio")]
 pub use executor::TokioBlockingExecutor;
 #[cfg(feature = "std")]

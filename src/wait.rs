@@ -15,9 +15,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::fan_in::FanIn;
 use crate::future::SharedFuture;
-use crate::state::Snapshot;
 use crate::sync::Arc;
-use crate::waiter::Waiter;
 
 /// When [`wait`] returns: Python's `FIRST_COMPLETED`, `FIRST_EXCEPTION` and
 /// `ALL_COMPLETED`.
@@ -361,41 +359,5 @@ impl<T> fmt::Debug for AsCompleted<T> {
             .field("ready", &self.ready.len())
             .field("timed_out", &self.timed_out_from.is_some())
             .finish()
-    }
-}
-
-// Consumer-side helpers shared by `wait` and `as_completed`.
-impl<T> SharedFuture<T> {
-    /// Registers the fan-in as this future's waiter, reporting `index` when
-    /// it finishes; `Some` (and nothing registered) if already finished.
-    fn register_fan_in(&mut self, fan_in: &Arc<FanIn>, index: usize) -> Option<Snapshot> {
-        let waiter = Waiter::FanIn(Arc::clone(fan_in), index);
-        // SAFETY: `&mut self`: the only consumer call.
-        match unsafe { self.raw().register_owned(waiter) } {
-            Ok(()) => None,
-            // Finished: `register_owned` only hands the waiter back then, and
-            // the state can no longer change.
-            Err(_waiter) => self.finished_snapshot(),
-        }
-    }
-
-    /// The state, if finished (acquired).
-    fn finished_snapshot(&self) -> Option<Snapshot> {
-        let seen = self.raw().state().load();
-        seen.is_finished().then_some(seen)
-    }
-
-    /// Removes a registered waiter. `Err` if the future finished first (its
-    /// producer then owns the waiter).
-    fn deregister(&mut self) -> Result<(), Snapshot> {
-        // SAFETY: `&mut self`: the only consumer call.
-        unsafe { self.raw().deregister() }
-    }
-
-    /// Whether a finished future holds a failure (Python: `exception()` is set).
-    fn is_failure(&mut self, seen: Snapshot) -> bool {
-        // SAFETY: `&mut self`: the only consumer call; `seen` is finished and
-        // was acquired.
-        unsafe { self.raw().is_failure(seen) }
     }
 }

@@ -1,4 +1,4 @@
-//! Loom models of the fan-in behind `wait` and `as_completed` (`src/fan_in.rs`):
+//! Loom models of the fan-in behind `wait` and `as_completed` (`src/cell/fan_in.rs`):
 //! one blocked thread waiting on many futures, told which one finished.
 //!
 //! Each model runs through the labelled two-pass harness (`helpers::model`): it

@@ -1,5 +1,5 @@
-//! Loom models of the `SharedFuture`/`Promise` cell (`src/state.rs`,
-//! `src/raw.rs`): one race per test, named after the interleaving, every one
+//! Loom models of the `SharedFuture`/`Promise` cell (`src/cell/state.rs`,
+//! `src/cell/raw.rs`): one race per test, named after the interleaving, every one
 //! explored exhaustively (no preemption bound).
 //!
 //! Under `--cfg loom` the cell's state word, waiter slot, outcome slot,

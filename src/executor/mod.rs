@@ -12,9 +12,9 @@
 
 #[cfg(any(feature = "rayon", feature = "tokio"))]
 mod adapter;
+mod error;
 pub(crate) mod feed;
 mod inline;
-mod job;
 pub(crate) mod lifecycle;
 #[cfg(feature = "std")]
 mod map;
@@ -23,12 +23,15 @@ mod scope;
 #[cfg(feature = "std")]
 mod thread_pool;
 
+pub use crate::job::Job;
 #[cfg(feature = "rayon")]
 pub use adapter::RayonExecutor;
 #[cfg(feature = "tokio")]
 pub use adapter::TokioBlockingExecutor;
+#[cfg(feature = "std")]
+pub use error::BrokenError;
+pub use error::SubmitError;
 pub use inline::InlineExecutor;
-pub use job::Job;
 #[cfg(feature = "std")]
 pub use map::{Map, MapOptions};
 #[cfg(feature = "std")]
@@ -36,7 +39,6 @@ pub use scope::{Scope, ScopeError, scope};
 #[cfg(feature = "std")]
 pub use thread_pool::{BuildError, ThreadPoolBuilder, ThreadPoolExecutor};
 
-use crate::error::SubmitError;
 use crate::future::SharedFuture;
 
 /// Something that runs jobs: Python's `concurrent.futures.Executor`.

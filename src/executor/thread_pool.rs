@@ -45,7 +45,8 @@
 //!   the callback never delays, hides or holds another job.
 //! - **Looking**: the queue is empty. Still counted as looking, the worker
 //!   watches `queued` (whether the queue holds a job, mirrored in an atomic)
-//!   for a bounded time (`sync::Backoff::WORKER`) before it sleeps: waking a
+//!   for a bounded time (`Backoff::WORKER` of elapsed time, less once the core
+//!   is contended) before it sleeps: waking a
 //!   sleeping thread costs a futex call and, on an idle core, tens of
 //!   microseconds. It never spins without having just worked, so an idle pool
 //!   uses no CPU.
@@ -68,12 +69,13 @@ use core::fmt;
 use core::time::Duration;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use super::job::Completion;
 use super::lifecycle::{self, Latch, Released, run_quietly};
 use super::{Executor, Job};
+use crate::backoff::Backoff;
 use crate::error::{BrokenError, Error, SubmitError};
 use crate::future::SharedFuture;
-use crate::sync::{Arc, AtomicUsize, Backoff, Condvar, Mutex, MutexGuard, Ordering, thread};
+use crate::job::Completion;
+use crate::sync::{Arc, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, thread};
 
 // Loom's `thread_local!` does not accept a `const { }` initializer.
 #[allow(clippy::missing_const_for_thread_local)]

@@ -342,7 +342,8 @@ impl<T> SharedFuture<T> {
     /// `wait_until` once the state was seen pending: a bounded spin, then park.
     #[inline(never)]
     fn wait_pending(&mut self, deadline: Option<std::time::Instant>) -> Result<T, Error> {
-        use crate::sync::{Backoff, thread};
+        use crate::backoff::Backoff;
+        use crate::sync::thread;
 
         let mut seen;
         // A deadline already passed (a zero timeout) only checks.
@@ -453,6 +454,48 @@ impl<T> Future for SharedFuture<T> {
             Poll::Ready(seen) => Poll::Ready(unsafe { raw.take(seen) }),
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+/// Consumer-side steps of `wait` and `as_completed` (`crate::wait`): one
+/// registration of a fan-in per future, and the checks around it.
+#[cfg(feature = "std")]
+impl<T> SharedFuture<T> {
+    /// Registers the fan-in as this future's waiter, reporting `index` when
+    /// it finishes; `Some` (and nothing registered) if already finished.
+    pub(crate) fn register_fan_in(
+        &mut self,
+        fan_in: &crate::sync::Arc<crate::fan_in::FanIn>,
+        index: usize,
+    ) -> Option<Snapshot> {
+        let waiter = crate::waiter::Waiter::FanIn(crate::sync::Arc::clone(fan_in), index);
+        // SAFETY: `&mut self`: the only consumer call.
+        match unsafe { self.raw().register_owned(waiter) } {
+            Ok(()) => None,
+            // Finished: `register_owned` only hands the waiter back then, and
+            // the state can no longer change.
+            Err(_waiter) => self.finished_snapshot(),
+        }
+    }
+
+    /// The state, if finished (acquired).
+    pub(crate) fn finished_snapshot(&self) -> Option<Snapshot> {
+        let seen = self.raw().state().load();
+        seen.is_finished().then_some(seen)
+    }
+
+    /// Removes a registered waiter. `Err` if the future finished first (its
+    /// producer then owns the waiter).
+    pub(crate) fn deregister(&mut self) -> Result<(), Snapshot> {
+        // SAFETY: `&mut self`: the only consumer call.
+        unsafe { self.raw().deregister() }
+    }
+
+    /// Whether a finished future holds a failure (Python: `exception()` is set).
+    pub(crate) fn is_failure(&mut self, seen: Snapshot) -> bool {
+        // SAFETY: `&mut self`: the only consumer call; `seen` is finished and
+        // was acquired.
+        unsafe { self.raw().is_failure(seen) }
     }
 }
 

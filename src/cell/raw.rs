@@ -2,7 +2,7 @@
 //! operations that follow the protocol in [`crate::state`].
 //!
 //! ```text
-//!  Cell<T> (repr(C))                       Job cell (repr(C), src/executor/job.rs)
+//!  Cell<T> (repr(C))                       Job cell (repr(C), job.rs)
 //!  ┌───────────────────────────┐          ┌───────────────────────────┐
 //!  │ Header                    │          │ Cell<T>                   │
 //!  │   state: StateWord        │          │   Header ...              │
