@@ -258,7 +258,7 @@ fn handles_are_one_pointer_and_thread_safe() {
 
 // ------------------------------------------------------------------- wakers
 
-/// Counts what is done to a waker.
+/// Counts what is done to a waker: clones, wakes, and drops of every handle.
 #[derive(Default)]
 struct Counts {
     wakes: AtomicUsize,
@@ -266,23 +266,65 @@ struct Counts {
     drops: AtomicUsize,
 }
 
-struct CountingWaker(Arc<Counts>);
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.wakes.fetch_add(1, Ordering::SeqCst);
-    }
+/// A waker whose every clone, wake and drop is counted; each handle owns one
+/// strong count of the `Arc<Counts>`.
+fn counting_waker() -> (Waker, Arc<Counts>) {
+    let counts = Arc::new(Counts::default());
+    let data = Arc::into_raw(Arc::clone(&counts)).cast::<()>();
+    // SAFETY: `data` is an `Arc<Counts>` strong count, owned by this waker,
+    // and the vtable's functions keep that contract.
+    let waker = unsafe { Waker::from_raw(RawWaker::new(data, &COUNTING)) };
+    (waker, counts)
 }
-impl Drop for CountingWaker {
-    fn drop(&mut self) {
-        self.0.drops.fetch_add(1, Ordering::SeqCst);
+
+static COUNTING: RawWakerVTable = RawWakerVTable::new(
+    counting_clone,
+    counting_wake,
+    counting_wake_by_ref,
+    counting_drop,
+);
+
+/// # Safety
+///
+/// `data` is an `Arc<Counts>` strong count owned by a waker handle.
+unsafe fn counting_clone(data: *const ()) -> RawWaker {
+    // SAFETY: the caller's contract; the new handle owns a new strong count.
+    unsafe { Arc::increment_strong_count(data.cast::<Counts>()) };
+    // SAFETY: as above; the count is alive while this handle is.
+    unsafe { &*data.cast::<Counts>() }
+        .clones
+        .fetch_add(1, Ordering::SeqCst);
+    RawWaker::new(data, &COUNTING)
+}
+
+/// # Safety
+///
+/// As for `counting_clone`; consumes the handle.
+unsafe fn counting_wake(data: *const ()) {
+    // SAFETY: forwarded.
+    unsafe {
+        counting_wake_by_ref(data);
+        counting_drop(data);
     }
 }
 
-/// A waker whose clones are counted (each clone is a new `Arc` owner).
-fn counting_waker() -> (Waker, Arc<Counts>) {
-    let counts = Arc::new(Counts::default());
-    let inner = Arc::new(CountingWaker(Arc::clone(&counts)));
-    (Waker::from(inner), counts)
+/// # Safety
+///
+/// As for `counting_clone`.
+unsafe fn counting_wake_by_ref(data: *const ()) {
+    // SAFETY: the caller's contract.
+    unsafe { &*data.cast::<Counts>() }
+        .wakes
+        .fetch_add(1, Ordering::SeqCst);
+}
+
+/// # Safety
+///
+/// As for `counting_clone`; consumes the handle.
+unsafe fn counting_drop(data: *const ()) {
+    // SAFETY: the caller's contract: this handle's strong count, released once.
+    let counts = unsafe { Arc::from_raw(data.cast::<Counts>()) };
+    counts.drops.fetch_add(1, Ordering::SeqCst);
 }
 
 fn poll<T>(future: &mut SharedFuture<T>, waker: &Waker) -> Poll<Result<T, Error>> {
@@ -301,10 +343,19 @@ fn completion_wakes_the_registered_waker_once() {
     let (producer, mut future) = pending();
     let (waker, counts) = counting_waker();
     assert!(poll(&mut future, &waker).is_pending());
-    assert_eq!(counts.clones.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        counts.clones.load(Ordering::SeqCst),
+        1,
+        "the slot holds a clone"
+    );
     assert!(
         poll(&mut future, &waker).is_pending(),
         "a re-poll with the same waker"
+    );
+    assert_eq!(
+        counts.clones.load(Ordering::SeqCst),
+        1,
+        "the same waker is not cloned again"
     );
     producer.set_result(7).unwrap();
     assert_eq!(counts.wakes.load(Ordering::SeqCst), 1, "woken exactly once");

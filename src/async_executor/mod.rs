@@ -118,13 +118,13 @@ impl<E: Executor> AsyncExecutor<E> {
 
     /// What a job carries from the caller into the worker.
     #[cfg(feature = "tracing")]
-    fn context(&self) -> Context {
+    fn context(&self) -> CallerContext {
         self.handle_contexts.then(tracing::Span::current)
     }
 
     #[cfg(not(feature = "tracing"))]
-    fn context(&self) -> Context {
-        Context
+    fn context(&self) -> CallerContext {
+        CallerContext
     }
 
     /// Runs `f` on the executor and resolves to its result: easynetwork's
@@ -317,15 +317,15 @@ impl<E: Executor> AsyncExecutor<E> {
 
 /// The caller's context a job runs in: its `tracing` span, if enabled.
 #[cfg(feature = "tracing")]
-type Context = Option<tracing::Span>;
+type CallerContext = Option<tracing::Span>;
 /// Without `tracing` there is no context to carry.
 #[cfg(not(feature = "tracing"))]
-struct Context;
+struct CallerContext;
 
 /// Runs `f` inside the caller's context. A free function, so that the closure
 /// it returns does not capture the executor's type.
 #[cfg(feature = "tracing")]
-fn in_context<F: FnOnce() -> T, T>(context: Context, f: F) -> impl FnOnce() -> T {
+fn in_context<F: FnOnce() -> T, T>(context: CallerContext, f: F) -> impl FnOnce() -> T {
     move || match context {
         Some(span) => span.in_scope(f),
         None => f(),
@@ -333,7 +333,7 @@ fn in_context<F: FnOnce() -> T, T>(context: Context, f: F) -> impl FnOnce() -> T
 }
 
 #[cfg(not(feature = "tracing"))]
-fn in_context<F: FnOnce() -> T, T>(_: Context, f: F) -> F {
+fn in_context<F: FnOnce() -> T, T>(_: CallerContext, f: F) -> F {
     f
 }
 

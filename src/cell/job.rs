@@ -178,8 +178,9 @@ impl Job {
             core::ptr::addr_of_mut!((*ptr.as_ptr()).after)
                 .write(UnsafeCell::new(MaybeUninit::new(after)));
         }
-        // SAFETY: `JobCell` is `repr(C)` with the `Cell<T>` at offset 0, and its
-        // `dealloc` entry frees with `JobCell<F, T>`'s layout.
+        // SAFETY: `JobCell` is `repr(C)` with the `Cell<T>` at offset 0, and
+        // the cell records `JobCell<W, T, A>`'s layout (given to `Cell::init`),
+        // which frees the whole block.
         let raw = unsafe { RawCell::from_ptr(ptr.cast::<Cell<T>>()) };
         let job = Job {
             header: ptr.cast::<Header>(),

@@ -8,7 +8,7 @@ use core::mem::ManuallyDrop;
 
 use crate::error::{Error, Panic, Undelivered};
 use crate::future::{SharedFuture, State};
-use crate::raw::RawCell;
+use crate::raw::{Empty, RawCell};
 use crate::state;
 
 /// Makes a pending future and its producer, in one allocation.
@@ -166,7 +166,7 @@ impl<T> Promise<T> {
     /// ```
     pub fn set_cancelled(self) {
         // SAFETY: as in `set_result`.
-        unsafe { self.into_raw().finish_empty(state::CANCELLED) }
+        unsafe { self.into_raw().finish_empty(Empty::Cancelled) }
     }
 
     /// `true` if the consumer cancelled the future (the work can be skipped).
@@ -298,7 +298,7 @@ impl fmt::Debug for StopToken<'_> {
 impl<T> Drop for Promise<T> {
     fn drop(&mut self) {
         // SAFETY: dropped once; the handle is not used again.
-        unsafe { self.raw.finish_empty(state::ABANDONED) }
+        unsafe { self.raw.finish_empty(Empty::Abandoned) }
     }
 }
 

@@ -26,7 +26,16 @@ use core::ptr::{self, NonNull};
 use core::task::Poll;
 
 use crate::error::{Error, UndeliveredReason};
-use crate::state::{self, Publish, Snapshot, StateWord};
+use crate::state::{self, Finish, Publish, Snapshot, StateWord};
+
+/// How a producer finishes without an outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Empty {
+    /// `Promise::set_cancelled`, a cancelled job: CANCELLED.
+    Cancelled,
+    /// A producer dropped without an answer: ABANDONED.
+    Abandoned,
+}
 use crate::sync::{self, UnsafeCell};
 use crate::waiter::{Waiter, WaiterRef};
 
@@ -198,7 +207,7 @@ impl<T> RawCell<T> {
     /// # Safety
     ///
     /// `ptr` must point at a live `Cell<T>` at offset 0 of an allocation whose
-    /// `layout` entry matches its layout.
+    /// recorded `BlockLayout` (given to `Cell::init`) is the allocation's own.
     pub(crate) unsafe fn from_ptr(ptr: NonNull<Cell<T>>) -> Self {
         RawCell { ptr }
     }
@@ -506,7 +515,7 @@ impl<T> RawCell<T> {
     /// not use the cell afterwards.
     #[inline]
     pub(crate) unsafe fn publish_outcome(self) -> Result<(), (Outcome<T>, UndeliveredReason)> {
-        match self.state().publish(state::COMPLETE) {
+        match self.state().publish(Finish::Complete) {
             Publish::Released => Ok(()),
             // SAFETY: forwarded: the producer, once, after publishing.
             other => unsafe { self.after_publish(other) },
@@ -523,7 +532,7 @@ impl<T> RawCell<T> {
     #[cold]
     unsafe fn after_publish(self, publish: Publish) -> Result<(), (Outcome<T>, UndeliveredReason)> {
         let reason = match publish {
-            Publish::Released => return Ok(()),
+            Publish::Released => unreachable!("the callers handle `Released` inline"),
             Publish::TakeWaiter => {
                 // SAFETY: published with `WAITER` set, by the producer.
                 unsafe { self.wake_published() };
@@ -542,15 +551,18 @@ impl<T> RawCell<T> {
         Err((outcome, reason))
     }
 
-    /// Finishes without an outcome: `target` is CANCELLED (the producer cancels)
-    /// or ABANDONED (the producer is dropped). If the consumer cancelled first or
+    /// Finishes without an outcome: cancelled (the producer declines) or
+    /// abandoned (the producer is dropped). If the consumer cancelled first or
     /// is gone, nothing changes but the release.
     ///
     /// # Safety
     ///
     /// Called once, by the producer, which must not use the cell afterwards.
-    pub(crate) unsafe fn finish_empty(self, target: usize) {
-        debug_assert!(target == state::CANCELLED || target == state::ABANDONED);
+    pub(crate) unsafe fn finish_empty(self, target: Empty) {
+        let target = match target {
+            Empty::Cancelled => Finish::Cancelled,
+            Empty::Abandoned => Finish::Abandoned,
+        };
         match self.state().publish(target) {
             Publish::Released => {}
             // SAFETY: published with `WAITER` set, by the producer.
@@ -602,7 +614,7 @@ impl<T> RawCell<T> {
     /// As for [`RawCell::publish_outcome`].
     #[cfg(feature = "std")]
     pub(crate) unsafe fn publish_outcome_deferred(self) -> Option<Waiter> {
-        match self.state().publish(state::COMPLETE) {
+        match self.state().publish(Finish::Complete) {
             Publish::Released => None,
             // SAFETY: published with `WAITER` set, by the producer, once.
             Publish::TakeWaiter => unsafe { self.take_published_waiter() },

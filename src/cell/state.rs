@@ -180,6 +180,29 @@ impl core::fmt::Debug for Snapshot {
     }
 }
 
+/// A finished lifecycle that the producer publishes: typed, so that no other
+/// value can be asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Finish {
+    /// An outcome was written: COMPLETE.
+    Complete,
+    /// The producer declined: CANCELLED.
+    Cancelled,
+    /// The producer was dropped without an answer: ABANDONED.
+    Abandoned,
+}
+
+impl Finish {
+    #[inline]
+    fn lifecycle(self) -> usize {
+        match self {
+            Finish::Complete => COMPLETE,
+            Finish::Cancelled => CANCELLED,
+            Finish::Abandoned => ABANDONED,
+        }
+    }
+}
+
 /// What the producer must do after trying to publish a finished lifecycle.
 #[must_use]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,7 +260,11 @@ impl StateWord {
     /// Reads the state for a query whose answer guards no memory access.
     #[inline]
     pub(crate) fn load_relaxed(&self) -> Snapshot {
-        // ORDERING: only the value is reported; no slot is read on its account.
+        // ORDERING: relaxed: its callers either only report the value, or
+        // (`RawCell::free`) have already synchronized with the other side's
+        // last write (both handles released, the second with an acquire), so
+        // the value read is the final one and the slots it points at are
+        // visible.
         Snapshot(self.0.load(Ordering::Relaxed))
     }
 
@@ -253,6 +280,13 @@ impl StateWord {
         let mut current = self.0.load(failure);
         loop {
             let next = f(Snapshot(current))?;
+            // The block's layout rides above the protocol bits (64-bit
+            // targets): no transition may change it.
+            debug_assert_eq!(
+                next & !PROTOCOL_BITS,
+                current & !PROTOCOL_BITS,
+                "a transition changed the layout bits"
+            );
             match self
                 .0
                 .compare_exchange_weak(current, next, success, failure)
@@ -287,11 +321,11 @@ impl StateWord {
         }
     }
 
-    /// Publishes `target` (COMPLETE, CANCELLED or ABANDONED) if the consumer is
-    /// still there and has not cancelled. See [`Publish`] for what follows.
+    /// Publishes `target` if the consumer is still there and has not
+    /// cancelled. See [`Publish`] for what follows.
     #[inline]
-    pub(crate) fn publish(&self, target: usize) -> Publish {
-        debug_assert!(matches!(target, CANCELLED | COMPLETE | ABANDONED));
+    pub(crate) fn publish(&self, target: Finish) -> Publish {
+        let target = target.lifecycle();
         // ORDERING: release on success publishes the outcome slot written before
         // this call (and, when `PRODUCER` is cleared here, every producer write
         // before the consumer frees); acquire on success makes the consumer's
