@@ -17,7 +17,10 @@
 //!
 //! Prints a table, and one `paired <group> <case> <median ns/op> <min> <max>`
 //! line per case for `benches/report.sh`. `PAIRED_ROUNDS` sets the number of
-//! rounds (default 21). Run with `cargo bench --bench paired`.
+//! rounds (default 21). `PAIRED_LOAD=N` runs N threads that burn CPU for the
+//! whole measurement beside it (a busy server: on this 2-core machine, 2 and 4
+//! such threads leave the pools no idle core). Run with
+//! `cargo bench --bench paired`.
 
 #[allow(dead_code)]
 mod common;
@@ -201,6 +204,41 @@ fn bulk_cases(two: bool) -> Vec<Case> {
     cases
 }
 
+/// Threads that burn CPU until dropped: the load of a busy machine.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(threads: usize) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..threads)
+            .map(|_| {
+                let stop = std::sync::Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let mut x = 0_u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        for _ in 0..10_000 {
+                            x = black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load { stop, threads }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
 fn main() {
     common::cap_blocking_threads();
     // `cargo bench` passes `--bench`; a filter narrows the cases by name.
@@ -217,6 +255,11 @@ fn main() {
             .as_deref()
             .is_none_or(|f| format!("{}/{}", case.group, case.name).contains(f))
     });
+    let load: usize = std::env::var("PAIRED_LOAD")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let _load = Load::start(load);
     let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); cases.len()];
     for round in 0..rounds {
         for k in 0..cases.len() {

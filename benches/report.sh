@@ -88,6 +88,12 @@ cargo bench --bench primitive 2>&1 | tee "$out/criterion.log" |
 echo "==> round trip, throughput, contention: interleaved rounds (benches/paired.rs)"
 cargo bench --bench paired 2>/dev/null | tee "$out/paired.txt" | grep -v '^paired '
 
+echo "==> under load: the same cases beside 2 and 4 CPU-bound threads (PAIRED_LOAD)"
+for load in 2 4; do
+  PAIRED_LOAD=$load PAIRED_ROUNDS=${LOAD_ROUNDS:-9} cargo bench --bench paired 2>/dev/null |
+    tee "$out/paired_load$load.txt" | grep -v '^paired '
+done
+
 echo "==> allocations per job (counting global allocator)"
 cargo bench --bench allocations 2>/dev/null | tee "$out/allocations.txt" | grep -v '^alloc '
 
@@ -156,6 +162,11 @@ allocs = {(m, c): (float(a), float(b)) for m, c, a, b in rows(f"{out}/allocation
 instr = {c: float(n) for c, n in rows(f"{out}/instructions.txt", "instructions")}
 idle = {c: (float(a), float(b)) for c, a, b in rows(f"{out}/idle.txt", "idle")}
 fanin = {(c, int(n)): (float(m), float(lo), float(hi)) for c, n, m, lo, hi in rows(f"{out}/fan_in.txt", "fanin")}
+loaded = {}
+for load in (2, 4):
+    path = f"{out}/paired_load{load}.txt"
+    if os.path.exists(path):
+        loaded[load] = {(g, c): float(m) for g, c, m, lo, hi in rows(path, "paired")}
 
 NAMES = {
     "ours": "ours", "oneshot": "`oneshot`", "tokio_oneshot": "`tokio::sync::oneshot`",
@@ -284,6 +295,36 @@ v = ratio_table("contention", ["ours_submit"], anchors, unit="ns/job")
 best = min(anchors, key=lambda a: v[a])
 r = v["ours_submit"] / v[best]
 targets.append((f"contention ≤ 1.0 × the best anchor ({name(best)})", f"{r:.2f}", r <= 1.0))
+
+if loaded:
+    p("## Under load: 2 and 4 CPU-bound threads beside the benchmark")
+    p("")
+    p("The same interleaved cases with `PAIRED_LOAD=N` threads burning CPU for the whole")
+    p("measurement (a busy server; on 2 cores no core is idle), medians of fewer rounds.")
+    p("Ratios are ours ÷ the anchor named, measured in the same loaded run.")
+    p("")
+    p("| case | anchor | quiet | 2 threads | 4 threads |")
+    p("|---|---|---:|---:|---:|")
+    for group, case, anchor, limit in [
+        ("round_trip", "ours_submit_wait", "rayon_oneshot", 1.0),
+        ("round_trip", "ours_async_run", "rayon_oneshot", 1.0),
+        ("throughput", "ours_submit", "crossbeam_pool_oneshot", 0.75),
+        ("throughput", "ours_map", "crossbeam_pool_oneshot", 0.75),
+        ("throughput", "ours_async_map", "crossbeam_pool_oneshot", 0.75),
+    ]:
+        quiet = paired[(group, case)][0] / paired[(group, anchor)][0]
+        cells = []
+        for load in (2, 4):
+            v = loaded.get(load, {})
+            if (group, case) in v and (group, anchor) in v:
+                r = v[(group, case)] / v[(group, anchor)]
+                cells.append(f"**{r:.2f}**")
+                targets.append((f"{group.replace('_', ' ')} ({name(case)}) under load {load} ≤ {limit} × {name(anchor)}",
+                                f"{r:.2f}", r <= limit))
+            else:
+                cells.append("")
+        p(f"| {name(case)} | {name(anchor)} | {quiet:.2f} | " + " | ".join(cells) + " |")
+    p("")
 
 p("## Allocations and bytes per job")
 p("")
