@@ -220,7 +220,9 @@ impl Load {
                     let mut x = 0_u64;
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                         for _ in 0..10_000 {
-                            x = black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+                            x = black_box(
+                                x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1),
+                            );
                         }
                     }
                 })

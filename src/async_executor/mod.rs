@@ -220,7 +220,7 @@ impl<E: Executor> AsyncExecutor<E> {
 
     /// [`map`](AsyncExecutor::map) with at most `buffer_size` jobs submitted
     /// and not yet yielded (Python 3.14's `buffersize`, and the bound of
-    /// [`MapOptions::buffer_size`](crate::MapOptions::buffer_size)): the next
+    /// `MapOptions::buffer_size`): the next
     /// item is submitted as each result is yielded, so an endless iterator
     /// works and at most `buffer_size` calls of `f` run at once.
     ///

@@ -49,7 +49,7 @@ use crate::future::SharedFuture;
 ///
 /// # Lifecycle (Python's `shutdown(wait, cancel_futures)`)
 ///
-/// [`shutdown`](Executor::shutdown) waits, as Python's `shutdown(wait=True)`;
+/// `shutdown` (with `std`) waits, as Python's `shutdown(wait=True)`;
 /// [`shutdown_nowait`](Executor::shutdown_nowait) returns at once, as
 /// easynetwork's (the same pair as [`AsyncExecutor`](crate::AsyncExecutor)'s).
 /// Once either has been called, `execute` and `submit`
@@ -67,7 +67,7 @@ use crate::future::SharedFuture;
 /// cannot wait for the executor's termination: termination waits for that very
 /// job. Every executor here detects it, on every path, instead of hanging:
 ///
-/// - [`shutdown`](Executor::shutdown) begins shutdown and
+/// - `shutdown` begins shutdown and
 ///   returns at once (Python raises `RuntimeError: cannot join current thread`);
 /// - [`terminated`](Executor::terminated) returns a future already done with
 ///   [`Error::WouldDeadlock`](crate::Error::WouldDeadlock), so `wait()` on it,
