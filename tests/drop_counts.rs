@@ -4,45 +4,18 @@
 //! A `Tracked` value counts its drops; each test asserts the exact count after
 //! each step.
 
+mod common;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use common::{Tracked, count};
 use concurrent_futures::{Error, Executor, InlineExecutor, Job, promise};
-
-/// A value that counts its drops, and can be told to panic in `Drop`.
-struct Tracked {
-    drops: Arc<AtomicUsize>,
-    panic_on_drop: bool,
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::SeqCst);
-        if self.panic_on_drop {
-            panic!("Drop of Tracked");
-        }
-    }
-}
-
-fn tracked() -> (Tracked, Arc<AtomicUsize>) {
-    let drops = Arc::new(AtomicUsize::new(0));
-    (
-        Tracked {
-            drops: Arc::clone(&drops),
-            panic_on_drop: false,
-        },
-        drops,
-    )
-}
-
-fn count(drops: &AtomicUsize) -> usize {
-    drops.load(Ordering::SeqCst)
-}
 
 #[test]
 fn taken_value_is_dropped_by_its_taker() {
-    let (value, drops) = tracked();
+    let (value, drops) = Tracked::new();
     let (producer, mut future) = promise();
     producer.set_result(value).unwrap();
     let taken = future.try_take().unwrap().unwrap();
@@ -54,7 +27,7 @@ fn taken_value_is_dropped_by_its_taker() {
 
 #[test]
 fn untaken_value_is_dropped_with_the_consumer() {
-    let (value, drops) = tracked();
+    let (value, drops) = Tracked::new();
     let (producer, future) = promise();
     producer.set_result(value).unwrap();
     assert_eq!(count(&drops), 0);
@@ -64,7 +37,7 @@ fn untaken_value_is_dropped_with_the_consumer() {
 
 #[test]
 fn consumer_dropped_before_completion() {
-    let (value, drops) = tracked();
+    let (value, drops) = Tracked::new();
     let (producer, future) = promise();
     drop(future);
     let undelivered = producer.set_result(value).unwrap_err();
@@ -75,7 +48,7 @@ fn consumer_dropped_before_completion() {
 
 #[test]
 fn cancelled_then_completed() {
-    let (value, drops) = tracked();
+    let (value, drops) = Tracked::new();
     let (producer, mut future) = promise();
     assert!(future.cancel());
     let value = producer.set_result(value).unwrap_err().into_inner();
@@ -95,7 +68,7 @@ fn producer_dropped_without_an_answer() {
 
 #[test]
 fn consumer_dropped_after_the_producer() {
-    let (value, drops) = tracked();
+    let (value, drops) = Tracked::new();
     let (producer, future) = promise();
     producer.set_result(value).unwrap(); // the producer is gone now
     assert_eq!(count(&drops), 0);
@@ -106,10 +79,7 @@ fn consumer_dropped_after_the_producer() {
 #[test]
 fn a_panicking_drop_of_the_value_is_dropped_once_and_frees_the_cell() {
     let drops = Arc::new(AtomicUsize::new(0));
-    let value = Tracked {
-        drops: Arc::clone(&drops),
-        panic_on_drop: true,
-    };
+    let value = Tracked::panicking(&drops);
     let (producer, future) = promise();
     producer.set_result(value).unwrap();
     let unwound = catch_unwind(AssertUnwindSafe(|| drop(future)));
@@ -121,8 +91,8 @@ fn a_panicking_drop_of_the_value_is_dropped_once_and_frees_the_cell() {
 
 #[test]
 fn job_closure_and_result_each_dropped_once() {
-    let (capture, capture_drops) = tracked();
-    let (result, result_drops) = tracked();
+    let (capture, capture_drops) = Tracked::new();
+    let (result, result_drops) = Tracked::new();
     let (job, future) = Job::new(move || {
         let _capture = capture;
         result
@@ -140,7 +110,7 @@ fn job_closure_and_result_each_dropped_once() {
 
 #[test]
 fn job_cancelled_before_it_runs_drops_its_closure_unrun() {
-    let (capture, capture_drops) = tracked();
+    let (capture, capture_drops) = Tracked::new();
     let ran = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&ran);
     let (job, mut future) = Job::new(move || {
@@ -156,13 +126,13 @@ fn job_cancelled_before_it_runs_drops_its_closure_unrun() {
 
 #[test]
 fn job_dropped_or_cancelled_by_its_executor() {
-    let (capture, capture_drops) = tracked();
+    let (capture, capture_drops) = Tracked::new();
     let (job, mut future) = Job::new(move || drop(capture));
     drop(job); // an executor lost it: the future is abandoned, never hangs
     assert_eq!(count(&capture_drops), 1);
     assert!(matches!(future.try_take(), Some(Err(Error::Abandoned))));
 
-    let (capture, capture_drops) = tracked();
+    let (capture, capture_drops) = Tracked::new();
     let (job, mut future) = Job::new(move || drop(capture));
     job.cancel(); // shutdown(cancel_futures)
     assert_eq!(count(&capture_drops), 1);
@@ -171,7 +141,7 @@ fn job_dropped_or_cancelled_by_its_executor() {
 
 #[test]
 fn job_result_with_nobody_waiting_is_dropped_on_the_runner() {
-    let (result, result_drops) = tracked();
+    let (result, result_drops) = Tracked::new();
     let (job, future) = Job::new(move || result);
     drop(future);
     job.run();
@@ -180,7 +150,7 @@ fn job_result_with_nobody_waiting_is_dropped_on_the_runner() {
 
 #[test]
 fn a_panicking_job_drops_its_captures_once() {
-    let (capture, capture_drops) = tracked();
+    let (capture, capture_drops) = Tracked::new();
     let (job, mut future) = Job::new(move || -> u8 {
         let _capture = capture;
         panic!("job failed");
@@ -194,7 +164,7 @@ fn a_panicking_job_drops_its_captures_once() {
 fn inline_executor_after_shutdown_drops_the_refused_closure() {
     let executor = InlineExecutor::new();
     executor.shutdown_nowait(false);
-    let (capture, capture_drops) = tracked();
+    let (capture, capture_drops) = Tracked::new();
     assert!(executor.submit(move || drop(capture)).is_err());
     assert_eq!(count(&capture_drops), 1);
 }

@@ -3,12 +3,15 @@
 //! initializers and done callbacks are covered in `thread_pool.rs` and
 //! `callbacks_and_tokens.rs`.)
 
+mod common;
+
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
 use std::task::{Context, Wake, Waker};
 
+use common::{Tracked, gated};
 use concurrent_futures::{Executor, ThreadPoolExecutor};
 
 fn one_worker() -> ThreadPoolExecutor {
@@ -16,25 +19,6 @@ fn one_worker() -> ThreadPoolExecutor {
         .max_workers(1)
         .build()
         .unwrap()
-}
-
-/// A job blocked until the test releases it, so that the test can register a
-/// waiter (or drop the consumer) while it runs.
-fn gated<T: Send + 'static>(
-    pool: &ThreadPoolExecutor,
-    value: impl FnOnce() -> T + Send + 'static,
-) -> (mpsc::Sender<()>, concurrent_futures::SharedFuture<T>) {
-    let (started_tx, started_rx) = mpsc::channel::<()>();
-    let (release, gate) = mpsc::channel::<()>();
-    let future = pool
-        .submit(move || {
-            started_tx.send(()).unwrap();
-            gate.recv().unwrap();
-            value()
-        })
-        .unwrap();
-    started_rx.recv().unwrap();
-    (release, future)
 }
 
 #[test]
@@ -68,17 +52,10 @@ fn a_panicking_wake_on_the_worker() {
 
 #[test]
 fn a_panicking_drop_of_an_undelivered_value_on_the_worker() {
-    struct PanicOnDrop(Arc<AtomicUsize>);
-    impl Drop for PanicOnDrop {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-            panic!("Drop of the value exploded on the worker");
-        }
-    }
     let drops = Arc::new(AtomicUsize::new(0));
     let pool = one_worker();
     let value_drops = Arc::clone(&drops);
-    let (release, future) = gated(&pool, move || PanicOnDrop(value_drops));
+    let (release, future) = gated(&pool, move || Tracked::panicking(&value_drops));
     drop(future); // nobody will take the value: the worker drops it
     release.send(()).unwrap();
     assert_eq!(
@@ -93,17 +70,10 @@ fn a_panicking_drop_of_an_undelivered_value_on_the_worker() {
 
 #[test]
 fn a_panicking_drop_of_a_cancelled_closure_on_the_worker() {
-    struct PanicOnDrop(Arc<AtomicUsize>);
-    impl Drop for PanicOnDrop {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-            panic!("Drop of the closure exploded");
-        }
-    }
     let drops = Arc::new(AtomicUsize::new(0));
     let pool = one_worker();
     let (release, blocker) = gated(&pool, || ());
-    let capture = PanicOnDrop(Arc::clone(&drops));
+    let capture = Tracked::panicking(&drops);
     let queued = pool.submit(move || drop(capture)).unwrap();
     assert!(queued.cancel()); // the worker will find it cancelled and drop it unrun
     release.send(()).unwrap();
