@@ -22,7 +22,7 @@ mod helpers;
 use std::task::Poll;
 use std::time::Duration;
 
-use concurrent_futures::{Error, State, UndeliveredReason, promise};
+use concurrent_futures::{Error, Job, State, UndeliveredReason, promise};
 use helpers::{
     Panics, Tracked, block_on_counting, count, counting_waker, drop_counter, model,
     panicking_waker, poll,
@@ -398,6 +398,46 @@ fn consumer_cancel_then_wait_vs_start() {
             assert_ne!(cancelled, started);
             seen.saw(if cancelled { "cancel won" } else { "start won" });
             match outcome {
+                Ok(3) => assert!(started),
+                Err(Error::Cancelled) => assert!(cancelled),
+                other => panic!("unexpected {other:?}"),
+            }
+        },
+    );
+}
+
+/// The consumer cancels on one thread (through `&SharedFuture`: it is `Sync`;
+/// the mutex is uncontended, only there to get `&mut` back for the `wait`)
+/// while the producer starts and completes on another; the consumer then
+/// waits. Moved from the first suite (`cell.rs`): unlike
+/// `consumer_cancel_then_wait_vs_start`, the cancel runs on a thread that is
+/// neither the producer nor the waiter. Asserts: exactly one of the cancel and
+/// the start wins; a refused start gets its value back (reason `Cancelled`);
+/// the wait returns the value iff the start won, `Cancelled` otherwise.
+#[test]
+fn consumer_cancel_vs_producer_start_then_wait() {
+    model(
+        "consumer_cancel_vs_producer_start_then_wait",
+        &["cancel won", "start won"],
+        |seen| {
+            let (mut producer, future) = promise::<u32>();
+            let future = Arc::new(std::sync::Mutex::new(future));
+            let canceller = {
+                let future = Arc::clone(&future);
+                thread::spawn(move || future.lock().unwrap().cancel())
+            };
+            seen.after_spawn();
+            let started = producer.set_running_or_notify_cancel();
+            if started {
+                producer.set_result(3).unwrap();
+            } else {
+                let undelivered = producer.set_result(3).unwrap_err();
+                assert_eq!(undelivered.reason(), UndeliveredReason::Cancelled);
+            }
+            let cancelled = canceller.join().unwrap();
+            assert_ne!(started, cancelled, "exactly one of cancel and start wins");
+            seen.saw(if cancelled { "cancel won" } else { "start won" });
+            match future.lock().unwrap().wait() {
                 Ok(3) => assert!(started),
                 Err(Error::Cancelled) => assert!(cancelled),
                 other => panic!("unexpected {other:?}"),
@@ -832,6 +872,46 @@ fn request_stop_vs_set_running() {
                 assert!(producer.is_cancelled());
                 drop(producer);
                 assert!(matches!(future.try_take(), Some(Err(Error::Cancelled))));
+            }
+        },
+    );
+}
+
+/// `request_stop` races a job (`Job::with_token`) being run by a worker: the
+/// job's closure returns what its `StopToken` says when it runs. Moved from the
+/// first suite (`cell.rs`): unlike `request_stop_vs_set_running`, it goes
+/// through `Job::run` and the token the closure sees. Asserts: an accepted
+/// request means the closure never ran (`Cancelled`); a refused one means it
+/// ran, and its token saw the request iff the request landed while it ran.
+#[test]
+fn request_stop_vs_job_start() {
+    model(
+        "request_stop_vs_job_start",
+        &[
+            "cancelled before the start",
+            "ran, saw the request",
+            "ran, request came after",
+        ],
+        |seen| {
+            let (job, mut future) = Job::with_token(|token| token.is_stop_requested());
+            let worker = thread::spawn(move || job.run());
+            seen.after_spawn();
+            let accepted = future.request_stop();
+            worker.join().unwrap();
+            match future.try_take().expect("finished after the join") {
+                Err(Error::Cancelled) => {
+                    assert!(accepted);
+                    seen.saw("cancelled before the start");
+                }
+                Ok(saw_request) => {
+                    assert!(!accepted, "the job ran: the request was refused");
+                    seen.saw(if saw_request {
+                        "ran, saw the request"
+                    } else {
+                        "ran, request came after"
+                    });
+                }
+                Err(other) => panic!("unexpected {other:?}"),
             }
         },
     );

@@ -2,9 +2,15 @@
 //! test. The pool's mutex, condition variable, worker threads and the futures'
 //! cells are all loom's under `--cfg loom`.
 //!
+//! Every model runs through the labelled two-pass harness (`helpers::model`):
+//! it labels the outcome of each interleaving and fails if an expected outcome
+//! was never reached, so a race that never happens cannot pass vacuously; its
+//! iterations and outcomes are printed with `--nocapture`.
+//!
 //! Every model uses `max_workers(1)`: with the main thread, at most one helper
 //! thread and one worker, the state space stays small enough to explore
-//! exhaustively (no preemption bound).
+//! exhaustively (no preemption bound), except
+//! `submit_vs_worker_retiring_after_keep_alive`, which says why it is bounded.
 #![cfg(loom)]
 
 // Each model file uses a part of the shared helpers.
@@ -27,113 +33,172 @@ fn one_worker() -> ThreadPoolExecutor {
         .unwrap()
 }
 
-/// `submit` on one thread races `shutdown_nowait(false)` on another. Either the submit
-/// is refused with `Shutdown`, or its job runs to completion; termination always
-/// arrives, after the job.
+/// `submit` on one thread races `shutdown_nowait(false)` on another. Asserts:
+/// either the submit is refused with `Shutdown`, or its job runs to
+/// completion; termination always arrives, and after an accepted job finished.
 #[test]
 fn submit_vs_shutdown_nowait() {
-    loom::model(|| {
-        let pool = Arc::new(one_worker());
-        let submitter = {
-            let pool = Arc::clone(&pool);
-            thread::spawn(move || pool.submit(|| 7_u32))
-        };
-        pool.shutdown_nowait(false);
-        let submitted = submitter.join().unwrap();
-        pool.terminated().wait().unwrap();
-        match submitted {
-            // Terminated means every accepted job finished: the outcome is there.
-            Ok(mut future) => assert_eq!(
-                future.try_take().expect("done before termination").unwrap(),
-                7
-            ),
-            Err(SubmitError::Shutdown) => {}
-            Err(other) => panic!("unexpected {other:?}"),
-        }
-    });
+    model(
+        "submit_vs_shutdown_nowait",
+        &["accepted", "refused"],
+        |seen| {
+            let pool = Arc::new(one_worker());
+            let submitter = {
+                let pool = Arc::clone(&pool);
+                thread::spawn(move || pool.submit(|| 7_u32))
+            };
+            seen.after_spawn();
+            pool.shutdown_nowait(false);
+            let submitted = submitter.join().unwrap();
+            pool.terminated().wait().unwrap();
+            match submitted {
+                // Terminated means every accepted job finished: the outcome is there.
+                Ok(mut future) => {
+                    assert_eq!(
+                        future.try_take().expect("done before termination").unwrap(),
+                        7
+                    );
+                    seen.saw("accepted");
+                }
+                Err(SubmitError::Shutdown) => seen.saw("refused"),
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        },
+    );
 }
 
-/// `shutdown(cancel_futures = true)` races the worker dequeuing the job. The job
-/// either ran (its future has the value) or was cancelled before it started (the
-/// closure never ran): never both, never neither.
+/// `shutdown(cancel_futures = true)` races the worker dequeuing the job.
+/// Asserts: the job either ran (its future has the value) or was cancelled
+/// before it started (the closure never ran): never both, never neither.
 #[test]
 fn shutdown_cancel_futures_vs_worker_dequeue() {
-    loom::model(|| {
-        let pool = one_worker();
-        let ran = loom::sync::Arc::new(AtomicBool::new(false));
-        let mut future = {
-            let ran = loom::sync::Arc::clone(&ran);
-            pool.submit(move || {
-                ran.store(true, Ordering::Relaxed);
-                7_u32
-            })
-            .unwrap()
-        };
-        pool.shutdown_nowait(true);
-        match future.wait() {
-            Ok(value) => {
-                assert_eq!(value, 7);
-                assert!(ran.load(Ordering::Relaxed));
+    model(
+        "shutdown_cancel_futures_vs_worker_dequeue",
+        &["ran", "cancelled"],
+        |seen| {
+            let pool = one_worker();
+            let ran = loom::sync::Arc::new(AtomicBool::new(false));
+            let mut future = {
+                let ran = loom::sync::Arc::clone(&ran);
+                pool.submit(move || {
+                    ran.store(true, Ordering::Relaxed);
+                    7_u32
+                })
+                .unwrap()
+            };
+            seen.after_spawn();
+            pool.shutdown_nowait(true);
+            match future.wait() {
+                Ok(value) => {
+                    assert_eq!(value, 7);
+                    assert!(ran.load(Ordering::Relaxed));
+                    seen.saw("ran");
+                }
+                Err(Error::Cancelled) => {
+                    assert!(!ran.load(Ordering::Relaxed));
+                    seen.saw("cancelled");
+                }
+                Err(other) => panic!("unexpected {other:?}"),
             }
-            Err(Error::Cancelled) => assert!(!ran.load(Ordering::Relaxed)),
-            Err(other) => panic!("unexpected {other:?}"),
-        }
-        pool.terminated().wait().unwrap();
-    });
+            pool.terminated().wait().unwrap();
+        },
+    );
 }
 
-/// A second submit races the only worker going back to sleep after its first
-/// job: the wake-up must not be lost (the idle worker is reused, not a new one).
+/// A second submit races the only worker finishing its first job and going
+/// back to sleep: the wake-up must not be lost (a lost one is a loom
+/// deadlock). Asserts: both jobs run, on the same worker thread (the idle
+/// worker is reused; with no keep-alive it never exits before shutdown, so a
+/// second thread would mean it was lost), and shutdown leaves no worker. The
+/// labels say whether the second submit came while the first job was still
+/// unfinished or once it was done (the worker then on its way to sleep, or
+/// asleep).
 #[test]
 fn submit_vs_worker_going_idle() {
-    loom::model(|| {
-        let pool = one_worker();
-        let mut first = pool.submit(|| 1_u32).unwrap();
-        assert_eq!(first.wait().unwrap(), 1);
-        // The worker is now between finishing job 1 and sleeping on the condvar.
-        let mut second = pool.submit(|| 2_u32).unwrap();
-        assert_eq!(second.wait().unwrap(), 2);
-        assert_eq!(pool.worker_count(), 1);
-        pool.shutdown(false);
-    });
+    model(
+        "submit_vs_worker_going_idle",
+        &[
+            "submitted while job 1 ran",
+            "submitted after job 1 was done",
+        ],
+        |seen| {
+            let pool = one_worker();
+            let mut first = pool.submit(|| thread::current().id()).unwrap();
+            seen.after_spawn();
+            let first_done = first.is_done();
+            let mut second = pool.submit(|| thread::current().id()).unwrap();
+            seen.saw(if first_done {
+                "submitted after job 1 was done"
+            } else {
+                "submitted while job 1 ran"
+            });
+            assert_eq!(second.wait().unwrap(), first.wait().unwrap(), "one worker");
+            pool.shutdown(false);
+            assert_eq!(pool.worker_count(), 0);
+        },
+    );
 }
 
-/// `terminated()` is asked for while the last worker exits: the future completes
-/// whichever comes first.
+/// `terminated()` is asked for while the last worker exits. Asserts: the
+/// future completes whichever comes first, and the job is done by then. The
+/// labels say whether the pool had already terminated when asked.
 #[test]
 fn terminated_vs_last_worker_exit() {
-    loom::model(|| {
-        let pool = one_worker();
-        let mut job = pool.submit(|| ()).unwrap();
-        pool.shutdown_nowait(false);
-        let mut terminated = pool.terminated();
-        terminated.wait().unwrap();
-        assert!(job.try_take().unwrap().is_ok());
-    });
+    model(
+        "terminated_vs_last_worker_exit",
+        &["terminated when asked", "terminated later"],
+        |seen| {
+            let pool = one_worker();
+            let mut job = pool.submit(|| ()).unwrap();
+            seen.after_spawn();
+            pool.shutdown_nowait(false);
+            let mut terminated = pool.terminated();
+            seen.saw(if terminated.is_done() {
+                "terminated when asked"
+            } else {
+                "terminated later"
+            });
+            terminated.wait().unwrap();
+            assert!(job.try_take().unwrap().is_ok());
+        },
+    );
 }
 
 /// `wait(FIRST_COMPLETED)` registers on two futures while one of them completes
-/// on another thread: the completion is never missed (no hang), and `done`
-/// holds exactly the completed one.
+/// on another thread. Asserts: the completion is never missed (no hang), and
+/// `done` holds exactly the completed one. The labels say whether it had
+/// completed before the wait began.
 #[test]
 fn wait_first_completed_vs_completion() {
-    loom::model(|| {
-        let (fast, fast_future) = promise::<u32>();
-        let (slow, slow_future) = promise::<u32>();
-        let mut futures = [fast_future, slow_future];
-        let completer = thread::spawn(move || fast.set_result(1).unwrap());
-        let waited = wait(&mut futures, None, ReturnWhen::FirstCompleted);
-        assert_eq!(waited.done, [0]);
-        assert_eq!(waited.not_done, [1]);
-        assert_eq!(futures[0].try_take().unwrap().unwrap(), 1);
-        completer.join().unwrap();
-        drop(slow);
-        assert!(matches!(futures[1].try_take(), Some(Err(Error::Abandoned))));
-    });
+    model(
+        "wait_first_completed_vs_completion",
+        &["completed before the wait", "completed during the wait"],
+        |seen| {
+            let (fast, fast_future) = promise::<u32>();
+            let (slow, slow_future) = promise::<u32>();
+            let mut futures = [fast_future, slow_future];
+            let completer = thread::spawn(move || fast.set_result(1).unwrap());
+            seen.after_spawn();
+            let before = futures[0].is_done();
+            let waited = wait(&mut futures, None, ReturnWhen::FirstCompleted);
+            seen.saw(if before {
+                "completed before the wait"
+            } else {
+                "completed during the wait"
+            });
+            assert_eq!(waited.done, [0]);
+            assert_eq!(waited.not_done, [1]);
+            assert_eq!(futures[0].try_take().unwrap().unwrap(), 1);
+            completer.join().unwrap();
+            drop(slow);
+            assert!(matches!(futures[1].try_take(), Some(Err(Error::Abandoned))));
+        },
+    );
 }
 
 /// `wait(ALL_COMPLETED)` while two producers finish concurrently (one with a
-/// value, one abandoned): both completions are seen.
+/// value, one abandoned). Asserts: both completions are seen. The labels count
+/// the futures already done when the wait began.
 ///
 /// The producers are deliberately not joined. A producer unparks its waiter
 /// after publishing, so the waiter may see both futures done and return before
@@ -144,18 +209,25 @@ fn wait_first_completed_vs_completion() {
 /// the join: the futures themselves carry the synchronization.
 #[test]
 fn wait_all_completed_vs_two_completions() {
-    loom::model(|| {
-        let (first, first_future) = promise::<u32>();
-        let (second, second_future) = promise::<u32>();
-        let mut futures = [first_future, second_future];
-        thread::spawn(move || first.set_result(1).unwrap());
-        thread::spawn(move || drop(second));
-        let waited = wait(&mut futures, None, ReturnWhen::AllCompleted);
-        assert_eq!(waited.done, [0, 1]);
-        assert!(waited.not_done.is_empty());
-        assert_eq!(futures[0].try_take().unwrap().unwrap(), 1);
-        assert!(matches!(futures[1].try_take(), Some(Err(Error::Abandoned))));
-    });
+    model(
+        "wait_all_completed_vs_two_completions",
+        &["none done before", "one done before", "both done before"],
+        |seen| {
+            let (first, first_future) = promise::<u32>();
+            let (second, second_future) = promise::<u32>();
+            let mut futures = [first_future, second_future];
+            thread::spawn(move || first.set_result(1).unwrap());
+            thread::spawn(move || drop(second));
+            seen.after_spawn();
+            let before = futures.iter().filter(|future| future.is_done()).count();
+            let waited = wait(&mut futures, None, ReturnWhen::AllCompleted);
+            seen.saw(["none done before", "one done before", "both done before"][before]);
+            assert_eq!(waited.done, [0, 1]);
+            assert!(waited.not_done.is_empty());
+            assert_eq!(futures[0].try_take().unwrap().unwrap(), 1);
+            assert!(matches!(futures[1].try_take(), Some(Err(Error::Abandoned))));
+        },
+    );
 }
 
 /// Job A's done callback (registered before A can run, so the worker runs it)

@@ -393,10 +393,16 @@ impl StateWord {
     /// producer owns the waiter it will wake).
     #[inline]
     pub(crate) fn reclaim(&self) -> Result<Snapshot, Snapshot> {
-        // ORDERING: acquire on both paths: on failure the caller reads the outcome.
-        // The slot itself needs no ordering on success: the producer never wrote
-        // it (it only takes it after publishing, which would make this fail).
-        self.update(Ordering::Acquire, Ordering::Acquire, |s| {
+        // ORDERING: acquire on failure: the caller reads the outcome of the
+        // finished state it gets. Relaxed on success: the caller then touches
+        // only the waiter slot, last written by the consumer itself (the producer
+        // takes it only after publishing, which would make this fail), and the
+        // `Ok` state guards no other memory (freeing waits for the acq-rel
+        // `release_consumer`). Nor is there a release to pair with: a successful
+        // reclaim reads a not-finished state, written by the consumer or by the
+        // producer's relaxed `start`. (The ordering-mutation check found no model
+        // that needed the acquire; issue #15.)
+        self.update(Ordering::Relaxed, Ordering::Acquire, |s| {
             if s.is_finished() {
                 Err(s)
             } else {

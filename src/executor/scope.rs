@@ -78,9 +78,12 @@ where
             }
         }
     };
-    // ORDERING: acquire: pairs with the release in `ScopedWork::run`, though
-    // the lock taken by `wait_for_jobs` already orders it.
-    match scope.state.panicked.load(Ordering::Acquire) {
+    // ORDERING: relaxed: every increment (in `Scope::submit`'s job) is
+    // sequenced before that job's `job_finished`, which unlocks the count that
+    // `wait_for_jobs` locked and found at zero: the lock makes each increment
+    // happen before this load, so the load sees them all, and the count
+    // guards no other memory.
+    match scope.state.panicked.load(Ordering::Relaxed) {
         0 => Ok(value),
         panicked => Err(ScopeError { panicked, value }),
     }
@@ -133,8 +136,9 @@ impl<'scope, E: Executor + ?Sized> Scope<'scope, '_, E> {
         let work = move || match catch_unwind(AssertUnwindSafe(f)) {
             Ok(value) => value,
             Err(payload) => {
-                // ORDERING: release, read by `scope` after the wait.
-                state.panicked.fetch_add(1, Ordering::Release);
+                // ORDERING: relaxed: `scope` reads the count after the lock
+                // handed over by this job's `job_finished` (see there).
+                state.panicked.fetch_add(1, Ordering::Relaxed);
                 // Into the job's future, as any job's panic.
                 resume_unwind(payload)
             }

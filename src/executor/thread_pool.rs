@@ -915,6 +915,13 @@ impl Drop for ThreadPoolExecutor {
         // ORDERING: acquire-release, as `Arc`'s drop: whoever drops the last
         // handle sees every use of the others (a submit through another handle
         // happens before this shutdown).
+        // MUTATION: relaxed would be right: the count guards no memory, and
+        // every use of a handle that matters here (a submit, a shutdown) takes
+        // the pool's lock, as `shutdown_nowait` does next. Had that lock come
+        // before another handle's submit, its unlock would happen before the
+        // submit and so before that handle's later decrement, which this
+        // decrement read: impossible (coherence). So the submit is ordered
+        // first anyway. Kept acq-rel: the `Arc` idiom, on a cold path.
         if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.shutdown_nowait(false);
         }
