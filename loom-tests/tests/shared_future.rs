@@ -349,7 +349,7 @@ fn blocking_wait_vs_completion() {
 }
 
 /// Cancellation vs a blocking `wait`, producer side: a thread blocks in `wait`
-/// while the producer cancels (`Promise::cancel`, what an executor's
+/// while the producer cancels (`Promise::set_cancelled`, what an executor's
 /// `shutdown(cancel_futures)` does to a queued job). Asserts: the waiter is
 /// woken with `Cancelled`, never hangs.
 ///
@@ -725,7 +725,7 @@ fn panicking_value_drop_vs_consumer_drop() {
     );
 }
 
-/// The producer cancels (`Promise::cancel`) while the consumer cancels. Asserts:
+/// The producer cancels (`Promise::set_cancelled`) while the consumer cancels. Asserts:
 /// both report success (the consumer's `cancel` is `true` when it was already
 /// cancelled), and the future is cancelled, once.
 #[test]
@@ -846,7 +846,7 @@ fn done_callback_vs_producer_drop() {
 /// `request_stop` races `set_running_or_notify_cancel`. Asserts: a request
 /// made while PENDING cancels (the start is refused); one made while RUNNING is
 /// refused but sets the flag, which the producer sees once both are done
-/// (`is_cancel_requested`, `token().is_stop_requested()`); the outcome agrees.
+/// (`is_stop_requested`, `token().is_stop_requested()`); the outcome agrees.
 #[test]
 fn request_stop_vs_set_running() {
     model(

@@ -189,8 +189,8 @@ impl<E: Executor> AsyncExecutor<E> {
 
     /// easynetwork's `map`: runs `f` on every item and yields the results in
     /// input order as a [`Stream`](futures_core::Stream); calls may run out of
-    /// order. Every item is submitted now; dropping the stream cancels the jobs
-    /// that have not started.
+    /// order. Every item is submitted now; once the stream has been polled,
+    /// dropping it cancels the jobs that have not started (see [`MapStream`]).
     ///
     /// ```
     /// use concurrent_futures::{AsyncExecutor, ThreadPoolExecutor};

@@ -39,7 +39,7 @@ use crate::sync::Arc;
 ///     assert!(results.next().await.is_none());
 /// });
 /// ```
-#[must_use = "streams do nothing unless polled; dropping this one cancels the jobs not started"]
+#[must_use = "streams do nothing unless polled; once polled, dropping this one cancels the jobs not started"]
 pub struct MapStream<E: Executor, I: Iterator, F, T> {
     /// A handle of the executor: the stream owns what it needs, so it can be
     /// returned or moved into a spawned task.

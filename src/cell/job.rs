@@ -15,7 +15,7 @@ use crate::sync::UnsafeCell;
 #[cfg(feature = "std")]
 use crate::waiter::Waiter;
 
-/// What a job runs: a plain closure, or one that looks at its cancel token.
+/// What a job runs: a plain closure, or one that looks at its stop token.
 /// Both compile to a direct call; the token costs nothing when unused.
 trait Work<T> {
     fn call(self, token: &StopToken<'_>) -> T;

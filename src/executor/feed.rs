@@ -106,11 +106,14 @@ impl<I: Iterator, F, T> Feed<I, F, T> {
     }
 
     /// Cancels every job not started yet; nothing more is submitted or yielded.
+    /// Each future is cancelled, then dropped, which may drop a finished
+    /// value or panic payload (foreign code): a `Drop` that panics does not
+    /// keep the others from being cancelled.
     pub(crate) fn cancel(&mut self) {
         self.items = None;
-        for future in self.in_flight.drain(..) {
+        crate::executor::lifecycle::finish_each(self.in_flight.drain(..), |future| {
             future.cancel();
-        }
+        });
     }
 
     pub(crate) fn size_hint(&self) -> (usize, Option<usize>) {

@@ -189,7 +189,9 @@ pub trait Executor {
     /// Python's `map`: runs `f` on every item, possibly out of order, and yields
     /// the results in input order. Every item is submitted now; see
     /// [`map_with`](Executor::map_with) to bound the jobs in flight or set a
-    /// timeout. Dropping the iterator cancels the jobs that have not started.
+    /// timeout. Once iteration has begun, dropping the iterator cancels the
+    /// jobs that have not started (one never advanced cancels nothing, as
+    /// Python's generator; see [`Map`]).
     ///
     /// The iterator holds a clone of the executor handle (for a
     /// `ThreadPoolExecutor` or an `Arc<E>`, an atomic increment), so it can be

@@ -133,15 +133,12 @@ impl<'scope, E: Executor + ?Sized> Scope<'scope, '_, E> {
     {
         self.state.job_started();
         let state = Arc::clone(&self.state);
-        let work = move || match catch_unwind(AssertUnwindSafe(f)) {
-            Ok(value) => value,
-            Err(payload) => {
-                // ORDERING: relaxed: `scope` reads the count after the lock
-                // handed over by this job's `job_finished` (see there).
-                state.panicked.fetch_add(1, Ordering::Relaxed);
-                // Into the job's future, as any job's panic.
-                resume_unwind(payload)
-            }
+        let work = move || {
+            // Counts the job as panicked if `f` unwinds; the job itself
+            // catches the panic into the future. No `catch_unwind` here: it
+            // would add copies of a `T` that may be large.
+            let _panicked = CountPanic(state);
+            f()
         };
         let count_out = CountOut(Arc::clone(&self.state));
         // SAFETY: the job drops `count_out` only once its future is finished
@@ -302,6 +299,19 @@ impl ScopeState {
                 .all_done
                 .wait(jobs)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+}
+
+/// Counts a panic of the job whose closure holds it, when dropped unwinding.
+struct CountPanic(Arc<ScopeState>);
+
+impl Drop for CountPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // ORDERING: relaxed: read by `scope` after the wait, which the
+            // scope's lock orders (see `ScopeState::panicked`).
+            self.0.panicked.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

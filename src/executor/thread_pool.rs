@@ -103,6 +103,16 @@ type Initializer =
 /// started. A panicking job is reported to its waiter as
 /// [`Error::Panicked`](crate::Error::Panicked) and the worker keeps serving.
 ///
+/// # Done callbacks and wakers
+///
+/// A done callback ([`SharedFuture::on_done`]) runs on the worker that
+/// finished the job, and may block, submit more jobs and wait for them, or
+/// shut the pool down: before running it, the worker hands the job it had
+/// taken back to the queue, and the callback is not counted as an available
+/// worker. A task's `Waker` or a blocked thread is woken in place, while the
+/// worker holds its next job: a `Waker::wake` must not block (no runtime's
+/// does), as every executor that wakes tasks assumes.
+///
 /// # Cloning and dropping
 ///
 /// A `ThreadPoolExecutor` is a handle: clones share the one pool (a clone is

@@ -243,6 +243,12 @@ where
                 self.ready.push_back(Err(error));
             }
         }
+    }
+
+    /// Submits the chunk owed for the chunk yielded last, once all of its
+    /// results were yielded: a chunk counts against the bound until then
+    /// (CPython gh-131466; the same order as `Executor::map_with`).
+    fn refill(&mut self) {
         self.feed
             .refill(submitter::<Init, J>(self.pool, &mut self.lengths));
     }
@@ -297,6 +303,7 @@ where
             if let Some(result) = self.ready.pop_front() {
                 return Some(result);
             }
+            self.refill();
             let mut future = self.feed.pop_front()?;
             let outcome = match self.deadline {
                 None => future.wait(),
@@ -345,6 +352,7 @@ where
             if let Some(result) = this.ready.pop_front() {
                 return Poll::Ready(Some(result));
             }
+            this.refill();
             let Some(front) = this.feed.front_mut() else {
                 return Poll::Ready(None);
             };

@@ -106,6 +106,15 @@ impl ProcessFn for NoInitializer {
 /// The program must call [`init`](super::init) first in `main` (see the
 /// [module documentation](super)).
 ///
+/// # Done callbacks
+///
+/// A done callback of a job runs on the dispatcher thread of the worker
+/// process that ran the job, before that dispatcher reads the next reply of
+/// its batch (Python runs callbacks on its queue-management thread likewise):
+/// a callback that waits for another job of the same pool may wait until
+/// another dispatcher runs it. Waiting for the pool's own termination there
+/// returns at once (`Error::WouldDeadlock`).
+///
 /// # Dropping
 ///
 /// Dropping the pool begins shutdown without cancelling and without
@@ -217,7 +226,7 @@ trait Sink: Send {
     fn deliver(self: Box<Self>, outcomes: Vec<Outcome>);
     /// The whole job failed.
     fn fail(self: Box<Self>, error: Error);
-    /// The job is cancelled before it started (`Promise::cancel`).
+    /// The job is cancelled before it started (`Promise::set_cancelled`).
     fn cancel(self: Box<Self>);
 }
 
@@ -988,12 +997,12 @@ fn take_if_terminated(state: &mut PoolState) -> Released {
 /// Completes a job's future with `error` (or cancels it), surviving a
 /// panicking `Drop` or waker on the way.
 fn finish(sink: Box<dyn Sink>, error: Error) {
-    let _ = catch_unwind(AssertUnwindSafe(|| sink.fail(error)));
+    lifecycle::run_quietly(|| sink.fail(error));
 }
 
 /// Cancels a job that has not started, surviving a panicking waker.
 fn cancel(sink: Box<dyn Sink>) {
-    let _ = catch_unwind(AssertUnwindSafe(|| sink.cancel()));
+    lifecycle::run_quietly(|| sink.cancel());
 }
 
 fn to_pid(pid: u32) -> Option<Pid> {
@@ -1275,7 +1284,7 @@ fn run_batch(
         while let Some(queued) = batch.pop_front() {
             match worker.replies.recv() {
                 Ok(Reply::Done(outcomes)) => {
-                    let _ = catch_unwind(AssertUnwindSafe(|| queued.sink.deliver(outcomes)));
+                    lifecycle::run_quietly(|| queued.sink.deliver(outcomes));
                     worker.done += 1;
                 }
                 other => {
