@@ -35,7 +35,8 @@ struct Handshake {
 
 impl Handshake {
     fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("cf-review-{}-{name}.sock", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("cf-review-{}-{name}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path).unwrap();
         Handshake { path, listener }
@@ -64,7 +65,9 @@ fn no_hang<R: Send + 'static>(what: &str, body: impl FnOnce() -> R + Send + 'sta
             runner.join().unwrap();
             value
         }
-        Err(mpsc::RecvTimeoutError::Disconnected) => std::panic::resume_unwind(runner.join().unwrap_err()),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            std::panic::resume_unwind(runner.join().unwrap_err())
+        }
         Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: still blocked after 60 s"),
     }
 }
@@ -82,7 +85,12 @@ impl Drop for PanickingPayload {
 #[test]
 fn process_callback_self_shutdown() {
     no_hang("process callback self shutdown", || {
-        let pool = Arc::new(ProcessPoolExecutor::builder().max_workers(1).build().unwrap());
+        let pool = Arc::new(
+            ProcessPoolExecutor::builder()
+                .max_workers(1)
+                .build()
+                .unwrap(),
+        );
         let handshake = Handshake::new("selfwait");
         let f = pool.submit(hold, handshake.path.clone()).unwrap();
         let stream = handshake.accept();
@@ -91,7 +99,8 @@ fn process_callback_self_shutdown() {
         f.on_done(move |_| {
             inner.shutdown(false);
             let t = inner.terminated().wait();
-            tx.send(t.map_err(|e| matches!(e, Error::WouldDeadlock))).unwrap();
+            tx.send(t.map_err(|e| matches!(e, Error::WouldDeadlock)))
+                .unwrap();
         });
         drop(stream); // releases the job (read returns 0)
         assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), Err(true));
@@ -104,7 +113,10 @@ fn process_callback_self_shutdown() {
 #[test]
 fn process_callback_panicking_payload() {
     no_hang("process payload", || {
-        let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+        let pool = ProcessPoolExecutor::builder()
+            .max_workers(1)
+            .build()
+            .unwrap();
         let handshake = Handshake::new("payload");
         let f = pool.submit(hold, handshake.path.clone()).unwrap();
         let stream = handshake.accept();
@@ -113,7 +125,10 @@ fn process_callback_panicking_payload() {
         let mut later = pool.submit(one, ()).unwrap();
         let later = later.wait_timeout(Duration::from_secs(30));
         pool.shutdown(false);
-        assert!(later.is_ok(), "a job after the panicking callback: {later:?}");
+        assert!(
+            later.is_ok(),
+            "a job after the panicking callback: {later:?}"
+        );
     });
 }
 
@@ -123,7 +138,10 @@ fn process_callback_panicking_payload() {
 #[test]
 fn process_shutdown_cancel_with_panicking_payload() {
     no_hang("process cancel payload", || {
-        let pool = ProcessPoolExecutor::builder().max_workers(1).build().unwrap();
+        let pool = ProcessPoolExecutor::builder()
+            .max_workers(1)
+            .build()
+            .unwrap();
         let handshake = Handshake::new("cancel");
         let _busy = pool.submit(hold, handshake.path.clone()).unwrap();
         let stream = handshake.accept();
@@ -139,12 +157,18 @@ fn process_shutdown_cancel_with_panicking_payload() {
             });
         }
         drop(tx);
-        let escaped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.shutdown_nowait(true))).is_err();
+        let escaped =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.shutdown_nowait(true)))
+                .is_err();
         drop(stream);
         pool.shutdown(false);
         let mut seen: Vec<_> = rx.iter().collect();
         seen.sort_by_key(|x| x.0);
-        assert_eq!(seen, [(0, Err(true)), (1, Err(true)), (2, Err(true))], "escaped: {escaped}");
+        assert_eq!(
+            seen,
+            [(0, Err(true)), (1, Err(true)), (2, Err(true))],
+            "escaped: {escaped}"
+        );
         assert!(!escaped, "shutdown_nowait(true) panicked");
         assert_eq!(seen, [(0, Err(true)), (1, Err(true)), (2, Err(true))]);
     });
@@ -157,10 +181,13 @@ fn process_shutdown_cancel_with_panicking_payload() {
 /// connects to the socket in that window is the fault.
 #[test]
 fn process_map_bound_yield_before_refill() {
-    use std::num::NonZeroUsize;
     use concurrent_futures::process::ProcessMapOptions;
+    use std::num::NonZeroUsize;
     no_hang("process map bound", || {
-        let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
+        let pool = ProcessPoolExecutor::builder()
+            .max_workers(2)
+            .build()
+            .unwrap();
         let handshake = Arc::new(Handshake::new("bound"));
         let (conn_tx, conn_rx) = mpsc::channel();
         {
@@ -187,10 +214,41 @@ fn process_map_bound_yield_before_refill() {
         let violated = early.is_ok();
         drop(early);
         // Drain the rest.
-        std::thread::spawn(move || while let Ok(s) = conn_rx.recv() { drop(s); });
+        std::thread::spawn(move || {
+            while let Ok(s) = conn_rx.recv() {
+                drop(s);
+            }
+        });
         let rest: Vec<_> = map.collect();
         pool.shutdown(false);
         assert_eq!(rest.len(), 2);
-        assert!(!violated, "job 1 was submitted before result 0 was yielded: 2 in flight with buffer_size 1");
+        assert!(
+            !violated,
+            "job 1 was submitted before result 0 was yielded: 2 in flight with buffer_size 1"
+        );
     });
+}
+
+process_fn! {
+    fn triple(x: u64) -> u64 {
+        x * 3
+    }
+}
+
+/// Issue #14, 2 on the process pool: a helper that makes a pool and returns
+/// its map (E0597 "`pool` does not live long enough" before: the map borrowed
+/// the pool); the map holds a handle, and the pool shuts down when the map,
+/// its last handle, is dropped.
+fn tripled(items: Vec<u64>) -> impl Iterator<Item = u64> {
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
+    pool.map(triple, items).unwrap().map(Result::unwrap)
+}
+
+#[test]
+fn process_map_returned_from_the_function_that_made_the_pool() {
+    let results: Vec<u64> = no_hang("owned process map", || tripled(vec![1, 2, 3]).collect());
+    assert_eq!(results, [3, 6, 9]);
 }

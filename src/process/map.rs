@@ -158,8 +158,10 @@ pub(super) type ChunkFuture<T> = SharedFuture<ChunkOutcomes<T>>;
 /// }
 /// ```
 #[must_use = "iterators and streams are lazy; the jobs run anyway, but their results are dropped"]
-pub struct ProcessMap<'e, Init: ProcessFn<Output = ()>, J: ProcessFn, I: Iterator<Item = J::Args>> {
-    pool: &'e ProcessPoolExecutor<Init>,
+pub struct ProcessMap<Init: ProcessFn<Output = ()>, J: ProcessFn, I: Iterator<Item = J::Args>> {
+    /// A handle of the pool: the map owns what it needs, so it can be
+    /// returned or sent away.
+    pool: ProcessPoolExecutor<Init>,
     feed: Feed<Chunks<I>, (), ChunkOutcomes<J::Output>>,
     /// The item count of each chunk in `feed`, in order.
     lengths: VecDeque<usize>,
@@ -168,14 +170,14 @@ pub struct ProcessMap<'e, Init: ProcessFn<Output = ()>, J: ProcessFn, I: Iterato
     deadline: Option<Instant>,
 }
 
-impl<'e, Init, J, I> ProcessMap<'e, Init, J, I>
+impl<Init, J, I> ProcessMap<Init, J, I>
 where
     Init: ProcessFn<Output = ()>,
     J: ProcessFn,
     I: Iterator<Item = J::Args>,
 {
     pub(super) fn new(
-        pool: &'e ProcessPoolExecutor<Init>,
+        pool: ProcessPoolExecutor<Init>,
         chunks: Chunks<I>,
         options: ProcessMapOptions,
     ) -> Result<Self, SubmitError> {
@@ -187,7 +189,7 @@ where
             chunks,
             (),
             options.buffer_size,
-            submitter::<Init, J>(pool, &mut lengths),
+            submitter::<Init, J>(&pool, &mut lengths),
         )?;
         Ok(ProcessMap {
             pool,
@@ -226,7 +228,7 @@ where
     /// let mut stream = pool.map(id, []).unwrap().into_stream();
     /// assert!(futures::executor::block_on(stream.next()).is_none());
     /// ```
-    pub fn into_stream(self) -> ProcessMapStream<'e, Init, J, I> {
+    pub fn into_stream(self) -> ProcessMapStream<Init, J, I> {
         ProcessMapStream { map: self }
     }
 
@@ -250,7 +252,7 @@ where
     /// (CPython gh-131466; the same order as `Executor::map_with`).
     fn refill(&mut self) {
         self.feed
-            .refill(submitter::<Init, J>(self.pool, &mut self.lengths));
+            .refill(submitter::<Init, J>(&self.pool, &mut self.lengths));
     }
 }
 
@@ -290,7 +292,7 @@ fn replicate(error: &Error) -> Error {
     }
 }
 
-impl<Init, J, I> Iterator for ProcessMap<'_, Init, J, I>
+impl<Init, J, I> Iterator for ProcessMap<Init, J, I>
 where
     Init: ProcessFn<Output = ()>,
     J: ProcessFn,
@@ -328,16 +330,12 @@ where
 /// [`ProcessMap::into_stream`]. It waits without blocking, under any runtime;
 /// the map's `timeout` does not apply (use the runtime's).
 #[must_use = "streams do nothing unless polled; dropping this one cancels the chunks not started"]
-pub struct ProcessMapStream<
-    'e,
-    Init: ProcessFn<Output = ()>,
-    J: ProcessFn,
-    I: Iterator<Item = J::Args>,
-> {
-    map: ProcessMap<'e, Init, J, I>,
+pub struct ProcessMapStream<Init: ProcessFn<Output = ()>, J: ProcessFn, I: Iterator<Item = J::Args>>
+{
+    map: ProcessMap<Init, J, I>,
 }
 
-impl<Init, J, I> futures_core::Stream for ProcessMapStream<'_, Init, J, I>
+impl<Init, J, I> futures_core::Stream for ProcessMapStream<Init, J, I>
 where
     Init: ProcessFn<Output = ()>,
     J: ProcessFn,
@@ -366,7 +364,7 @@ where
     }
 }
 
-impl<Init, J, I> Unpin for ProcessMapStream<'_, Init, J, I>
+impl<Init, J, I> Unpin for ProcessMapStream<Init, J, I>
 where
     Init: ProcessFn<Output = ()>,
     J: ProcessFn,
@@ -374,7 +372,7 @@ where
 {
 }
 
-impl<Init, J, I> fmt::Debug for ProcessMapStream<'_, Init, J, I>
+impl<Init, J, I> fmt::Debug for ProcessMapStream<Init, J, I>
 where
     Init: ProcessFn<Output = ()>,
     J: ProcessFn,
@@ -385,7 +383,7 @@ where
     }
 }
 
-impl<Init, J, I> Unpin for ProcessMap<'_, Init, J, I>
+impl<Init, J, I> Unpin for ProcessMap<Init, J, I>
 where
     Init: ProcessFn<Output = ()>,
     J: ProcessFn,
@@ -393,7 +391,7 @@ where
 {
 }
 
-impl<Init, J, I> fmt::Debug for ProcessMap<'_, Init, J, I>
+impl<Init, J, I> fmt::Debug for ProcessMap<Init, J, I>
 where
     Init: ProcessFn<Output = ()>,
     J: ProcessFn,

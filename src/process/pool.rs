@@ -62,7 +62,7 @@ use crate::error::{BrokenError, Error, Panic, SubmitError};
 use crate::executor::lifecycle::{self, Inside, Latch, Released};
 use crate::future::SharedFuture;
 use crate::promise::{Promise, promise};
-use crate::sync::{Arc, Condvar, Mutex, MutexGuard, thread};
+use crate::sync::{Arc, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, thread};
 
 /// The most jobs a dispatcher hands its worker in one message. Python marks
 /// `max_workers + 1` jobs running ahead of the workers; batching more makes
@@ -147,6 +147,8 @@ pub struct ProcessPoolExecutor<Init: ProcessFn<Output = ()> = NoInitializer> {
 type SpawnFn = fn(&[u8]) -> Result<Worker, ProcessError>;
 
 struct Shared {
+    /// `ProcessPoolExecutor` handles alive; the last one dropped shuts down.
+    handles: AtomicUsize,
     state: Mutex<PoolState>,
     max_workers: usize,
     max_tasks_per_child: Option<NonZeroUsize>,
@@ -457,6 +459,7 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolBuilder<Init> {
         let init_args = encode(&self.init_args).map_err(ProcessBuildError::InitializerArguments)?;
         Ok(ProcessPoolExecutor {
             shared: Arc::new(Shared {
+                handles: AtomicUsize::new(1),
                 state: Mutex::new(PoolState::default()),
                 max_workers,
                 max_tasks_per_child,
@@ -613,7 +616,7 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
         &self,
         job: J,
         items: I,
-    ) -> Result<ProcessMap<'_, Init, J, I::IntoIter>, SubmitError>
+    ) -> Result<ProcessMap<Init, J, I::IntoIter>, SubmitError>
     where
         J: ProcessFn,
         I: IntoIterator<Item = J::Args>,
@@ -647,14 +650,14 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
         job: J,
         items: I,
         options: ProcessMapOptions,
-    ) -> Result<ProcessMap<'_, Init, J, I::IntoIter>, SubmitError>
+    ) -> Result<ProcessMap<Init, J, I::IntoIter>, SubmitError>
     where
         J: ProcessFn,
         I: IntoIterator<Item = J::Args>,
     {
         let _ = job;
         ProcessMap::new(
-            self,
+            self.clone(),
             Chunks::new(items.into_iter(), options.chunk()),
             options,
         )
@@ -877,9 +880,36 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
     }
 }
 
+impl<Init: ProcessFn<Output = ()>> Clone for ProcessPoolExecutor<Init> {
+    /// Another handle to the same pool (an atomic increment): a `map` holds
+    /// one, so it can be returned or sent away.
+    ///
+    /// ```
+    /// let pool = concurrent_futures::process::ProcessPoolExecutor::new();
+    /// let handle = pool.clone();
+    /// drop(pool); // not the last handle: the pool goes on
+    /// assert!(!handle.is_shutdown());
+    /// ```
+    fn clone(&self) -> Self {
+        // ORDERING: relaxed, as `Arc::clone`: made from a live handle, and the
+        // count guards no memory (every use of the pool takes its lock).
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        ProcessPoolExecutor {
+            shared: Arc::clone(&self.shared),
+            initializer: PhantomData,
+        }
+    }
+}
+
 impl<Init: ProcessFn<Output = ()>> Drop for ProcessPoolExecutor<Init> {
+    /// The last handle begins shutdown, without cancelling or waiting.
     fn drop(&mut self) {
-        self.shutdown_nowait(false);
+        // ORDERING: acquire-release, as `Arc`'s drop. MUTATION: relaxed would be
+        // right: the count guards no memory (see `Clone`); AcqRel is the
+        // conventional choice on a rarely taken path.
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shutdown_nowait(false);
+        }
     }
 }
 
