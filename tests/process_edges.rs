@@ -5,12 +5,15 @@
 //! then refill).
 #![cfg(all(feature = "process", unix))]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
+use common::no_hang;
 use concurrent_futures::Error;
 use concurrent_futures::process::{ProcessPoolExecutor, process_fn};
 
@@ -52,23 +55,6 @@ impl Handshake {
 impl Drop for Handshake {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-fn no_hang<R: Send + 'static>(what: &str, body: impl FnOnce() -> R + Send + 'static) -> R {
-    let (done, result) = mpsc::channel();
-    let runner = std::thread::spawn(move || {
-        let _ = done.send(body());
-    });
-    match result.recv_timeout(Duration::from_secs(60)) {
-        Ok(value) => {
-            runner.join().unwrap();
-            value
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(runner.join().unwrap_err())
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: still blocked after 60 s"),
     }
 }
 
