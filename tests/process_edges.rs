@@ -7,55 +7,18 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use common::no_hang;
+use common::process::{Handshake, hold};
 use concurrent_futures::Error;
 use concurrent_futures::process::{ProcessPoolExecutor, process_fn};
 
 procspawn::enable_test_support!();
 
 process_fn! {
-    fn hold(socket: PathBuf) -> u32 {
-        let mut stream = UnixStream::connect(&socket).unwrap();
-        stream.write_all(&std::process::id().to_le_bytes()).unwrap();
-        let mut byte = [0_u8];
-        let _ = stream.read(&mut byte);
-        std::process::id()
-    }
-
     fn one() -> u8 { 1 }
-}
-
-struct Handshake {
-    path: PathBuf,
-    listener: UnixListener,
-}
-
-impl Handshake {
-    fn new(name: &str) -> Self {
-        let path =
-            std::env::temp_dir().join(format!("cf-review-{}-{name}.sock", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).unwrap();
-        Handshake { path, listener }
-    }
-    fn accept(&self) -> UnixStream {
-        let (mut stream, _) = self.listener.accept().unwrap();
-        let mut pid = [0_u8; 4];
-        stream.read_exact(&mut pid).unwrap();
-        stream
-    }
-}
-
-impl Drop for Handshake {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
 }
 
 /// A payload whose Drop panics.
@@ -79,7 +42,7 @@ fn process_callback_self_shutdown() {
         );
         let handshake = Handshake::new("selfwait");
         let f = pool.submit(hold, handshake.path.clone()).unwrap();
-        let stream = handshake.accept();
+        let (_, stream) = handshake.accept();
         let (tx, rx) = mpsc::channel();
         let inner = Arc::clone(&pool);
         f.on_done(move |_| {
@@ -105,7 +68,7 @@ fn process_callback_panicking_payload() {
             .unwrap();
         let handshake = Handshake::new("payload");
         let f = pool.submit(hold, handshake.path.clone()).unwrap();
-        let stream = handshake.accept();
+        let (_, stream) = handshake.accept();
         f.on_done(|_| std::panic::panic_any(PanickingPayload));
         drop(stream);
         let mut later = pool.submit(one, ()).unwrap();
@@ -130,7 +93,7 @@ fn process_shutdown_cancel_with_panicking_payload() {
             .unwrap();
         let handshake = Handshake::new("cancel");
         let _busy = pool.submit(hold, handshake.path.clone()).unwrap();
-        let stream = handshake.accept();
+        let (_, stream) = handshake.accept();
         let (tx, rx) = mpsc::channel();
         for i in 0..3 {
             let f = pool.submit(one, ()).unwrap();
@@ -180,7 +143,7 @@ fn process_map_bound_yield_before_refill() {
             let handshake = Arc::clone(&handshake);
             std::thread::spawn(move || {
                 for _ in 0..3 {
-                    if conn_tx.send(handshake.accept()).is_err() {
+                    if conn_tx.send(handshake.accept().1).is_err() {
                         break;
                     }
                 }

@@ -6,12 +6,13 @@
 //! kills it). Timeouts appear only as generous upper bounds.
 #![cfg(all(feature = "process", unix))]
 
-use std::io::{Read, Write};
+mod common;
+
 use std::num::NonZeroUsize;
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use common::process::{Handshake, hold, release};
 use concurrent_futures::process::{
     Exit, ProcessBuildError, ProcessError, ProcessMapOptions, ProcessPoolExecutor, process_fn,
 };
@@ -49,14 +50,6 @@ process_fn! {
 
     /// Connects to the test's socket, sends this process's pid, then blocks
     /// until the test writes a byte; returns the pid.
-    fn hold(socket: PathBuf) -> u32 {
-        let mut stream = UnixStream::connect(&socket).unwrap();
-        stream.write_all(&std::process::id().to_le_bytes()).unwrap();
-        let mut byte = [0_u8];
-        let _ = stream.read(&mut byte);
-        std::process::id()
-    }
-
     fn parse_or_panic(x: i64) -> i64 {
         assert!(x != 13, "unlucky {x}");
         x * 10
@@ -98,41 +91,6 @@ impl Serialize for Unserialisable {
     fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
         Err(serde::ser::Error::custom("Unserialisable refuses"))
     }
-}
-
-/// The test side of `hold`: a socket the job connects to.
-struct Handshake {
-    path: PathBuf,
-    listener: UnixListener,
-}
-
-impl Handshake {
-    fn new(name: &str) -> Self {
-        let path =
-            std::env::temp_dir().join(format!("cf-process-{}-{name}.sock", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).unwrap();
-        Handshake { path, listener }
-    }
-
-    /// Waits for the job to connect; returns its pid and the stream that
-    /// releases it.
-    fn accept(&self) -> (u32, UnixStream) {
-        let (mut stream, _) = self.listener.accept().unwrap();
-        let mut pid = [0_u8; 4];
-        stream.read_exact(&mut pid).unwrap();
-        (u32::from_le_bytes(pid), stream)
-    }
-}
-
-impl Drop for Handshake {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-fn release(mut stream: UnixStream) {
-    stream.write_all(&[1]).unwrap();
 }
 
 fn pool(workers: usize) -> ProcessPoolExecutor {

@@ -2,6 +2,9 @@
 //! panic in `Drop`, a gated job, and a guard against hangs.
 #![allow(dead_code)] // each test file uses a part of these
 
+#[cfg(all(feature = "process", unix))]
+pub mod process;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
