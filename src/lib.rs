@@ -97,7 +97,7 @@ mod wait;
 // The core's modules under their short names, for the layers above.
 #[cfg(feature = "std")]
 use cell::fan_in;
-use cell::{future, job, promise, raw, state, waiter};
+use cell::{future, job, lease, promise, raw, state, waiter};
 
 pub use async_executor::{AsyncExecutor, MapStream, UnwrapFuture, unwrap_future};
 

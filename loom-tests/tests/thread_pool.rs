@@ -337,3 +337,94 @@ fn submit_vs_worker_retiring_after_keep_alive() {
         },
     );
 }
+
+/// Whether the current thread is a pool worker (named after the default
+/// prefix; the model's main thread has no such name).
+fn on_a_worker() -> bool {
+    thread::current()
+        .name()
+        .is_some_and(|name| name.starts_with("ThreadPoolExecutor"))
+}
+
+/// `Executor::map`'s function is lent to each job (`crate::lease`, no atomic
+/// per submit): dropping the `Map` (the lender) races the worker calling `f`
+/// and then releasing its lease. The function's state is a loom cell, read by
+/// each call and written by its `Drop`: loom fails the model if the drop is
+/// not ordered after every call (a lease released with `Relaxed`, or no
+/// acquire fence before the drop). Asserts: `f` is dropped exactly once, by
+/// whichever side lets go last, after the job ran or was cancelled.
+#[test]
+fn map_drop_vs_job_using_f() {
+    model(
+        "map_drop_vs_job_using_f",
+        &[
+            "ran, f dropped by the worker",
+            "ran, f dropped by the map",
+            "cancelled, f dropped by the worker",
+            "cancelled, f dropped by the map",
+        ],
+        |seen| {
+            /// The function's captured state: read by every call, written by
+            /// the drop, which also records where it ran.
+            struct Captured {
+                value: loom::cell::UnsafeCell<u32>,
+                dropped_on_worker: loom::sync::Arc<AtomicBool>,
+                drops: loom::sync::Arc<loom::sync::atomic::AtomicUsize>,
+            }
+            // SAFETY: calls only read the cell, and the one write (the drop)
+            // comes after every call if the lease protocol is right, which is
+            // what loom checks here (it reports a concurrent access).
+            unsafe impl Sync for Captured {}
+            impl Drop for Captured {
+                fn drop(&mut self) {
+                    self.value.with_mut(|value| unsafe { *value = 0 });
+                    self.dropped_on_worker
+                        .store(on_a_worker(), Ordering::Relaxed);
+                    self.drops.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            let pool = one_worker();
+            let ran = loom::sync::Arc::new(AtomicBool::new(false));
+            let dropped_on_worker = loom::sync::Arc::new(AtomicBool::new(false));
+            let drops = loom::sync::Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+            let captured = Captured {
+                value: loom::cell::UnsafeCell::new(7),
+                dropped_on_worker: loom::sync::Arc::clone(&dropped_on_worker),
+                drops: loom::sync::Arc::clone(&drops),
+            };
+            let ran_in_job = loom::sync::Arc::clone(&ran);
+            let map = pool
+                .map(0..1_u32, move |i| {
+                    ran_in_job.store(true, Ordering::Relaxed);
+                    // SAFETY: only `Drop` writes the cell, once every lease
+                    // is released; loom checks that ordering.
+                    i + captured.value.with(|value| unsafe { *value })
+                })
+                .unwrap();
+            // The lender goes now, while the job may be queued (then it is
+            // cancelled), running, or done: whoever lets go of `f` last drops
+            // it.
+            let mut map = map;
+            map.cancel_remaining();
+            drop(map);
+            pool.shutdown(false);
+            assert_eq!(drops.load(Ordering::Relaxed), 1, "f dropped exactly once");
+            let ran = if ran.load(Ordering::Relaxed) {
+                "ran"
+            } else {
+                "cancelled"
+            };
+            let by = if dropped_on_worker.load(Ordering::Relaxed) {
+                "the worker"
+            } else {
+                "the map"
+            };
+            seen.saw(match (ran, by) {
+                ("ran", "the worker") => "ran, f dropped by the worker",
+                ("ran", _) => "ran, f dropped by the map",
+                (_, "the worker") => "cancelled, f dropped by the worker",
+                _ => "cancelled, f dropped by the map",
+            });
+        },
+    );
+}

@@ -10,7 +10,7 @@ use crate::error::{Error, SubmitError};
 use crate::executor::feed::Feed;
 use crate::executor::{Executor, Job};
 use crate::future::SharedFuture;
-use crate::sync::Arc;
+use crate::lease::Lease;
 
 /// The results of [`AsyncExecutor::map`] in input order, as a
 /// [`Stream`](futures_core::Stream) of `Result<T, Error>`.
@@ -86,7 +86,7 @@ where
 /// How the async layer submits an item: `f(item)` in the caller's context.
 fn submitter<E, Item, F, T>(
     executor: &AsyncExecutor<E>,
-) -> impl FnMut(Item, Arc<F>) -> Result<SharedFuture<T>, SubmitError> + '_
+) -> impl FnMut(Item, Lease<F>) -> Result<SharedFuture<T>, SubmitError> + '_
 where
     E: Executor,
     Item: Send + 'static,

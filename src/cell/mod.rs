@@ -12,6 +12,8 @@
 //! - `future`, `promise`: the consumer and producer handles.
 //! - `job`: a closure appended to its future's own cell (one allocation per
 //!   submitted job), type-erased for executors.
+//! - `lease`: the function of a `map`, shared by its jobs without an atomic
+//!   operation per submit.
 //!
 //! An audit of the unsafe code reads this folder; outside it, the scope's one
 //! call of `Job::new_scoped` is the only `unsafe` block of the executors and
@@ -21,6 +23,7 @@
 pub(crate) mod fan_in;
 pub(crate) mod future;
 pub(crate) mod job;
+pub(crate) mod lease;
 pub(crate) mod promise;
 pub(crate) mod raw;
 pub(crate) mod state;

@@ -7,14 +7,16 @@ use core::num::NonZeroUsize;
 
 use crate::error::{Error, SubmitError};
 use crate::future::SharedFuture;
+use crate::lease::{Lease, Lender};
 use crate::promise;
-use crate::sync::Arc;
 
 /// Ordered futures of submitted items, and the items still to submit.
 pub(crate) struct Feed<I: Iterator, F, T> {
     /// Items not submitted yet (only with a bound).
     items: Option<I>,
-    f: Arc<F>,
+    /// The function, lent to each job without an atomic operation per
+    /// submit (see `crate::lease`).
+    f: Lender<F>,
     in_flight: VecDeque<SharedFuture<T>>,
     /// A result was asked for: from now on, dropping cancels what remains (a
     /// Python generator that never started cancels nothing).
@@ -33,11 +35,11 @@ impl<I: Iterator, F, T> Feed<I, F, T> {
         items: I,
         f: F,
         bound: Option<NonZeroUsize>,
-        mut submit: impl FnMut(I::Item, Arc<F>) -> Result<SharedFuture<T>, SubmitError>,
+        mut submit: impl FnMut(I::Item, Lease<F>) -> Result<SharedFuture<T>, SubmitError>,
     ) -> Result<Self, SubmitError> {
         let mut feed = Feed {
             items: Some(items),
-            f: Arc::new(f),
+            f: Lender::new(f),
             in_flight: VecDeque::new(),
             started: false,
             refill_owed: false,
@@ -62,14 +64,14 @@ impl<I: Iterator, F, T> Feed<I, F, T> {
     /// Submits the next item, if there is one.
     fn submit_next(
         &mut self,
-        submit: &mut impl FnMut(I::Item, Arc<F>) -> Result<SharedFuture<T>, SubmitError>,
+        submit: &mut impl FnMut(I::Item, Lease<F>) -> Result<SharedFuture<T>, SubmitError>,
     ) -> Option<Result<(), SubmitError>> {
         let item = self.items.as_mut()?.next();
         let Some(item) = item else {
             self.items = None;
             return None;
         };
-        Some(submit(item, Arc::clone(&self.f)).map(|future| self.in_flight.push_back(future)))
+        Some(submit(item, self.f.lend()).map(|future| self.in_flight.push_back(future)))
     }
 
     /// Keeps a bounded buffer full: submits the item owed for the result
@@ -78,7 +80,7 @@ impl<I: Iterator, F, T> Feed<I, F, T> {
     /// Call at the start of every request for a result.
     pub(crate) fn refill(
         &mut self,
-        mut submit: impl FnMut(I::Item, Arc<F>) -> Result<SharedFuture<T>, SubmitError>,
+        mut submit: impl FnMut(I::Item, Lease<F>) -> Result<SharedFuture<T>, SubmitError>,
     ) {
         if !core::mem::take(&mut self.refill_owed) {
             return;

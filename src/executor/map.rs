@@ -8,7 +8,7 @@ use super::Executor;
 use super::feed::Feed;
 use crate::error::{Error, SubmitError};
 use crate::future::SharedFuture;
-use crate::sync::Arc;
+use crate::lease::Lease;
 
 /// Options of [`Executor::map_with`].
 ///
@@ -151,7 +151,7 @@ where
 /// How `Executor::map` submits an item: `f(item)`, as a plain job.
 fn submitter<E, Item, F, T>(
     executor: &E,
-) -> impl FnMut(Item, Arc<F>) -> Result<SharedFuture<T>, SubmitError> + '_
+) -> impl FnMut(Item, Lease<F>) -> Result<SharedFuture<T>, SubmitError> + '_
 where
     E: Executor,
     Item: Send + 'static,

@@ -16,7 +16,7 @@ use super::pool::ProcessPoolExecutor;
 use crate::error::{Error, Panic, SubmitError};
 use crate::executor::feed::Feed;
 use crate::future::SharedFuture;
-use crate::sync::Arc;
+use crate::lease::Lease;
 
 /// Options of [`ProcessPoolExecutor::map_with`](super::ProcessPoolExecutor::map_with).
 ///
@@ -263,7 +263,7 @@ type Submitted<T> = Result<ChunkFuture<T>, SubmitError>;
 fn submitter<'a, Init, J>(
     pool: &'a ProcessPoolExecutor<Init>,
     lengths: &'a mut VecDeque<usize>,
-) -> impl FnMut(Vec<J::Args>, Arc<()>) -> Submitted<J::Output> + 'a
+) -> impl FnMut(Vec<J::Args>, Lease<()>) -> Submitted<J::Output> + 'a
 where
     Init: ProcessFn<Output = ()>,
     J: ProcessFn,
