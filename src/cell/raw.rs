@@ -650,11 +650,15 @@ impl<T> RawCell<T> {
         impl Drop for FreeHeader {
             #[inline]
             fn drop(&mut self) {
-                // SAFETY: runs once, even if dropping the outcome panicked: drops the
-                // header (its waiter slot is empty by now, so nothing foreign runs),
-                // then frees the memory with the layout the block was allocated with.
+                // SAFETY: runs once, even if dropping the outcome panicked:
+                // frees the memory with the layout the block was allocated
+                // with. The header owns nothing by then (its waiter slot was
+                // emptied by `free`, and the state word is an integer), so
+                // there is nothing to drop first; under loom its cells are
+                // dropped, for loom's bookkeeping.
                 unsafe {
                     let layout = BlockLayout::of_block(self.0, self.1);
+                    #[cfg(loom)]
                     ptr::drop_in_place(self.0.as_ptr());
                     sync::dealloc(self.0.as_ptr().cast::<u8>(), layout);
                 }
@@ -663,11 +667,12 @@ impl<T> RawCell<T> {
         let seen = self.state().load_relaxed();
         // The waiter is taken out through the cell, so that loom checks this
         // access against the producer's take, and it is dropped only after the
-        // memory is freed (locals drop in reverse order): a panicking `Drop` of a
-        // waker cannot leak the allocation.
+        // memory is freed: a panicking `Drop` of a waker cannot leak the
+        // allocation. The slot is empty in the common case: a test of the tag,
+        // and no call of the drop glue.
         // SAFETY: both handles have released: the slot is ours alone.
-        let _waiter = self.waiter().with_mut(|slot| unsafe { (*slot).take() });
-        let _free_header = FreeHeader(self.ptr.cast::<Header>(), seen);
+        let waiter = self.waiter().with_mut(|slot| unsafe { (*slot).take() });
+        let free_header = FreeHeader(self.ptr.cast::<Header>(), seen);
         if seen.lifecycle() == state::COMPLETE {
             // SAFETY: COMPLETE means the producer wrote the slot; it holds a value,
             // a failure or `AlreadyTaken`, and is dropped exactly once, here. A
@@ -680,5 +685,17 @@ impl<T> RawCell<T> {
                 }
             });
         }
+        drop(free_header);
+        if let Some(waiter) = waiter {
+            drop_late(waiter);
+        }
     }
+}
+
+/// Drops a waiter left in a freed cell's slot (a consumer that registered
+/// and then took the outcome itself): out of line, as the rare case.
+#[cold]
+#[inline(never)]
+fn drop_late(waiter: Waiter) {
+    drop(waiter);
 }
