@@ -13,7 +13,9 @@
 //! Every run of a case builds its pool (2 workers), warms it up, times the
 //! measured part, and shuts the pool down (threads joined), so no thread of one
 //! case spins or sleeps into the next; `blocking`'s pool is global (capped at 2
-//! threads, its idle threads exit after 500 ms).
+//! threads, its idle threads exit after 500 ms). The `throughput_kept` cases
+//! instead make their pools once and keep them across every round, as a
+//! server does.
 //!
 //! Prints a table, and one `paired <group> <case> <median ns/op> <min> <max>`
 //! line per case for `benches/report.sh`. `PAIRED_ROUNDS` sets the number of
@@ -204,6 +206,60 @@ fn bulk_cases(two: bool) -> Vec<Case> {
     cases
 }
 
+/// Throughput with each pool made once and kept across every round (group
+/// `throughput_kept`): a long-lived server's pool, whose threads are started,
+/// warm and asleep (or spinning down) when a burst arrives. The pools live
+/// until the process exits; between their runs they are idle, so they cost the
+/// other cases nothing (`benches/idle.rs`).
+fn kept_cases() -> Vec<Case> {
+    let case = |name, run: Box<dyn Fn() -> Duration>| Case {
+        group: "throughput_kept",
+        name,
+        ops: bulk::JOBS,
+        run,
+    };
+    let ours = common::ours_started();
+    let ours_for_map = common::ours_started();
+    let rayon = common::rayon();
+    let crossbeam = common::CrossbeamPool::new();
+    vec![
+        case(
+            "ours_submit",
+            Box::new(move || timed(|n| bulk::ours_submit(&ours, 0, n), BULK_WARM_UP, bulk::JOBS)),
+        ),
+        case(
+            "ours_map",
+            Box::new(move || {
+                timed(
+                    |n| bulk::ours_map(&ours_for_map, n),
+                    BULK_WARM_UP,
+                    bulk::JOBS,
+                )
+            }),
+        ),
+        case(
+            "rayon_oneshot",
+            Box::new(move || {
+                timed(
+                    |n| bulk::rayon_oneshot(&rayon, 0, n),
+                    BULK_WARM_UP,
+                    bulk::JOBS,
+                )
+            }),
+        ),
+        case(
+            "crossbeam_pool_oneshot",
+            Box::new(move || {
+                timed(
+                    |n| bulk::crossbeam_oneshot(&crossbeam, 0, n),
+                    BULK_WARM_UP,
+                    bulk::JOBS,
+                )
+            }),
+        ),
+    ]
+}
+
 /// Threads that burn CPU until dropped: the load of a busy machine.
 struct Load {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -252,6 +308,7 @@ fn main() {
     let mut cases = round_trip_cases();
     cases.extend(bulk_cases(false));
     cases.extend(bulk_cases(true));
+    cases.extend(kept_cases());
     cases.retain(|case| {
         filter
             .as_deref()
@@ -277,7 +334,7 @@ fn main() {
         let median = samples[samples.len() / 2];
         let (min, max) = (samples[0], samples[samples.len() - 1]);
         println!(
-            "{:<11} {:<24} median {median:>10.1} ns/op  (min {min:.1}, max {max:.1}, {rounds} rounds)",
+            "{:<15} {:<24} median {median:>10.1} ns/op  (min {min:.1}, max {max:.1}, {rounds} rounds)",
             case.group, case.name
         );
         println!(

@@ -238,7 +238,8 @@ p("of this shared VM's speed hits ours and the anchors alike; `round_trip.rs` an
 p("`throughput.rs` run the same cases under criterion), `benches/allocations.rs` (a counting global allocator),")
 p("`benches/instructions.rs` under `valgrind --tool=callgrind` and `benches/idle.rs`")
 p("(`getrusage`). Every pool has 2 workers; every case makes its own pool and shuts it")
-p("down, except `blocking`'s global pool, capped at 2 threads with `BLOCKING_MAX_THREADS`.")
+p("down (except the *pools kept* cases, and `blocking`'s global pool, capped at 2 threads")
+p("with `BLOCKING_MAX_THREADS`).")
 p("Jobs return a `u64`. Results of `rayon` and the crossbeam-channel pool come back")
 p("through a `oneshot`; `unblock` and `spawn_blocking` are awaited with")
 p("`futures::executor::block_on`.")
@@ -291,6 +292,17 @@ for c in ["ours_submit", "ours_map", "ours_async_map"]:
     r = v[c] / v["crossbeam_pool_oneshot"]
     targets.append((f"throughput ({name(c)}) ≤ 0.75 × crossbeam-channel pool", f"{r:.2f}", r <= 0.75))
 
+p("## Throughput, pools kept: the same, each pool made once and kept across every round")
+p("")
+p("A long-lived server's pool: threads started and warm (asleep, or spinning down after")
+p("the last burst) when the next 200,000 jobs come. Fresh pools above, kept pools here.")
+p("")
+kept_anchors = ["crossbeam_pool_oneshot", "rayon_oneshot"]
+v = ratio_table("throughput_kept", ["ours_submit", "ours_map"], kept_anchors, unit="ns/job")
+for c in ["ours_submit", "ours_map"]:
+    r = v[c] / v["crossbeam_pool_oneshot"]
+    targets.append((f"throughput, pool kept ({name(c)}) ≤ 0.75 × crossbeam-channel pool", f"{r:.2f}", r <= 0.75))
+
 p("## Contention: two threads submit 100,000 jobs each into one pool at once")
 p("")
 v = ratio_table("contention", ["ours_submit"], anchors, unit="ns/job")
@@ -313,6 +325,8 @@ if loaded:
         ("throughput", "ours_submit", "crossbeam_pool_oneshot", 0.75),
         ("throughput", "ours_map", "crossbeam_pool_oneshot", 0.75),
         ("throughput", "ours_async_map", "crossbeam_pool_oneshot", 0.75),
+        ("throughput_kept", "ours_submit", "crossbeam_pool_oneshot", 0.75),
+        ("throughput_kept", "ours_map", "crossbeam_pool_oneshot", 0.75),
     ]:
         quiet = paired[(group, case)][0] / paired[(group, anchor)][0]
         cells = []
@@ -321,11 +335,13 @@ if loaded:
             if (group, case) in v and (group, anchor) in v:
                 r = v[(group, case)] / v[(group, anchor)]
                 cells.append(f"**{r:.2f}**")
-                targets.append((f"{group.replace('_', ' ')} ({name(case)}) under load {load} ≤ {limit} × {name(anchor)}",
+                kind = "throughput, pool kept" if group.endswith("_kept") else group.replace('_', ' ')
+                targets.append((f"{kind} ({name(case)}) under load {load} ≤ {limit} × {name(anchor)}",
                                 f"{r:.2f}", r <= limit))
             else:
                 cells.append("")
-        p(f"| {name(case)} | {name(anchor)} | {quiet:.2f} | " + " | ".join(cells) + " |")
+        label = name(case) + (", pool kept" if group.endswith("_kept") else "")
+        p(f"| {label} | {name(anchor)} | {quiet:.2f} | " + " | ".join(cells) + " |")
     p("")
 
 p("## Allocations and bytes per job")
