@@ -100,11 +100,18 @@ impl<F> Lender<F> {
         let before = unsafe { self.inner.as_ref() }
             .refs
             .fetch_add(BATCH, Ordering::Relaxed);
-        // No overflow check as `Arc::clone`'s is needed: every lease is held
-        // by a job, whose allocation it lives in (even a leaked job keeps its
-        // memory), so live leases number fewer than the bytes of the address
-        // space over a job's size, far below `MAX_REFS`.
-        debug_assert!(before <= MAX_REFS - BATCH);
+        // Live leases are held by jobs, each in an allocation of its own (even
+        // a leaked job keeps its memory), so they number far fewer than
+        // `MAX_REFS`. Should a later change break that, the count is put
+        // back and the map panics, rather than let it wrap (`Arc::clone`
+        // aborts instead; `abort` is not in `core`).
+        if before > MAX_REFS - BATCH {
+            // SAFETY: as above.
+            unsafe { self.inner.as_ref() }
+                .refs
+                .fetch_sub(BATCH, Ordering::Relaxed);
+            panic!("more than isize::MAX leases of a map's function are alive");
+        }
         self.reserved = BATCH;
     }
 }
