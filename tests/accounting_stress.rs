@@ -12,7 +12,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Barrier, mpsc};
 use std::time::Duration;
 
 use concurrent_futures::{Error, Executor, SharedFuture, SubmitError, ThreadPoolExecutor};
@@ -98,13 +98,16 @@ impl std::ops::AddAssign for Tally {
 const WAIT_BOUND: Duration = Duration::from_secs(120);
 
 /// One submitting thread: `jobs` jobs, meeting the other submitter and the
-/// main thread at `halfway` so that the shutdown lands in the middle.
+/// main thread at `halfway` so that the shutdown lands in the middle, and
+/// waiting at `shut_down` before its last submit, which is therefore refused
+/// (the submits in between race the shutdown, whatever the scheduler does).
 fn submitter(
     pool: &ThreadPoolExecutor,
     counters: &Arc<Counters>,
     seed: u64,
     jobs: usize,
     halfway: &mpsc::Sender<()>,
+    shut_down: &Barrier,
 ) -> Tally {
     let mut rng = Rng(seed | 1);
     let mut tally = Tally::default();
@@ -115,6 +118,9 @@ fn submitter(
             // while both submitters carry on, so queued jobs get cancelled and
             // submits race the shutdown (accepted before it, refused after).
             halfway.send(()).unwrap();
+        }
+        if i == jobs - 1 {
+            shut_down.wait();
         }
         let panics = rng.percent() < 5;
         counters.captures_made.fetch_add(1, Ordering::Relaxed);
@@ -201,10 +207,15 @@ fn scenario(jobs: usize, seed: u64, measure_leaks: bool) {
         );
         counters = Arc::new(Counters::default());
         let (halfway, reached_halfway) = mpsc::channel();
+        let shut_down = Arc::new(Barrier::new(3));
         let threads: Vec<_> = (0..2_u64)
             .map(|t| {
-                let (pool, counters, halfway) =
-                    (Arc::clone(&pool), Arc::clone(&counters), halfway.clone());
+                let (pool, counters, halfway, shut_down) = (
+                    Arc::clone(&pool),
+                    Arc::clone(&counters),
+                    halfway.clone(),
+                    Arc::clone(&shut_down),
+                );
                 std::thread::spawn(move || {
                     submitter(
                         &pool,
@@ -212,6 +223,7 @@ fn scenario(jobs: usize, seed: u64, measure_leaks: bool) {
                         seed.wrapping_add(t * 0x9E37),
                         jobs / 2,
                         &halfway,
+                        &shut_down,
                     )
                 })
             })
@@ -219,6 +231,7 @@ fn scenario(jobs: usize, seed: u64, measure_leaks: bool) {
         reached_halfway.recv().unwrap();
         reached_halfway.recv().unwrap();
         pool.shutdown_nowait(true); // cancels everything queued; later submits are refused
+        shut_down.wait();
         let mut total = Tally::default();
         for thread in threads {
             total += thread.join().expect("a submitter failed");
