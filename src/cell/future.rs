@@ -236,7 +236,7 @@ impl<T> SharedFuture<T> {
     {
         let raw = self.raw;
         let mut consumer = self;
-        let run: alloc::boxed::Box<dyn FnOnce() + Send> = alloc::boxed::Box::new(move || {
+        let run = crate::waiter::Callback::new(move || {
             let outcome = consumer
                 .try_take()
                 .expect("a done callback runs once the future is done");

@@ -6,7 +6,7 @@
 //!  ┌───────────────────────────┐          ┌───────────────────────────┐
 //!  │ Header                    │          │ Cell<T>                   │
 //!  │   state: StateWord        │          │   Header ...              │
-//!  │   waiter: Option<Waiter>  │          │   outcome ...             │
+//!  │   waiter: WaiterSlot      │          │   outcome ...             │
 //!  │  (layout: BlockLayout)    │          ├───────────────────────────┤
 //!  ├───────────────────────────┤          │ the closure F             │
 //!  │ outcome: Outcome<T>       │          └───────────────────────────┘
@@ -37,7 +37,7 @@ pub(crate) enum Empty {
     Abandoned,
 }
 use crate::sync::{self, UnsafeCell};
-use crate::waiter::{Waiter, WaiterRef};
+use crate::waiter::{Waiter, WaiterRef, WaiterSlot};
 
 /// What a finished producer wrote to the outcome slot: the value, or a failure
 /// to report (a captured panic, or an executor's error). Once the consumer
@@ -49,7 +49,7 @@ pub(crate) type Outcome<T> = Result<T, Error>;
 #[repr(C)]
 pub(crate) struct Header {
     pub(crate) state: StateWord,
-    waiter: UnsafeCell<Option<Waiter>>,
+    waiter: UnsafeCell<WaiterSlot>,
     /// The layout of the whole allocation (which may be larger than `Cell<T>`),
     /// to free its memory once its contents were dropped. On 64-bit targets it
     /// is in the state word instead.
@@ -160,7 +160,7 @@ impl<T> Cell<T> {
         unsafe {
             ptr::addr_of_mut!((*cell).header).write(Header {
                 state: StateWord::new(layout.state_bits()),
-                waiter: UnsafeCell::new(None),
+                waiter: UnsafeCell::new(WaiterSlot::new()),
                 #[cfg(not(target_pointer_width = "64"))]
                 layout,
             });
@@ -222,7 +222,7 @@ impl<T> RawCell<T> {
     }
 
     #[inline]
-    fn waiter(&self) -> &UnsafeCell<Option<Waiter>> {
+    fn waiter(&self) -> &UnsafeCell<WaiterSlot> {
         // SAFETY: as in `state`; the waiter slot is an `UnsafeCell` whose access
         // rules are the protocol's (see `crate::state`).
         unsafe { &(*self.ptr.as_ptr()).header.waiter }
@@ -259,11 +259,12 @@ impl<T> RawCell<T> {
             // SAFETY: exclusive access to the slot per the protocol above; the
             // consumer is not re-entered (the caller's contract).
             let replaced = self.waiter().with_mut(|slot| unsafe {
-                match &*slot {
-                    Some(current) if current.wakes_same(waiter) => None,
+                if (*slot).wakes_same(waiter) {
+                    None
+                } else {
                     // `to_owned` may panic (a foreign `Waker::clone`): the slot is
                     // untouched then and `WAITER` is clear, which is consistent.
-                    _ => Some((*slot).replace(waiter.to_owned())),
+                    Some((*slot).replace(Some(waiter.to_owned())))
                 }
             });
             let registered = self.state().register(seen);
@@ -394,7 +395,7 @@ impl<T> RawCell<T> {
             // SAFETY: `WAITER` clear and not finished: the slot is the consumer's.
             let replaced = self
                 .waiter()
-                .with_mut(|slot| unsafe { (*slot).replace(waiter) });
+                .with_mut(|slot| unsafe { (*slot).replace(Some(waiter)) });
             match self.state().register(seen) {
                 Ok(()) => {
                     drop(replaced);
@@ -405,7 +406,7 @@ impl<T> RawCell<T> {
                     // SAFETY: as above.
                     waiter = self
                         .waiter()
-                        .with_mut(|slot| unsafe { core::mem::replace(&mut *slot, replaced) })
+                        .with_mut(|slot| unsafe { (*slot).replace(replaced) })
                         .expect("the waiter just written");
                     seen = actual;
                 }
