@@ -353,13 +353,16 @@ impl<T> SharedFuture<T> {
         // A bounded wait first: a result that lands within a few microseconds
         // is taken without parking, which costs a futex call on both sides
         // (none under loom).
-        let mut backoff = Backoff::new(Backoff::WAITER);
-        while backoff.snooze() {
-            seen = self.raw.state().load();
-            if seen.is_finished() {
-                // SAFETY: `&mut self`; finished, acquired.
-                return unsafe { self.raw.take(seen) };
+        if let Some(mut backoff) = Backoff::waiter() {
+            while backoff.snooze() {
+                seen = self.raw.state().load();
+                if seen.is_finished() {
+                    Backoff::waiter_spun(true);
+                    // SAFETY: `&mut self`; finished, acquired.
+                    return unsafe { self.raw.take(seen) };
+                }
             }
+            Backoff::waiter_spun(false);
         }
         let me = thread::current();
         // SAFETY: `&mut self`: the only consumer call.
