@@ -90,7 +90,7 @@ cargo bench --bench paired 2>/dev/null | tee "$out/paired.txt" | grep -v '^paire
 
 echo "==> under load: the same cases beside 2 and 4 CPU-bound threads (PAIRED_LOAD)"
 for load in 2 4; do
-  PAIRED_LOAD=$load PAIRED_ROUNDS=${LOAD_ROUNDS:-9} cargo bench --bench paired 2>/dev/null |
+  PAIRED_LOAD=$load PAIRED_ROUNDS=${LOAD_ROUNDS:-15} cargo bench --bench paired 2>/dev/null |
     tee "$out/paired_load$load.txt" | grep -v '^paired '
 done
 
