@@ -6,6 +6,8 @@
 //! `InlineExecutor` and `AsyncExecutor`, across several reserve batches
 //! (1024 leases each). Public API only.
 
+mod common;
+
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -89,20 +91,6 @@ fn pool(workers: usize) -> ThreadPoolExecutor {
         .unwrap()
 }
 
-/// A job that occupies one worker until the returned sender is used.
-fn gate(pool: &ThreadPoolExecutor) -> (mpsc::Sender<()>, SharedFuture<()>) {
-    let (started_tx, started_rx) = mpsc::channel::<()>();
-    let (release, gate) = mpsc::channel::<()>();
-    let future = pool
-        .submit(move || {
-            started_tx.send(()).unwrap();
-            let _ = gate.recv();
-        })
-        .unwrap();
-    started_rx.recv().unwrap();
-    (release, future)
-}
-
 /// An executor that keeps the jobs it accepts (up to `accept`), refusing the
 /// rest; the test decides when (and whether) they run.
 struct Hoard {
@@ -164,7 +152,7 @@ fn pool_map_dropped_before_next_runs_everything() {
     for &n in SIZES {
         let c = Counters::new();
         let pool = pool(1); // the gate holds the only worker
-        let (release, _gated) = gate(&pool);
+        let (release, _gated) = common::gated(&pool, || ());
         let map = pool.map(0..n, c.f()).unwrap();
         drop(map); // never advanced: cancels nothing
         assert_eq!(c.drops(), usize::from(n == 0), "n = {n}: jobs still hold f");
@@ -213,7 +201,7 @@ fn pool_map_cancel_remaining() {
     for &n in SIZES {
         let c = Counters::new();
         let pool = pool(1);
-        let (release, _gated) = gate(&pool);
+        let (release, _gated) = common::gated(&pool, || ());
         let mut map = pool.map(0..n, c.f()).unwrap();
         map.cancel_remaining(); // every job is queued behind the gate
         assert!(map.next().is_none());
@@ -232,7 +220,7 @@ fn pool_shutdown_cancel_futures_with_map_jobs_queued() {
     for &n in SIZES {
         let c = Counters::new();
         let pool = pool(1);
-        let (release, _gated) = gate(&pool);
+        let (release, _gated) = common::gated(&pool, || ());
         let map = pool.map(0..n, c.f()).unwrap();
         pool.shutdown_nowait(true); // cancels the queued map jobs
         release.send(()).unwrap();
@@ -350,7 +338,7 @@ fn pool_map_f_whose_drop_panics_last_in_the_map() {
 fn pool_map_f_whose_drop_panics_last_in_a_worker() {
     let c = Counters::new();
     let pool = pool(1);
-    let (release, _gated) = gate(&pool);
+    let (release, _gated) = common::gated(&pool, || ());
     let map = pool.map(0..BIG, c.f_panicking_drop(true)).unwrap();
     drop(map); // not started: every job runs; the last lease is on the worker
     release.send(()).unwrap();
@@ -363,7 +351,7 @@ fn pool_map_f_whose_drop_panics_last_in_a_worker() {
 fn pool_map_f_whose_drop_panics_last_in_a_worker_pool_survives() {
     let c = Counters::new();
     let pool = pool(1);
-    let (release, _gated) = gate(&pool);
+    let (release, _gated) = common::gated(&pool, || ());
     let map = pool.map(0..BIG, c.f_panicking_drop(true)).unwrap();
     let (done_tx, done_rx) = mpsc::channel();
     drop(map);
@@ -397,7 +385,7 @@ fn pool_map_sent_to_another_thread_and_dropped_there() {
 fn pool_map_timeout_cancels_and_drops_f_once() {
     let c = Counters::new();
     let pool = pool(1);
-    let (release, _gated) = gate(&pool);
+    let (release, _gated) = common::gated(&pool, || ());
     let options = MapOptions::new().timeout(std::time::Duration::ZERO);
     let mut map = pool.map_with(0..BIG, c.f(), options).unwrap();
     assert!(matches!(map.next(), Some(Err(Error::Timeout))));
@@ -665,7 +653,7 @@ fn async_map_tokio_dropped_midway_and_cancel_remaining() {
         // A task aborted while awaiting the stream.
         let c = Counters::new();
         let pool = self::pool(1);
-        let (release, _gated) = gate(&pool);
+        let (release, _gated) = common::gated(&pool, || ());
         let executor = AsyncExecutor::new(pool.clone());
         let f = c.f();
         let (polled_tx, polled_rx) = tokio::sync::oneshot::channel::<()>();

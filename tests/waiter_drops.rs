@@ -4,11 +4,13 @@
 //! it out and drops it after the memory is freed (`src/cell/raw.rs`). Public
 //! API only.
 
+mod common;
+
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Barrier, mpsc};
+use std::sync::{Arc, Barrier};
 use std::task::{Context, Poll, Wake, Waker};
 
 use concurrent_futures::{
@@ -25,20 +27,6 @@ fn pool(workers: usize) -> ThreadPoolExecutor {
         .max_workers(workers)
         .build()
         .unwrap()
-}
-
-/// A job that occupies one worker until the returned sender is used.
-fn gate(pool: &ThreadPoolExecutor) -> (mpsc::Sender<()>, SharedFuture<()>) {
-    let (started_tx, started_rx) = mpsc::channel::<()>();
-    let (release, gate) = mpsc::channel::<()>();
-    let future = pool
-        .submit(move || {
-            started_tx.send(()).unwrap();
-            let _ = gate.recv();
-        })
-        .unwrap();
-    started_rx.recv().unwrap();
-    (release, future)
 }
 
 /// A waker whose clones are counted by its `Arc`'s strong count.
@@ -247,7 +235,7 @@ fn on_done_callback_dropped_once_on_every_path() {
     drop(job);
     // pool shutdown with cancel_futures cancels a queued job with a callback
     let pool = pool(1);
-    let (release, _gated) = gate(&pool);
+    let (release, _gated) = common::gated(&pool, || ());
     pool.submit(|| vec![1_u8]).unwrap().on_done(callback(false));
     pool.submit(|| vec![1_u8]).unwrap().on_done(callback(false));
     pool.shutdown_nowait(true);
@@ -271,7 +259,7 @@ fn on_done_callback_dropped_once_on_every_path() {
 fn fan_in_wait_and_as_completed_then_drop() {
     use concurrent_futures::{ReturnWhen, as_completed, wait};
     let pool = pool(2);
-    let (release, _gated) = gate(&pool);
+    let (release, _gated) = common::gated(&pool, || ());
     // wait: first completed, some still pending (registered) when dropped
     let (p1, f1) = promise::<Vec<u8>>();
     let (p2, f2) = promise::<Vec<u8>>();

@@ -69,100 +69,65 @@ impl Counts {
     }
 }
 
-/// Wakers whose data pointer is a `&'static Counts` and whose vtable is a
-/// `static` (one address).
-mod static_vt {
-    use super::*;
-    pub static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop);
-    fn counts(p: *const ()) -> &'static Counts {
-        // SAFETY: made from a `&'static Counts` in `waker`.
-        unsafe { &*p.cast::<Counts>() }
-    }
-    unsafe fn clone(p: *const ()) -> RawWaker {
-        let c = counts(p);
-        if c.panic_clone.load(SeqCst) {
-            panic!("deliberate panic in Waker::clone");
+/// A module of wakers whose data pointer is a `&'static Counts`, with a vtable
+/// declared `static` (one address) or `const` (promoted at each use: `&VT`
+/// may or may not have one address across uses and codegen units). Each
+/// counts its clones, wakes and drops, and panics on demand (`Counts`).
+macro_rules! counting_wakers {
+    ($(#[$doc:meta])* $module:ident, $kind:tt $vtable:ident) => {
+        $(#[$doc])*
+        mod $module {
+            use super::*;
+            pub $kind $vtable: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop);
+            fn counts(p: *const ()) -> &'static Counts {
+                // SAFETY: made from a `&'static Counts` in `waker`.
+                unsafe { &*p.cast::<Counts>() }
+            }
+            unsafe fn clone(p: *const ()) -> RawWaker {
+                let c = counts(p);
+                if c.panic_clone.load(SeqCst) {
+                    panic!("deliberate panic in Waker::clone");
+                }
+                c.clones.fetch_add(1, SeqCst);
+                RawWaker::new(p, &$vtable)
+            }
+            unsafe fn wake(p: *const ()) {
+                let c = counts(p);
+                c.wakes.fetch_add(1, SeqCst);
+                if c.panic_wake.load(SeqCst) {
+                    panic!("deliberate panic in Waker::wake");
+                }
+            }
+            unsafe fn wake_by_ref(p: *const ()) {
+                counts(p).wake_by_refs.fetch_add(1, SeqCst);
+            }
+            unsafe fn drop(p: *const ()) {
+                let c = counts(p);
+                c.drops.fetch_add(1, SeqCst);
+                if c.panic_drop.load(SeqCst) && !std::thread::panicking() {
+                    panic!("deliberate panic in Waker::drop");
+                }
+            }
+            pub fn waker(c: &'static Counts) -> Waker {
+                // SAFETY: the vtable's contract holds for a `&'static Counts`.
+                unsafe { Waker::from_raw(RawWaker::new(core::ptr::from_ref(c).cast(), &$vtable)) }
+            }
         }
-        c.clones.fetch_add(1, SeqCst);
-        RawWaker::new(p, &VTABLE)
-    }
-    unsafe fn wake(p: *const ()) {
-        let c = counts(p);
-        c.wakes.fetch_add(1, SeqCst);
-        if c.panic_wake.load(SeqCst) {
-            panic!("deliberate panic in Waker::wake");
-        }
-    }
-    unsafe fn wake_by_ref(p: *const ()) {
-        counts(p).wake_by_refs.fetch_add(1, SeqCst);
-    }
-    unsafe fn drop(p: *const ()) {
-        let c = counts(p);
-        c.drops.fetch_add(1, SeqCst);
-        if c.panic_drop.load(SeqCst) && !std::thread::panicking() {
-            panic!("deliberate panic in Waker::drop");
-        }
-    }
-    pub fn waker(c: &'static Counts) -> Waker {
-        // SAFETY: the vtable's contract holds for a `&'static Counts`.
-        unsafe { Waker::from_raw(RawWaker::new(core::ptr::from_ref(c).cast(), &VTABLE)) }
-    }
+    };
 }
 
-/// A second static vtable with the same functions: same data, other vtable.
-mod static_vt2 {
-    use super::*;
-    pub static VTABLE2: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop);
-    fn counts(p: *const ()) -> &'static Counts {
-        // SAFETY: as in `static_vt`.
-        unsafe { &*p.cast::<Counts>() }
-    }
-    unsafe fn clone(p: *const ()) -> RawWaker {
-        counts(p).clones.fetch_add(1, SeqCst);
-        RawWaker::new(p, &VTABLE2)
-    }
-    unsafe fn wake(p: *const ()) {
-        counts(p).wakes.fetch_add(1, SeqCst);
-    }
-    unsafe fn wake_by_ref(p: *const ()) {
-        counts(p).wake_by_refs.fetch_add(1, SeqCst);
-    }
-    unsafe fn drop(p: *const ()) {
-        counts(p).drops.fetch_add(1, SeqCst);
-    }
-    pub fn waker(c: &'static Counts) -> Waker {
-        // SAFETY: as in `static_vt`.
-        unsafe { Waker::from_raw(RawWaker::new(core::ptr::from_ref(c).cast(), &VTABLE2)) }
-    }
-}
-
-/// Wakers whose vtable is a `const`, promoted at each use (`&VT` may or may
-/// not have one address across uses and codegen units).
-mod const_vt {
-    use super::*;
-    const VT: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop);
-    fn counts(p: *const ()) -> &'static Counts {
-        // SAFETY: as in `static_vt`.
-        unsafe { &*p.cast::<Counts>() }
-    }
-    unsafe fn clone(p: *const ()) -> RawWaker {
-        counts(p).clones.fetch_add(1, SeqCst);
-        RawWaker::new(p, &VT)
-    }
-    unsafe fn wake(p: *const ()) {
-        counts(p).wakes.fetch_add(1, SeqCst);
-    }
-    unsafe fn wake_by_ref(p: *const ()) {
-        counts(p).wake_by_refs.fetch_add(1, SeqCst);
-    }
-    unsafe fn drop(p: *const ()) {
-        counts(p).drops.fetch_add(1, SeqCst);
-    }
-    pub fn waker(c: &'static Counts) -> Waker {
-        // SAFETY: as in `static_vt`.
-        unsafe { Waker::from_raw(RawWaker::new(core::ptr::from_ref(c).cast(), &VT)) }
-    }
-}
+counting_wakers!(
+    /// The vtable is a `static`.
+    static_vt, static VTABLE
+);
+counting_wakers!(
+    /// A second static vtable with the same functions: same data, other vtable.
+    static_vt2, static VTABLE2
+);
+counting_wakers!(
+    /// The vtable is a `const`, promoted at each use.
+    const_vt, const VT
+);
 
 /// Wakers with a null data pointer: the counters are a static of the module.
 mod null_data {
