@@ -18,8 +18,8 @@ use concurrent_futures::{
     ThreadPoolExecutor, promise,
 };
 
-/// Item counts: above two reserve batches (1024 each) natively; small under
-/// Miri except where a test says otherwise.
+/// Futures in the fan-in and map cases: thousands natively, a dozen under
+/// Miri.
 const BIG: usize = if cfg!(miri) { 12 } else { 3000 };
 
 fn pool(workers: usize) -> ThreadPoolExecutor {
