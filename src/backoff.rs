@@ -25,12 +25,13 @@ use crate::sync::{spin_loop, thread};
 ///
 /// - A **waiter** (a consumer in `wait`) only spins (the spin rounds, a few
 ///   microseconds), then parks; it never yields, and it spins only while
-///   spinning pays on its thread ([`Backoff::waiter`]). A yielding waiter is runnable, so the
-///   producer's unpark does not wake it: behind CPU-bound threads it sees the
-///   result a time slice late (measured with 4 CPU-bound threads on 2 cores:
-///   in 2 to 6 of 11 rounds a round trip took 1.4 ms, against at most 0.2 ms
-///   in any round once the waiter parked instead), while a parked thread is
-///   woken with the scheduler's preference for threads that slept.
+///   spinning pays on its thread ([`Backoff::waiter`]). A yielding waiter is
+///   runnable, so the producer's unpark does not wake it: behind CPU-bound
+///   threads it sees the result a time slice late (measured with 4 CPU-bound
+///   threads on 2 cores: in 2 to 6 of 11 rounds a round trip took 1.4 ms,
+///   against at most 0.2 ms in any round once the waiter parked instead),
+///   while a parked thread is woken with the scheduler's preference for
+///   threads that slept.
 /// - A **worker** (a pool thread that found the queue empty) yields: the
 ///   consumer it just woke often needs its core, and the yield lets it run and
 ///   submit again (measured under the same load: the median `AsyncExecutor::run`
@@ -81,7 +82,12 @@ impl Backoff {
     #[inline]
     pub(crate) fn waiter() -> Option<Self> {
         #[cfg(not(any(loom, miri)))]
-        if WAITER_RECORD.with(WaiterRecord::should_spin) {
+        // A thread whose thread-locals are being destroyed spins as a fresh
+        // one would.
+        if WAITER_RECORD
+            .try_with(WaiterRecord::should_spin)
+            .unwrap_or(true)
+        {
             return Some(Backoff::new(Self::WAITER));
         }
         None
@@ -91,7 +97,7 @@ impl Backoff {
     #[inline]
     pub(crate) fn waiter_spun(caught: bool) {
         #[cfg(not(any(loom, miri)))]
-        WAITER_RECORD.with(|record| record.spun(caught));
+        let _ = WAITER_RECORD.try_with(|record| record.spun(caught));
         #[cfg(any(loom, miri))]
         let _ = caught;
     }
@@ -152,7 +158,7 @@ struct WaiterRecord {
 }
 
 #[cfg(not(any(loom, miri)))]
-std::thread_local! {
+crate::sync::thread_local! {
     static WAITER_RECORD: WaiterRecord = const {
         WaiterRecord {
             credit: core::cell::Cell::new(Backoff::WAITER_MISSES),
