@@ -1,4 +1,6 @@
-//! The one waiter slot: an async task's `Waker` or a blocked thread.
+//! The one waiter slot: an async task's `Waker`, a blocked thread, a done
+//! callback, or a fan-in (one thread waiting on many futures), and how a cell
+//! stores it in two words ([`WaiterSlot`]).
 //!
 //! Blocking waits and `poll` run the same state machine; only the way of waking
 //! differs.
