@@ -8,14 +8,15 @@
 
 mod common;
 
+use common::Tracked;
+
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Mutex, mpsc};
 
 use concurrent_futures::{
-    AsyncExecutor, Error, Executor, InlineExecutor, Job, Map, MapOptions, SharedFuture,
-    ThreadPoolExecutor, promise,
+    AsyncExecutor, Error, Executor, InlineExecutor, Job, Map, MapOptions, SharedFuture, promise,
 };
 
 /// Item counts: above two reserve batches (1024 each) natively; small under
@@ -28,23 +29,6 @@ const SIZES: &[usize] = if cfg!(miri) {
 };
 
 // ---------------------------------------------------------------- helpers
-
-/// Counts its drops; optionally panics in `Drop`.
-struct Tracked {
-    drops: Arc<AtomicUsize>,
-    panic_on_drop: bool,
-}
-impl Tracked {
-    fn touch(&self) {}
-}
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, SeqCst);
-        if self.panic_on_drop && !std::thread::panicking() {
-            panic!("deliberate panic in Drop of f");
-        }
-    }
-}
 
 struct Counters {
     drops: Arc<AtomicUsize>,
@@ -71,24 +55,18 @@ impl Counters {
         &self,
         panic_on_drop: bool,
     ) -> impl Fn(usize) -> usize + Send + Sync + 'static {
-        let tracked = Tracked {
-            drops: Arc::clone(&self.drops),
-            panic_on_drop,
+        let tracked = if panic_on_drop {
+            Tracked::panicking(&self.drops)
+        } else {
+            Tracked::counting(&self.drops)
         };
         let calls = Arc::clone(&self.calls);
         move |x| {
-            tracked.touch();
+            let _ = &tracked; // f owns it: it is dropped with f
             calls.fetch_add(1, SeqCst);
             x * 2
         }
     }
-}
-
-fn pool(workers: usize) -> ThreadPoolExecutor {
-    ThreadPoolExecutor::builder()
-        .max_workers(workers)
-        .build()
-        .unwrap()
 }
 
 /// An executor that keeps the jobs it accepts (up to `accept`), refusing the
@@ -134,7 +112,7 @@ impl Executor for Hoard {
 fn pool_map_fully_consumed_every_size() {
     for &n in SIZES {
         let c = Counters::new();
-        let pool = pool(2);
+        let pool = common::pool(2);
         let map = pool.map(0..n, c.f()).unwrap();
         let results: Vec<usize> = map.map(Result::unwrap).collect(); // map dropped here
         assert_eq!(results, (0..n).map(|x| x * 2).collect::<Vec<_>>());
@@ -151,7 +129,7 @@ fn pool_map_fully_consumed_every_size() {
 fn pool_map_dropped_before_next_runs_everything() {
     for &n in SIZES {
         let c = Counters::new();
-        let pool = pool(1); // the gate holds the only worker
+        let pool = common::pool(1); // the gate holds the only worker
         let (release, _gated) = common::gated(&pool, || ());
         let map = pool.map(0..n, c.f()).unwrap();
         drop(map); // never advanced: cancels nothing
@@ -167,19 +145,16 @@ fn pool_map_dropped_before_next_runs_everything() {
 fn pool_map_dropped_midway_with_jobs_queued_and_running() {
     for &n in SIZES.iter().filter(|&&n| n >= 2) {
         let c = Counters::new();
-        let pool = pool(2);
+        let pool = common::pool(2);
         let (go_tx, go_rx) = mpsc::channel::<()>();
         let go_rx = Mutex::new(go_rx);
         let calls = Arc::clone(&c.calls);
-        let tracked = Tracked {
-            drops: Arc::clone(&c.drops),
-            panic_on_drop: false,
-        };
+        let tracked = Tracked::counting(&c.drops);
         // Item 1 blocks its worker until told to go: it is running when the
         // map is dropped.
         let mut map = pool
             .map(0..n, move |x: usize| {
-                tracked.touch();
+                let _ = &tracked; // f owns it: it is dropped with f
                 calls.fetch_add(1, SeqCst);
                 if x == 1 {
                     let _ = go_rx.lock().unwrap().recv();
@@ -200,7 +175,7 @@ fn pool_map_dropped_midway_with_jobs_queued_and_running() {
 fn pool_map_cancel_remaining() {
     for &n in SIZES {
         let c = Counters::new();
-        let pool = pool(1);
+        let pool = common::pool(1);
         let (release, _gated) = common::gated(&pool, || ());
         let mut map = pool.map(0..n, c.f()).unwrap();
         map.cancel_remaining(); // every job is queued behind the gate
@@ -219,7 +194,7 @@ fn pool_map_cancel_remaining() {
 fn pool_shutdown_cancel_futures_with_map_jobs_queued() {
     for &n in SIZES {
         let c = Counters::new();
-        let pool = pool(1);
+        let pool = common::pool(1);
         let (release, _gated) = common::gated(&pool, || ());
         let map = pool.map(0..n, c.f()).unwrap();
         pool.shutdown_nowait(true); // cancels the queued map jobs
@@ -238,7 +213,7 @@ fn pool_shutdown_cancel_futures_with_map_jobs_queued() {
 fn pool_shut_down_refuses_map() {
     for &n in SIZES {
         let c = Counters::new();
-        let pool = pool(1);
+        let pool = common::pool(1);
         pool.shutdown(false);
         match pool.map(0..n, c.f()) {
             Err(_) => assert!(n > 0),
@@ -257,7 +232,7 @@ fn pool_bounded_map_over_endless_input() {
     let take = if cfg!(miri) { 7 } else { 2500 };
     for bound in [1, 3, 1024, 1500] {
         let c = Counters::new();
-        let pool = pool(2);
+        let pool = common::pool(2);
         let options = MapOptions::new().buffer_size(NonZeroUsize::new(bound).unwrap());
         let map = pool.map_with(0.., c.f(), options).unwrap();
         let got: Vec<usize> = map.take(take).map(Result::unwrap).collect();
@@ -273,7 +248,7 @@ fn pool_bounded_map_refused_midway() {
     // The pool shuts down while a bounded map still has items to submit: the
     // refill is refused.
     let c = Counters::new();
-    let pool = pool(1);
+    let pool = common::pool(1);
     let options = MapOptions::new().buffer_size(NonZeroUsize::new(2).unwrap());
     let mut map = pool.map_with(0..BIG, c.f(), options).unwrap();
     assert_eq!(map.next().unwrap().unwrap(), 0);
@@ -291,14 +266,11 @@ fn pool_bounded_map_refused_midway() {
 #[test]
 fn pool_map_with_panicking_f() {
     let drops = Arc::new(AtomicUsize::new(0));
-    let tracked = Tracked {
-        drops: Arc::clone(&drops),
-        panic_on_drop: false,
-    };
-    let pool = pool(2);
+    let tracked = Tracked::counting(&drops);
+    let pool = common::pool(2);
     let map = pool
         .map(0..BIG, move |x: usize| {
-            tracked.touch();
+            let _ = &tracked; // f owns it: it is dropped with f
             if x % 3 == 1 {
                 panic!("f panics on {x}");
             }
@@ -319,7 +291,7 @@ fn pool_map_with_panicking_f() {
 #[test]
 fn pool_map_f_whose_drop_panics_last_in_the_map() {
     let c = Counters::new();
-    let pool = pool(2);
+    let pool = common::pool(2);
     let map = pool.map(0..BIG, c.f_panicking_drop(true)).unwrap();
     let mut map = map;
     for i in 0..BIG {
@@ -337,7 +309,7 @@ fn pool_map_f_whose_drop_panics_last_in_the_map() {
 #[test]
 fn pool_map_f_whose_drop_panics_last_in_a_worker() {
     let c = Counters::new();
-    let pool = pool(1);
+    let pool = common::pool(1);
     let (release, _gated) = common::gated(&pool, || ());
     let map = pool.map(0..BIG, c.f_panicking_drop(true)).unwrap();
     drop(map); // not started: every job runs; the last lease is on the worker
@@ -350,7 +322,7 @@ fn pool_map_f_whose_drop_panics_last_in_a_worker() {
 #[test]
 fn pool_map_f_whose_drop_panics_last_in_a_worker_pool_survives() {
     let c = Counters::new();
-    let pool = pool(1);
+    let pool = common::pool(1);
     let (release, _gated) = common::gated(&pool, || ());
     let map = pool.map(0..BIG, c.f_panicking_drop(true)).unwrap();
     let (done_tx, done_rx) = mpsc::channel();
@@ -368,7 +340,7 @@ fn pool_map_f_whose_drop_panics_last_in_a_worker_pool_survives() {
 #[test]
 fn pool_map_sent_to_another_thread_and_dropped_there() {
     let c = Counters::new();
-    let pool = pool(2);
+    let pool = common::pool(2);
     let mut map = pool.map(0..BIG, c.f()).unwrap();
     assert_eq!(map.next().unwrap().unwrap(), 0);
     std::thread::spawn(move || {
@@ -384,7 +356,7 @@ fn pool_map_sent_to_another_thread_and_dropped_there() {
 #[test]
 fn pool_map_timeout_cancels_and_drops_f_once() {
     let c = Counters::new();
-    let pool = pool(1);
+    let pool = common::pool(1);
     let (release, _gated) = common::gated(&pool, || ());
     let options = MapOptions::new().timeout(std::time::Duration::ZERO);
     let mut map = pool.map_with(0..BIG, c.f(), options).unwrap();
@@ -402,7 +374,7 @@ fn many_maps_in_parallel_threads() {
     // Several maps on one pool from several threads, each dropped at a
     // different point.
     let maps = if cfg!(miri) { 3 } else { 8 };
-    let pool = pool(2);
+    let pool = common::pool(2);
     let barrier = Arc::new(Barrier::new(maps));
     let counters: Vec<_> = (0..maps).map(|_| Counters::new()).collect();
     let threads: Vec<_> = counters
@@ -579,7 +551,7 @@ fn async_map_futures_block_on() {
     use futures::StreamExt;
     for &n in SIZES {
         let c = Counters::new();
-        let pool = pool(2);
+        let pool = common::pool(2);
         let executor = AsyncExecutor::new(pool.clone());
         futures::executor::block_on(async {
             let got: Vec<usize> = executor
@@ -594,7 +566,7 @@ fn async_map_futures_block_on() {
         assert_eq!(c.drops(), 1, "n = {n}");
         // dropped midway
         let c = Counters::new();
-        let pool2 = self::pool(1);
+        let pool2 = common::pool(1);
         let executor = AsyncExecutor::new(pool2.clone());
         futures::executor::block_on(async {
             let mut stream = executor.map(0..n, c.f()).unwrap();
@@ -607,7 +579,7 @@ fn async_map_futures_block_on() {
         assert_eq!(c.drops(), 1, "n = {n}");
         // buffered over endless input, dropped midway
         let c = Counters::new();
-        let pool3 = self::pool(2);
+        let pool3 = common::pool(2);
         let executor = AsyncExecutor::new(pool3.clone());
         futures::executor::block_on(async {
             let mut stream = executor
@@ -633,7 +605,7 @@ fn async_map_tokio_dropped_midway_and_cancel_remaining() {
         .unwrap();
     for &n in SIZES {
         let c = Counters::new();
-        let pool = pool(2);
+        let pool = common::pool(2);
         let executor = AsyncExecutor::new(pool.clone());
         let f = c.f();
         let handle = runtime.spawn(async move {
@@ -652,7 +624,7 @@ fn async_map_tokio_dropped_midway_and_cancel_remaining() {
 
         // A task aborted while awaiting the stream.
         let c = Counters::new();
-        let pool = self::pool(1);
+        let pool = common::pool(1);
         let (release, _gated) = common::gated(&pool, || ());
         let executor = AsyncExecutor::new(pool.clone());
         let f = c.f();
@@ -681,7 +653,7 @@ fn async_map_tokio_dropped_midway_and_cancel_remaining() {
 #[test]
 fn async_map_refused_and_inline() {
     let c = Counters::new();
-    let pool = pool(1);
+    let pool = common::pool(1);
     pool.shutdown(false);
     let executor = AsyncExecutor::new(pool);
     assert!(executor.map(0..BIG, c.f()).is_err());
@@ -690,7 +662,7 @@ fn async_map_refused_and_inline() {
     // AsyncExecutor over a shared InlineExecutor reference is not possible
     // (not Sync); use an Arc<ThreadPool> instead.
     let c = Counters::new();
-    let pool = Arc::new(self::pool(1));
+    let pool = Arc::new(common::pool(1));
     let executor = AsyncExecutor::new(Arc::clone(&pool));
     let stream = executor.map(0..BIG, c.f()).unwrap();
     drop(stream); // never polled: everything runs

@@ -287,15 +287,6 @@ fn shutdown_cancel_with_a_panicking_callback() {
     });
 }
 
-struct PanickingPayload;
-impl Drop for PanickingPayload {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            panic!("the panic payload's Drop panics");
-        }
-    }
-}
-
 /// Thread pool parity with the process pool: a callback that panics with a
 /// payload whose Drop panics, on the worker and in shutdown's cancel loop.
 #[test]
@@ -306,7 +297,7 @@ fn thread_pool_callbacks_with_panicking_payloads() {
             .build()
             .unwrap();
         let (release, busy) = common::gated(&pool, || ());
-        busy.on_done(|_| std::panic::panic_any(PanickingPayload));
+        busy.on_done(|_| std::panic::panic_any(common::PanickingPayload));
         let (tx, rx) = mpsc::channel();
         for i in 0..3 {
             let f = pool.submit(|| ()).unwrap();
@@ -314,7 +305,7 @@ fn thread_pool_callbacks_with_panicking_payloads() {
             f.on_done(move |outcome| {
                 tx.send((i, outcome.map_err(|e| e.is_cancelled()))).unwrap();
                 if i == 0 {
-                    std::panic::panic_any(PanickingPayload);
+                    std::panic::panic_any(common::PanickingPayload);
                 }
             });
         }
@@ -346,7 +337,7 @@ fn map_cancel_remaining_with_a_panicked_job_whose_payload_panics() {
         let f = {
             let ran_late = Arc::clone(&ran_late);
             move |i: usize| match i {
-                0 => std::panic::panic_any(PanickingPayload),
+                0 => std::panic::panic_any(common::PanickingPayload),
                 1 => {
                     started_tx.lock().unwrap().send(()).unwrap();
                     let _ = release_rx.lock().unwrap().recv();

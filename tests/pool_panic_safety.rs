@@ -12,14 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Wake, Waker};
 
 use common::{Tracked, gated};
-use concurrent_futures::{Executor, ThreadPoolExecutor};
-
-fn one_worker() -> ThreadPoolExecutor {
-    ThreadPoolExecutor::builder()
-        .max_workers(1)
-        .build()
-        .unwrap()
-}
+use concurrent_futures::Executor;
 
 #[test]
 fn a_panicking_wake_on_the_worker() {
@@ -29,7 +22,7 @@ fn a_panicking_wake_on_the_worker() {
             panic!("wake exploded on the worker");
         }
     }
-    let pool = one_worker();
+    let pool = common::pool(1);
     let (release, mut future) = gated(&pool, || 21 * 2);
     let waker = Waker::from(Arc::new(PanickyWake));
     assert!(
@@ -53,7 +46,7 @@ fn a_panicking_wake_on_the_worker() {
 #[test]
 fn a_panicking_drop_of_an_undelivered_value_on_the_worker() {
     let drops = Arc::new(AtomicUsize::new(0));
-    let pool = one_worker();
+    let pool = common::pool(1);
     let value_drops = Arc::clone(&drops);
     let (release, future) = gated(&pool, move || Tracked::panicking(&value_drops));
     drop(future); // nobody will take the value: the worker drops it
@@ -71,7 +64,7 @@ fn a_panicking_drop_of_an_undelivered_value_on_the_worker() {
 #[test]
 fn a_panicking_drop_of_a_cancelled_closure_on_the_worker() {
     let drops = Arc::new(AtomicUsize::new(0));
-    let pool = one_worker();
+    let pool = common::pool(1);
     let (release, blocker) = gated(&pool, || ());
     let capture = Tracked::panicking(&drops);
     let queued = pool.submit(move || drop(capture)).unwrap();

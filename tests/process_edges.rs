@@ -21,16 +21,6 @@ process_fn! {
     fn one() -> u8 { 1 }
 }
 
-/// A payload whose Drop panics.
-struct PanickingPayload;
-impl Drop for PanickingPayload {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            panic!("the panic payload's Drop panics");
-        }
-    }
-}
-
 #[test]
 fn process_callback_self_shutdown() {
     no_hang("process callback self shutdown", || {
@@ -69,7 +59,7 @@ fn process_callback_panicking_payload() {
         let handshake = Handshake::new("payload");
         let f = pool.submit(hold, handshake.path.clone()).unwrap();
         let (_, stream) = handshake.accept();
-        f.on_done(|_| std::panic::panic_any(PanickingPayload));
+        f.on_done(|_| std::panic::panic_any(common::PanickingPayload));
         drop(stream);
         let mut later = pool.submit(one, ()).unwrap();
         let later = later.wait_timeout(Duration::from_secs(30));
@@ -101,7 +91,7 @@ fn process_shutdown_cancel_with_panicking_payload() {
             f.on_done(move |outcome| {
                 tx.send((i, outcome.map_err(|e| e.is_cancelled()))).unwrap();
                 if i == 0 {
-                    std::panic::panic_any(PanickingPayload);
+                    std::panic::panic_any(common::PanickingPayload);
                 }
             });
         }

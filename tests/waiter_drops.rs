@@ -22,13 +22,6 @@ use concurrent_futures::{
 /// Miri.
 const BIG: usize = if cfg!(miri) { 12 } else { 3000 };
 
-fn pool(workers: usize) -> ThreadPoolExecutor {
-    ThreadPoolExecutor::builder()
-        .max_workers(workers)
-        .build()
-        .unwrap()
-}
-
 /// A waker whose clones are counted by its `Arc`'s strong count.
 struct CountingWaker {
     wakes: AtomicUsize,
@@ -234,7 +227,7 @@ fn on_done_callback_dropped_once_on_every_path() {
     future.on_done(callback(false));
     drop(job);
     // pool shutdown with cancel_futures cancels a queued job with a callback
-    let pool = pool(1);
+    let pool = common::pool(1);
     let (release, _gated) = common::gated(&pool, || ());
     pool.submit(|| vec![1_u8]).unwrap().on_done(callback(false));
     pool.submit(|| vec![1_u8]).unwrap().on_done(callback(false));
@@ -258,7 +251,7 @@ fn on_done_callback_dropped_once_on_every_path() {
 #[test]
 fn fan_in_wait_and_as_completed_then_drop() {
     use concurrent_futures::{ReturnWhen, as_completed, wait};
-    let pool = pool(2);
+    let pool = common::pool(2);
     let (release, _gated) = common::gated(&pool, || ());
     // wait: first completed, some still pending (registered) when dropped
     let (p1, f1) = promise::<Vec<u8>>();
@@ -342,7 +335,7 @@ fn over_aligned_and_zero_sized_functions() {
     fn double(x: usize) -> usize {
         x * 2
     }
-    let pool = pool(2);
+    let pool = common::pool(2);
     let got: Vec<usize> = pool
         .map(0..BIG, double)
         .unwrap()
@@ -361,7 +354,7 @@ fn over_aligned_and_zero_sized_functions() {
 #[test]
 fn map_and_stream_stay_send_sync() {
     fn send_sync<T: Send + Sync>(_: &T) {}
-    let pool = pool(1);
+    let pool = common::pool(1);
     let map = pool.map(0..3_usize, |x| x).unwrap();
     send_sync(&map);
     drop(map);

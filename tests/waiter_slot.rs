@@ -9,6 +9,9 @@
 //! dropped exactly once. Deterministic: channels and barriers, no sleeps for
 //! synchronisation.
 
+mod common;
+
+use common::Tracked;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -157,22 +160,15 @@ mod null_data {
     }
 }
 
-/// A value whose drops are counted (and whose `Drop` may panic).
-struct Tracked {
-    drops: Arc<AtomicUsize>,
-    panic: bool,
-}
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, SeqCst);
-        if self.panic && !std::thread::panicking() {
-            panic!("deliberate panic in a captured value's Drop");
-        }
-    }
-}
+/// A value whose drops are counted, and whose `Drop` panics if `panic`.
 fn tracked(panic: bool) -> (Arc<AtomicUsize>, Tracked) {
     let drops = Arc::new(AtomicUsize::new(0));
-    (Arc::clone(&drops), Tracked { drops, panic })
+    let value = if panic {
+        Tracked::panicking(&drops)
+    } else {
+        Tracked::counting(&drops)
+    };
+    (drops, value)
 }
 
 // ------------------------------------------------------------ task wakers
@@ -613,18 +609,11 @@ fn on_done_over_aligned_capture() {
     producer.set_result(2).unwrap();
 }
 
-fn one_worker() -> ThreadPoolExecutor {
-    ThreadPoolExecutor::builder()
-        .max_workers(1)
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn on_done_on_jobs_cancelled_by_shutdown() {
     for round in 0..REPEAT.min(if cfg!(miri) { 1 } else { 10 }) {
         let n = if cfg!(miri) { 4 } else { 50 };
-        let pool = one_worker();
+        let pool = common::pool(1);
         let (started_tx, started_rx) = mpsc::channel::<()>();
         let (release, gate) = mpsc::channel::<()>();
         let busy = pool
@@ -732,17 +721,10 @@ fn wait_many_futures_completed_in_reverse() {
         go_rx.recv().unwrap();
         // The last index first: a fan-in with index n-1 is woken first.
         let last = producers.pop().unwrap();
-        last.set_result(Tracked {
-            drops: Arc::clone(&d2),
-            panic: false,
-        })
-        .unwrap();
+        last.set_result(Tracked::counting(&d2)).unwrap();
         go_rx.recv().unwrap();
         while let Some(p) = producers.pop() {
-            let _ = p.set_result(Tracked {
-                drops: Arc::clone(&d2),
-                panic: false,
-            });
+            let _ = p.set_result(Tracked::counting(&d2));
         }
     });
     go_tx.send(()).unwrap();

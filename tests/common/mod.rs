@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: a drop-counting value that can
-//! panic in `Drop`, a gated job, and a guard against hangs.
+//! panic in `Drop`, a panic payload whose `Drop` panics, a pool of n workers,
+//! a gated job, and a guard against hangs.
 #![allow(dead_code)] // each test file uses a part of these
 
 #[cfg(all(feature = "process", unix))]
@@ -9,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use concurrent_futures::{Executor, SharedFuture};
+use concurrent_futures::{Executor, SharedFuture, ThreadPoolExecutor};
 
 /// A value that counts its drops, and can be told to panic in `Drop`.
 pub struct Tracked {
@@ -48,6 +49,26 @@ impl Drop for Tracked {
             panic!("deliberate panic in Drop of Tracked");
         }
     }
+}
+
+/// A panic payload whose `Drop` panics (unless already unwinding): what a
+/// pool must drop without letting it escape.
+pub struct PanickingPayload;
+
+impl Drop for PanickingPayload {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("the panic payload's Drop panics");
+        }
+    }
+}
+
+/// A thread pool of at most `workers` threads.
+pub fn pool(workers: usize) -> ThreadPoolExecutor {
+    ThreadPoolExecutor::builder()
+        .max_workers(workers)
+        .build()
+        .unwrap()
 }
 
 pub fn count(counter: &AtomicUsize) -> usize {
