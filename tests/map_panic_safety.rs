@@ -16,69 +16,84 @@ use std::time::Duration;
 use common::{Tracked, no_hang};
 use concurrent_futures::{Executor, MapOptions, ThreadPoolExecutor, scope};
 
+/// The function of the map cases, staged on a 1-worker pool: items before
+/// `block` return `early(i)`; item `block` tells the test it runs and then
+/// blocks until released; items after it count themselves as having run late
+/// (they should have been cancelled) and return the default.
+struct Staged {
+    ran_late: Arc<AtomicUsize>,
+    started: mpsc::Receiver<()>,
+    release: mpsc::Sender<()>,
+}
+
+impl Staged {
+    fn new<T: Default>(
+        block: usize,
+        early: impl Fn(usize) -> T + Send + Sync + 'static,
+    ) -> (Staged, impl Fn(usize) -> T + Send + Sync + 'static) {
+        let ran_late = Arc::new(AtomicUsize::new(0));
+        let (started_tx, started) = mpsc::channel::<()>();
+        let (release, release_rx) = mpsc::channel::<()>();
+        let started_tx = std::sync::Mutex::new(started_tx);
+        let release_rx = std::sync::Mutex::new(release_rx);
+        let late = Arc::clone(&ran_late);
+        let f = move |i: usize| {
+            if i < block {
+                early(i)
+            } else if i == block {
+                started_tx.lock().unwrap().send(()).unwrap();
+                let _ = release_rx.lock().unwrap().recv();
+                T::default()
+            } else {
+                late.fetch_add(1, Ordering::SeqCst);
+                T::default()
+            }
+        };
+        let staged = Staged {
+            ran_late,
+            started,
+            release,
+        };
+        (staged, f)
+    }
+
+    /// Waits until the blocking item runs (every item before it is done).
+    fn wait_blocked(&self) {
+        self.started.recv_timeout(Duration::from_secs(60)).unwrap();
+    }
+
+    /// Releases the blocking item, shuts the pool down, and counts the items
+    /// that ran after it.
+    fn finish(self, pool: &ThreadPoolExecutor) -> usize {
+        self.release.send(()).unwrap();
+        pool.shutdown(false);
+        self.ran_late.load(Ordering::SeqCst)
+    }
+}
+
 /// Map over [0, 1, 2, 3] on a 1-worker pool. Item 0 returns a value whose
 /// Drop panics and finishes; item 1 blocks; items 2, 3 are queued. Then
 /// `cancel_remaining`. Expected: items 2 and 3 never run, and no panic
 /// escapes `cancel_remaining` (or, at the least, 2 and 3 are still cancelled).
-fn map_cancel_remaining_case(bounded: bool, via_drop: bool) -> (usize, bool) {
-    let pool = ThreadPoolExecutor::builder()
-        .max_workers(1)
-        .build()
-        .unwrap();
-    let ran_late = Arc::new(AtomicUsize::new(0));
+fn map_cancel_remaining_case(bounded: bool) -> (usize, bool) {
+    let pool = common::pool(1);
     let drops = Arc::new(AtomicUsize::new(0));
-    let (started_tx, started_rx) = mpsc::channel::<()>();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let started_tx = std::sync::Mutex::new(started_tx);
-    let release_rx = std::sync::Mutex::new(release_rx);
-    let f = {
-        let ran_late = Arc::clone(&ran_late);
-        let drops = Arc::clone(&drops);
-        move |i: usize| -> Option<Tracked> {
-            match i {
-                0 => Some(Tracked::panicking(&drops)),
-                1 => {
-                    started_tx.lock().unwrap().send(()).unwrap();
-                    let _ = release_rx.lock().unwrap().recv();
-                    None
-                }
-                _ => {
-                    ran_late.fetch_add(1, Ordering::SeqCst);
-                    None
-                }
-            }
-        }
-    };
-    // A gate job so that item 0 cannot be taken before we can look.
+    let (staged, f) = Staged::new(1, move |_| Some(Tracked::panicking(&drops)));
     let options = if bounded {
         MapOptions::new().buffer_size(NonZeroUsize::new(4).unwrap())
     } else {
         MapOptions::new()
     };
     let mut map = pool.map_with(0..4_usize, f, options).unwrap();
-    started_rx.recv_timeout(Duration::from_secs(60)).unwrap(); // item 0 done, item 1 running
-    let escaped = if via_drop {
-        // Iteration must have begun for drop to cancel: take nothing but start.
-        // Python generator semantics: we cannot "start" without yielding, so
-        // use cancel on drop after a zero-length peek is impossible; emulate by
-        // yielding item 0 would consume the panicking value. So only the
-        // explicit path here.
-        catch_unwind(AssertUnwindSafe(|| drop(map))).is_err()
-    } else {
-        let r = catch_unwind(AssertUnwindSafe(|| map.cancel_remaining())).is_err();
-        drop(map);
-        r
-    };
-    release_tx.send(()).unwrap();
-    pool.shutdown(false);
-    (ran_late.load(Ordering::SeqCst), escaped)
+    staged.wait_blocked(); // item 0 done, item 1 running
+    let escaped = catch_unwind(AssertUnwindSafe(|| map.cancel_remaining())).is_err();
+    drop(map);
+    (staged.finish(&pool), escaped)
 }
 
 #[test]
 fn map_cancel_remaining_with_a_panicking_result_drop() {
-    let (ran, escaped) = no_hang("map cancel_remaining", || {
-        map_cancel_remaining_case(false, false)
-    });
+    let (ran, escaped) = no_hang("map cancel_remaining", || map_cancel_remaining_case(false));
     assert_eq!(
         ran, 0,
         "items queued behind the panicking result still ran (escaped panic: {escaped})"
@@ -92,7 +107,7 @@ fn map_cancel_remaining_with_a_panicking_result_drop() {
 #[test]
 fn bounded_map_cancel_remaining_with_a_panicking_result_drop() {
     let (ran, escaped) = no_hang("bounded map cancel_remaining", || {
-        map_cancel_remaining_case(true, false)
+        map_cancel_remaining_case(true)
     });
     assert_eq!(
         ran, 0,
@@ -109,42 +124,14 @@ fn bounded_map_cancel_remaining_with_a_panicking_result_drop() {
 #[test]
 fn dropping_a_started_map_with_a_panicking_result_drop() {
     let (ran, escaped) = no_hang("map drop", || {
-        let pool = ThreadPoolExecutor::builder()
-            .max_workers(1)
-            .build()
-            .unwrap();
-        let ran_late = Arc::new(AtomicUsize::new(0));
+        let pool = common::pool(1);
         let drops = Arc::new(AtomicUsize::new(0));
-        let (started_tx, started_rx) = mpsc::channel::<()>();
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let started_tx = std::sync::Mutex::new(started_tx);
-        let release_rx = std::sync::Mutex::new(release_rx);
-        let f = {
-            let ran_late = Arc::clone(&ran_late);
-            let drops = Arc::clone(&drops);
-            move |i: usize| -> Option<Tracked> {
-                match i {
-                    0 => None,
-                    1 => Some(Tracked::panicking(&drops)),
-                    2 => {
-                        started_tx.lock().unwrap().send(()).unwrap();
-                        let _ = release_rx.lock().unwrap().recv();
-                        None
-                    }
-                    _ => {
-                        ran_late.fetch_add(1, Ordering::SeqCst);
-                        None
-                    }
-                }
-            }
-        };
+        let (staged, f) = Staged::new(2, move |i| (i == 1).then(|| Tracked::panicking(&drops)));
         let mut map = pool.map(0..6_usize, f).unwrap();
         assert!(map.next().unwrap().unwrap().is_none()); // iteration began
-        started_rx.recv_timeout(Duration::from_secs(60)).unwrap(); // 1 done, 2 running
+        staged.wait_blocked(); // 1 done, 2 running
         let escaped = catch_unwind(AssertUnwindSafe(|| drop(map))).is_err();
-        release_tx.send(()).unwrap();
-        pool.shutdown(false);
-        (ran_late.load(Ordering::SeqCst), escaped)
+        (staged.finish(&pool), escaped)
     });
     assert_eq!(
         ran, 0,
@@ -157,42 +144,15 @@ fn dropping_a_started_map_with_a_panicking_result_drop() {
 #[test]
 fn map_stream_cancel_remaining_with_a_panicking_result_drop() {
     let (ran, escaped) = no_hang("stream cancel_remaining", || {
-        let pool = ThreadPoolExecutor::builder()
-            .max_workers(1)
-            .build()
-            .unwrap();
+        let pool = common::pool(1);
         let executor = concurrent_futures::AsyncExecutor::new(pool.clone());
-        let ran_late = Arc::new(AtomicUsize::new(0));
         let drops = Arc::new(AtomicUsize::new(0));
-        let (started_tx, started_rx) = mpsc::channel::<()>();
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let started_tx = std::sync::Mutex::new(started_tx);
-        let release_rx = std::sync::Mutex::new(release_rx);
-        let f = {
-            let ran_late = Arc::clone(&ran_late);
-            let drops = Arc::clone(&drops);
-            move |i: usize| -> Option<Tracked> {
-                match i {
-                    0 => Some(Tracked::panicking(&drops)),
-                    1 => {
-                        started_tx.lock().unwrap().send(()).unwrap();
-                        let _ = release_rx.lock().unwrap().recv();
-                        None
-                    }
-                    _ => {
-                        ran_late.fetch_add(1, Ordering::SeqCst);
-                        None
-                    }
-                }
-            }
-        };
+        let (staged, f) = Staged::new(1, move |_| Some(Tracked::panicking(&drops)));
         let mut stream = executor.map(0..4_usize, f).unwrap();
-        started_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        staged.wait_blocked();
         let escaped = catch_unwind(AssertUnwindSafe(|| stream.cancel_remaining())).is_err();
         drop(stream);
-        release_tx.send(()).unwrap();
-        pool.shutdown(false);
-        (ran_late.load(Ordering::SeqCst), escaped)
+        (staged.finish(&pool), escaped)
     });
     assert_eq!(
         ran, 0,
@@ -325,35 +285,15 @@ fn thread_pool_callbacks_with_panicking_payloads() {
 #[test]
 fn map_cancel_remaining_with_a_panicked_job_whose_payload_panics() {
     let (ran, escaped) = no_hang("map payload", || {
-        let pool = ThreadPoolExecutor::builder()
-            .max_workers(1)
-            .build()
-            .unwrap();
-        let ran_late = Arc::new(AtomicUsize::new(0));
-        let (started_tx, started_rx) = mpsc::channel::<()>();
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let started_tx = std::sync::Mutex::new(started_tx);
-        let release_rx = std::sync::Mutex::new(release_rx);
-        let f = {
-            let ran_late = Arc::clone(&ran_late);
-            move |i: usize| match i {
-                0 => std::panic::panic_any(common::PanickingPayload),
-                1 => {
-                    started_tx.lock().unwrap().send(()).unwrap();
-                    let _ = release_rx.lock().unwrap().recv();
-                }
-                _ => {
-                    ran_late.fetch_add(1, Ordering::SeqCst);
-                }
-            }
-        };
+        let pool = common::pool(1);
+        let (staged, f) = Staged::new(1, |_| -> () {
+            std::panic::panic_any(common::PanickingPayload)
+        });
         let mut map = pool.map(0..4_usize, f).unwrap();
-        started_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        staged.wait_blocked();
         let escaped = catch_unwind(AssertUnwindSafe(|| map.cancel_remaining())).is_err();
         drop(map);
-        release_tx.send(()).unwrap();
-        pool.shutdown(false);
-        (ran_late.load(Ordering::SeqCst), escaped)
+        (staged.finish(&pool), escaped)
     });
     assert_eq!(ran, 0, "escaped: {escaped}");
     assert!(!escaped);
