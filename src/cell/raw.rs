@@ -264,7 +264,7 @@ impl<T> RawCell<T> {
                 } else {
                     // `to_owned` may panic (a foreign `Waker::clone`): the slot is
                     // untouched then and `WAITER` is clear, which is consistent.
-                    Some((*slot).replace(Some(waiter.to_owned())))
+                    (*slot).replace(Some(waiter.to_owned()))
                 }
             });
             let registered = self.state().register(seen);
