@@ -17,6 +17,7 @@
 #[allow(dead_code)]
 mod common;
 
+use concurrent_futures::CancelFutures;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::hint::black_box;
@@ -146,7 +147,7 @@ fn round_trip() {
                 black_box(pool.submit(move || i + 1).unwrap().wait().unwrap());
             }
         });
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
     }
     {
         let executor = AsyncExecutor::new(common::ours());
@@ -155,7 +156,7 @@ fn round_trip() {
                 black_box(block_on(executor.run(move || i + 1)).unwrap());
             }
         });
-        executor.wrapped().shutdown(false);
+        executor.wrapped().shutdown(CancelFutures::No);
     }
     {
         let pool = common::rayon();
@@ -200,26 +201,26 @@ fn bulk() {
                 black_box(future.wait().unwrap());
             }
         });
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
     }
     {
         let pool = common::ours();
         report("bulk", "ours_map", BULK, || {
-            for result in pool.map(0..n, |i| i + 1).unwrap() {
+            for result in pool.map(|i| i + 1, 0..n).unwrap() {
                 black_box(result.unwrap());
             }
         });
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
     }
     {
         let executor = AsyncExecutor::new(common::ours());
         report("bulk", "ours_async_map", BULK, || {
-            block_on(executor.map(0..n, |i| i + 1).unwrap().for_each(|result| {
+            block_on(executor.map(|i| i + 1, 0..n).unwrap().for_each(|result| {
                 black_box(result.unwrap());
                 async {}
             }));
         });
-        executor.wrapped().shutdown(false);
+        executor.wrapped().shutdown(CancelFutures::No);
     }
     {
         let pool = common::rayon();

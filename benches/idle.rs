@@ -9,6 +9,7 @@
 #[allow(dead_code)]
 mod common;
 
+use concurrent_futures::CancelFutures;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -82,7 +83,7 @@ fn main() {
             }
             assert_eq!(pool.worker_count(), common::WORKERS);
         });
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
     }
     {
         let pool = common::rayon();

@@ -27,6 +27,7 @@
 #[allow(dead_code)]
 mod common;
 
+use concurrent_futures::CancelFutures;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -68,7 +69,7 @@ fn round_trip_cases() -> Vec<Case> {
             Box::new(|| {
                 let pool = common::ours();
                 let time = timed(|n| trip::ours_submit_wait(&pool, n), TRIP_WARM_UP, TRIPS);
-                pool.shutdown(false);
+                pool.shutdown(CancelFutures::No);
                 time
             }),
         ),
@@ -77,7 +78,7 @@ fn round_trip_cases() -> Vec<Case> {
             Box::new(|| {
                 let executor = AsyncExecutor::new(common::ours());
                 let time = timed(|n| trip::ours_async_run(&executor, n), TRIP_WARM_UP, TRIPS);
-                executor.wrapped().shutdown(false);
+                executor.wrapped().shutdown(CancelFutures::No);
                 time
             }),
         ),
@@ -142,7 +143,7 @@ fn bulk_cases(two: bool) -> Vec<Case> {
             let pool = common::ours_started();
             let f = |from, jobs| bulk::ours_submit(&pool, from, jobs);
             let time = timed(|n| submit(&f, n), BULK_WARM_UP, bulk::JOBS);
-            pool.shutdown(false);
+            pool.shutdown(CancelFutures::No);
             time
         }),
     )];
@@ -152,7 +153,7 @@ fn bulk_cases(two: bool) -> Vec<Case> {
             Box::new(|| {
                 let pool = common::ours();
                 let time = timed(|n| bulk::ours_map(&pool, n), BULK_WARM_UP, bulk::JOBS);
-                pool.shutdown(false);
+                pool.shutdown(CancelFutures::No);
                 time
             }),
         ));
@@ -165,7 +166,7 @@ fn bulk_cases(two: bool) -> Vec<Case> {
                     BULK_WARM_UP,
                     bulk::JOBS,
                 );
-                executor.wrapped().shutdown(false);
+                executor.wrapped().shutdown(CancelFutures::No);
                 time
             }),
         ));

@@ -14,10 +14,12 @@
 //! cargo bench --features process --bench process
 //! ```
 
+use concurrent_futures::CancelFutures;
 use std::num::NonZeroUsize;
 use std::time::Instant;
 
-use concurrent_futures::process::{self, ProcessMapOptions, ProcessPoolExecutor, process_fn};
+use concurrent_futures::MapOptions;
+use concurrent_futures::process::{self, ProcessPoolExecutor, process_fn};
 
 process_fn! {
     fn pow(base: u64, exp: u32) -> u64 {
@@ -67,7 +69,7 @@ fn main() {
         round_trip.push(started.elapsed().as_secs_f64() * 1e6 / TRIPS as f64);
 
         let started = Instant::now();
-        let options = ProcessMapOptions::new().chunk_size(NonZeroUsize::new(256).unwrap());
+        let options = MapOptions::new().chunk_size(NonZeroUsize::new(256).unwrap());
         let sum: u64 = pool
             .map_with(pow, std::iter::repeat_n((3, 4), JOBS), options)
             .unwrap()
@@ -76,7 +78,7 @@ fn main() {
         assert_eq!(sum, 81 * JOBS as u64);
         map_chunked.push(started.elapsed().as_secs_f64() * 1e6 / JOBS as f64);
     }
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     println!("process submit {:.2}", median(submit));
     println!("process round_trip {:.2}", median(round_trip));
     println!("process map_chunked {:.3}", median(map_chunked));

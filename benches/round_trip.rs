@@ -11,6 +11,7 @@
 #[allow(dead_code)]
 mod common;
 
+use concurrent_futures::CancelFutures;
 use std::time::Duration;
 
 use common::trip;
@@ -33,14 +34,14 @@ fn round_trip(c: &mut Criterion) {
         group.bench_function("ours_submit_wait", |b| {
             b.iter(|| trip::ours_submit_wait(&pool, 1))
         });
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
     }
     {
         let executor = AsyncExecutor::new(common::ours());
         group.bench_function("ours_async_run", |b| {
             b.iter(|| trip::ours_async_run(&executor, 1))
         });
-        executor.wrapped().shutdown(false);
+        executor.wrapped().shutdown(CancelFutures::No);
     }
     {
         let pool = common::rayon();

@@ -14,6 +14,7 @@
 #[allow(dead_code)]
 mod common;
 
+use concurrent_futures::CancelFutures;
 use std::time::Duration;
 
 use common::bulk::{self, JOBS};
@@ -41,19 +42,19 @@ fn throughput(c: &mut Criterion) {
         group.bench_function("ours_submit", |b| {
             b.iter(|| bulk::ours_submit(&pool, 0, JOBS))
         });
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
     }
     {
         let pool = common::ours();
         group.bench_function("ours_map", |b| b.iter(|| bulk::ours_map(&pool, JOBS)));
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
     }
     {
         let executor = AsyncExecutor::new(common::ours());
         group.bench_function("ours_async_map", |b| {
             b.iter(|| bulk::ours_async_map(&executor, JOBS))
         });
-        executor.wrapped().shutdown(false);
+        executor.wrapped().shutdown(CancelFutures::No);
     }
     {
         let pool = common::rayon();
@@ -91,7 +92,7 @@ fn contention(c: &mut Criterion) {
         group.bench_function("ours_submit", |b| {
             b.iter(|| bulk::two_submitters(|from, jobs| bulk::ours_submit(&pool, from, jobs)))
         });
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
     }
     {
         let pool = common::rayon();

@@ -7,6 +7,7 @@
 //!
 //! Run it with `cargo run --example cancel`.
 
+use concurrent_futures::CancelFutures;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -32,14 +33,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         // A job that finishes: nobody cancels it.
         let primes = executor
-            .run_with(|token| count_primes(10_000, token))
+            .run_stoppable(|token| count_primes(10_000, token))
             .await?;
         println!("primes below 10,000: {primes:?}");
 
         // A huge job, asked to stop while it runs: the request is refused (the
         // job is running), but the job sees it and returns early.
         let (started_tx, started) = mpsc::channel();
-        let mut job = executor.run_with(move |token| {
+        let mut job = executor.run_stoppable(move |token| {
             started_tx.send(Instant::now()).unwrap();
             count_primes(u64::MAX, token)
         });
@@ -52,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         assert!(!accepted && outcome.is_none());
 
-        executor.shutdown(false).await;
+        executor.shutdown(CancelFutures::No).await;
         Ok(())
     })
 }

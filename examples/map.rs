@@ -14,6 +14,7 @@
 //!
 //! Run it with `cargo run --example map`.
 
+use concurrent_futures::CancelFutures;
 use concurrent_futures::{AsyncExecutor, ThreadPoolExecutor};
 use futures::StreamExt;
 
@@ -24,7 +25,7 @@ fn pow_50(x: u128) -> Option<u128> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     futures::executor::block_on(async {
         let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
-        let mut results = executor.map(0..=5_u128, pow_50)?;
+        let mut results = executor.map(pow_50, 0..=5_u128)?;
         let mut x = 0;
         while let Some(result) = results.next().await {
             match result? {
@@ -34,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             x += 1;
         }
         drop(results);
-        executor.shutdown(false).await;
+        executor.shutdown(CancelFutures::No).await;
         Ok(())
     })
 }

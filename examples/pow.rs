@@ -10,6 +10,7 @@
 //!
 //! Run it with `cargo run --example pow`.
 
+use concurrent_futures::CancelFutures;
 use concurrent_futures::{AsyncExecutor, ThreadPoolExecutor};
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -39,6 +40,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // `async with` exit: wait for the pool to finish, without blocking the runtime.
-    executor.shutdown(false).await;
+    executor.shutdown(CancelFutures::No).await;
     Ok(())
 }

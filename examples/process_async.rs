@@ -15,6 +15,7 @@
 //! through serde. Run it with
 //! `cargo run --features process --example process_async`.
 
+use concurrent_futures::CancelFutures;
 use std::sync::Arc;
 
 use concurrent_futures::process::{self, ProcessPoolExecutor, process_fn};
@@ -72,7 +73,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     drop(powers);
 
     // `async with` exit: await termination without blocking the runtime.
-    executor.shutdown_nowait(false);
+    executor.shutdown_nowait(CancelFutures::No);
     executor.terminated().await?;
     Ok(())
 }

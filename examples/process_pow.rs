@@ -10,6 +10,7 @@
 //!
 //! Run it with `cargo run --features process --example process_pow`.
 
+use concurrent_futures::CancelFutures;
 use concurrent_futures::process::{self, ProcessPoolExecutor, process_fn};
 use concurrent_futures::{ReturnWhen, wait};
 
@@ -36,6 +37,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("pow({base}, {exp}) = {}", future.wait()?);
     }
     // Leaving the `with` block: wait for the workers to exit.
-    executor.shutdown(false);
+    executor.shutdown(CancelFutures::No);
     Ok(())
 }

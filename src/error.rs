@@ -29,7 +29,7 @@ pub enum Error {
     /// finished, by its producer's `Promise::set_cancelled`. Python's
     /// `CancelledError`.
     Cancelled,
-    /// The producer panicked; the payload is kept so that it can be inspected or
+    /// The job (the producer) panicked; the payload is kept so that it can be inspected or
     /// resumed. Python's exception set by `set_exception`.
     Panicked(Panic),
     /// The producer was dropped without an answer (for example a job that was
@@ -71,7 +71,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Cancelled => f.write_str("the future was cancelled"),
-            Error::Panicked(panic) => write!(f, "the producer panicked: {panic}"),
+            Error::Panicked(panic) => write!(f, "the job panicked: {panic}"),
             Error::Abandoned => f.write_str("the producer was dropped without an answer"),
             Error::AlreadyTaken => f.write_str("the future's outcome was already taken"),
             Error::Timeout => f.write_str("timed out waiting for the future"),
@@ -114,9 +114,9 @@ impl Error {
     /// `true` for [`Error::Panicked`].
     ///
     /// ```
-    /// assert!(!concurrent_futures::Error::Timeout.is_panic());
+    /// assert!(!concurrent_futures::Error::Timeout.is_panicked());
     /// ```
-    pub fn is_panic(&self) -> bool {
+    pub fn is_panicked(&self) -> bool {
         matches!(self, Error::Panicked(_))
     }
 

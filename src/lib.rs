@@ -22,7 +22,7 @@
 //!     println!("job {index} gave {}", square?); // in the order the jobs finish
 //! }
 //! let bounded = MapOptions::new().buffer_size(8.try_into()?); // at most 8 jobs in flight
-//! let total: u64 = pool.map_with(1..=1_000_u64, |n| n % 7, bounded)?.sum::<Result<_, _>>()?;
+//! let total: u64 = pool.map_with(|n| n % 7, 1..=1_000_u64, bounded)?.sum::<Result<_, _>>()?;
 //! let executor = AsyncExecutor::new(pool); // easynetwork's AsyncExecutor, for any runtime
 //! let answer = futures::executor::block_on(executor.run(move || total + 42))?;
 //! assert_eq!(answer, 3_045);
@@ -110,6 +110,8 @@ pub use async_executor::{default_executor, run_blocking};
 pub use error::{Error, Panic, Undelivered, UndeliveredReason};
 #[cfg(feature = "std")]
 pub use executor::BrokenError;
+#[cfg(feature = "std")]
+pub use executor::JobOptions;
 #[cfg(feature = "rayon")]
 pub use executor::RayonExecutor;
 pub use executor::SubmitError;
@@ -119,8 +121,8 @@ pub use executor::TokioBlockingExecutor;
 pub use executor::{
     BuildError, Map, MapOptions, Scope, ScopeError, ThreadPoolBuilder, ThreadPoolExecutor, scope,
 };
-pub use executor::{Executor, InlineExecutor, Job};
+pub use executor::{CancelFutures, Executor, InlineExecutor, Job};
 pub use future::{SharedFuture, State};
-pub use promise::{Promise, StopToken, promise};
+pub use promise::{Promise, StopSignal, StopToken, promise};
 #[cfg(feature = "std")]
 pub use wait::{AsCompleted, ReturnWhen, Waited, as_completed, wait};

@@ -27,7 +27,7 @@
 //! let pool = ThreadPoolExecutor::builder().max_workers(4).thread_name_prefix("io").build()?;
 //! let mut future = pool.submit(|| 2_u64.pow(10))?;
 //! println!("{}", future.wait_timeout(Duration::from_secs(5))?);
-//! let squares: Vec<u64> = pool.map(0..5_u64, |x| x * x)?.collect::<Result<_, _>>()?;
+//! let squares: Vec<u64> = pool.map(|x| x * x, 0..5_u64)?.collect::<Result<_, _>>()?;
 //! println!("{squares:?}");
 //! let mut futures: Vec<_> = (0..4).map(|n| pool.submit(move || 3_u64.pow(n))).collect::<Result<_, _>>()?;
 //! let waited = wait(&mut futures, None, ReturnWhen::FirstCompleted);
@@ -35,7 +35,7 @@
 //! for (_index, outcome) in as_completed(futures, None) {
 //!     println!("{}", outcome?);
 //! }
-//! pool.shutdown(false); // Rust has no `with`: say it (or use `scope`, below)
+//! pool.shutdown(concurrent_futures::CancelFutures::No); // Rust has no `with`: say it (or use `scope`, below)
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -70,14 +70,14 @@
 //! let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
 //! let result = executor.run(|| 2_u64.pow(10)).await?;
 //! assert_eq!(result, 1024);
-//! let mut squares = executor.map(0..5_u64, |x| x * x)?;
+//! let mut squares = executor.map(|x| x * x, 0..5_u64)?;
 //! while let Some(square) = squares.next().await {
 //!     println!("{}", square?);
 //! }
 //! drop(squares);
 //! let value = unwrap_future(executor.wrapped().submit(|| 3_u64.pow(3))?).await?;
 //! assert_eq!(value, 27);
-//! executor.shutdown(false).await; // `async with` exit
+//! executor.shutdown(concurrent_futures::CancelFutures::No).await; // `async with` exit
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
@@ -85,7 +85,7 @@
 //! What changes: a cancelled Python task becomes a dropped Rust future (the job
 //! is cancelled if it has not started) or an explicit `UnwrapFuture::request_stop`
 //! (easynetwork's accepted/refused rule). Jobs that want to stop early when
-//! nobody waits any more take a `StopToken` (`run_with`, `submit_with`).
+//! nobody waits any more take a `StopToken` (`run_stoppable`, `submit_stoppable`).
 //! `handle_contexts` is the `tracing` feature: the caller's span is entered in
 //! the worker.
 //!
@@ -103,7 +103,7 @@
 //! let data = vec![1_u8, 2, 3];
 //! let hash = executor.run(move || expensive_hash(&data)).await?;
 //! assert_eq!(hash, 6);
-//! executor.shutdown(false).await;
+//! executor.shutdown(concurrent_futures::CancelFutures::No).await;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```

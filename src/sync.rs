@@ -14,7 +14,7 @@ mod imp {
     pub(crate) use alloc::alloc::{alloc, dealloc};
     #[cfg(feature = "std")]
     pub(crate) use core::hint::spin_loop;
-    pub(crate) use core::sync::atomic::{AtomicUsize, Ordering};
+    pub(crate) use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     #[cfg(feature = "std")]
     pub(crate) use alloc::sync::Arc;
@@ -111,7 +111,7 @@ mod imp {
         unsafe { place.write(UnsafeCell::new(core::mem::MaybeUninit::uninit())) };
     }
     pub(crate) use loom::hint::spin_loop;
-    pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use loom::thread_local;
 

@@ -10,6 +10,7 @@
 //! `cargo test --release --test accounting_stress -- --ignored --nocapture`.
 //! `STRESS_SEED` picks the random seed (it is printed).
 
+use concurrent_futures::CancelFutures;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
@@ -230,7 +231,7 @@ fn scenario(jobs: usize, seed: u64, measure_leaks: bool) {
             .collect();
         reached_halfway.recv().unwrap();
         reached_halfway.recv().unwrap();
-        pool.shutdown_nowait(true); // cancels everything queued; later submits are refused
+        pool.shutdown_nowait(CancelFutures::Yes); // cancels everything queued; later submits are refused
         shut_down.wait();
         let mut total = Tally::default();
         for thread in threads {
@@ -241,7 +242,7 @@ fn scenario(jobs: usize, seed: u64, measure_leaks: bool) {
             .wait_timeout(WAIT_BOUND)
             .expect("the pool terminates");
         // Joins the worker threads, so that their own allocations are gone too.
-        pool.shutdown(true);
+        pool.shutdown(CancelFutures::Yes);
         assert_eq!(pool.worker_count(), 0, "no worker thread left");
         tally = total;
     }

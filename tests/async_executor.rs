@@ -39,6 +39,7 @@
 //! prevails" (in Rust the awaiter that requests cancellation gets
 //! `Err(Cancelled)` either way).
 
+use concurrent_futures::{CancelFutures, MapOptions};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 
@@ -121,12 +122,12 @@ async fn run_submit_and_wait() {
         worker.unwrap().starts_with("ThreadPoolExecutor_"),
         "ran on a pool thread"
     );
-    executor.shutdown(false).await;
+    executor.shutdown(CancelFutures::No).await;
 }
 
 async fn run_after_shutdown_is_refused() {
     let executor = executor(1);
-    executor.shutdown(false).await;
+    executor.shutdown(CancelFutures::No).await;
     let error = executor.run(|| 1).await.unwrap_err();
     assert!(matches!(error, Error::Shutdown));
     assert_eq!(error.to_string(), "cannot schedule new work after shutdown");
@@ -140,7 +141,7 @@ async fn run_reports_a_panic() {
     }
     // The worker survived.
     assert_eq!(executor.run(|| 1).await.unwrap(), 1);
-    executor.shutdown(false).await;
+    executor.shutdown(CancelFutures::No).await;
 }
 
 async fn map_schedule_many_calls() {
@@ -151,21 +152,21 @@ async fn map_schedule_many_calls() {
         .zip([7, 8, 9])
         .map(|((a, b), c)| (a, b, c));
     let results: Vec<(i32, i32, i32)> = executor
-        .map(zipped, |t| t)
+        .map(|t| t, zipped)
         .unwrap()
         .map(Result::unwrap)
         .collect()
         .await;
     assert_eq!(results, [(1, 4, 7), (2, 5, 8), (3, 6, 9)]);
-    executor.shutdown(false).await;
+    executor.shutdown(CancelFutures::No).await;
 }
 
 async fn map_early_schedule_then_no_suspension() {
     let executor = executor(2);
-    let mut results = executor.map([1_u32, 2, 3], |_| 42).unwrap();
+    let mut results = executor.map(|_| 42, [1_u32, 2, 3]).unwrap();
     // Every call was submitted by `map` itself: a shutdown without cancelling
     // does not stop them.
-    executor.shutdown_nowait(false);
+    executor.shutdown_nowait(CancelFutures::No);
     executor.wrapped().terminated().await.unwrap();
     // Results that are ready resolve on the first poll, without suspending.
     for _ in 0..3 {
@@ -181,16 +182,19 @@ async fn map_error_then_drop_cancels_the_rest() {
     let ran = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&ran);
     let mut results = executor
-        .map(0..5, move |i| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            if i == 0 {
-                panic!("first call fails");
-            }
-            if i == 1 {
-                let _ = blocked.lock().unwrap().recv();
-            }
-            i
-        })
+        .map(
+            move |i| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                if i == 0 {
+                    panic!("first call fails");
+                }
+                if i == 1 {
+                    let _ = blocked.lock().unwrap().recv();
+                }
+                i
+            },
+            0..5,
+        )
         .unwrap();
     assert!(matches!(
         results.next().await,
@@ -200,29 +204,33 @@ async fn map_error_then_drop_cancels_the_rest() {
     // dropping the stream cancels what has not started.
     drop(results);
     drop(release);
-    executor.shutdown(false).await;
+    executor.shutdown(CancelFutures::No).await;
     assert!(ran.load(Ordering::SeqCst) <= 2, "jobs 2..5 were cancelled");
 }
 
 async fn map_buffered_on_endless_input() {
     let executor = executor(2);
     let first: Vec<u64> = executor
-        .map_buffered(0_u64.., |x| x + 1, std::num::NonZeroUsize::new(3).unwrap())
+        .map_with(
+            |x| x + 1,
+            0_u64..,
+            MapOptions::new().buffer_size(std::num::NonZeroUsize::new(3).unwrap()),
+        )
         .unwrap()
         .take(5)
         .map(Result::unwrap)
         .collect()
         .await;
     assert_eq!(first, [1, 2, 3, 4, 5]);
-    executor.shutdown(false).await;
+    executor.shutdown(CancelFutures::No).await;
 }
 
 async fn shutdown_is_idempotent() {
     let executor = executor(2);
     executor.run(|| ()).await.unwrap();
-    executor.shutdown(false).await;
-    executor.shutdown(false).await;
-    executor.shutdown(true).await;
+    executor.shutdown(CancelFutures::No).await;
+    executor.shutdown(CancelFutures::No).await;
+    executor.shutdown(CancelFutures::Yes).await;
     assert!(executor.wrapped().is_shutdown());
 }
 
@@ -236,9 +244,9 @@ async fn shutdown_cancel_futures() {
     });
     started_rx.recv().unwrap(); // the only worker is busy
     let queued: Vec<_> = (0..10).map(|_| executor.run(|| ())).collect();
-    executor.shutdown_nowait(true);
+    executor.shutdown_nowait(CancelFutures::Yes);
     release.send(()).unwrap();
-    executor.shutdown(true).await;
+    executor.shutdown(CancelFutures::Yes).await;
     assert!(busy.await.is_ok(), "a running job is not cancelled");
     for job in queued {
         assert!(matches!(job.await, Err(Error::Cancelled)));
@@ -249,11 +257,11 @@ async fn shutdown_nowait_does_not_wait() {
     let executor = executor(1);
     let (release, blocked) = mpsc::channel::<()>();
     let job = executor.run(move || blocked.recv().is_ok());
-    executor.shutdown_nowait(false);
+    executor.shutdown_nowait(CancelFutures::No);
     assert!(executor.wrapped().is_shutdown());
     release.send(()).unwrap();
     assert!(job.await.unwrap());
-    executor.shutdown(false).await;
+    executor.shutdown(CancelFutures::No).await;
 }
 
 async fn wrapped_is_the_executor() {
@@ -269,7 +277,7 @@ async fn wrapped_is_the_executor() {
         "the same executor, not a copy"
     );
     assert_eq!(executor.wrapped().max_workers(), 3);
-    executor.shutdown(false).await;
+    executor.shutdown(CancelFutures::No).await;
     assert!(pool.is_shutdown());
 }
 
@@ -311,7 +319,7 @@ async fn unwrap_cancel_request_running_is_refused() {
         for _ in 0..3 {
             assert!(!waiting.request_stop());
         }
-        assert!(waiting.is_cancel_refused());
+        assert!(waiting.is_stop_refused());
         assert!(!waiting.get_ref().is_cancelled());
         let thread = std::thread::spawn(move || producer.set_result(42).unwrap());
         assert_eq!(waiting.await.unwrap(), 42);
@@ -371,7 +379,7 @@ async fn dropping_run_cancels_a_pending_job() {
     drop(pending); // the awaiting task is gone while the job is queued
     release.send(()).unwrap();
     busy.await.unwrap();
-    executor.shutdown(false).await;
+    executor.shutdown(CancelFutures::No).await;
     assert_eq!(
         ran.load(Ordering::SeqCst),
         0,
@@ -393,7 +401,7 @@ async fn dropping_run_lets_a_running_job_finish() {
     started_rx.recv().unwrap();
     drop(running); // cannot cancel a running job: it finishes...
     release.send(()).unwrap();
-    executor.shutdown(false).await;
+    executor.shutdown(CancelFutures::No).await;
     // ...and its value is dropped on the worker, exactly once.
     assert_eq!(dropped.load(Ordering::SeqCst), 1);
 }
@@ -408,10 +416,10 @@ fn map_stream_drop_cancels_only_after_first_poll() {
         let counter = Arc::clone(&ran);
         drop(
             executor
-                .map(0..5, move |_| counter.fetch_add(1, Ordering::SeqCst))
+                .map(move |_| counter.fetch_add(1, Ordering::SeqCst), 0..5)
                 .unwrap(),
         );
-        executor.shutdown(false).await;
+        executor.shutdown(CancelFutures::No).await;
         assert_eq!(ran.load(Ordering::SeqCst), 5);
     });
 }
@@ -424,7 +432,7 @@ fn futures_are_send() {
     let executor = executor(1);
     let run = executor.run(|| 1);
     assert_send(&run);
-    let shutdown = executor.shutdown(false);
+    let shutdown = executor.shutdown(CancelFutures::No);
     assert_send(&shutdown);
     drop(run);
     futures::executor::block_on(shutdown);

@@ -6,6 +6,7 @@
 //! cancelled, and a raising callback (`test_done_callback_raises`: here the
 //! panic reaches the completing thread after the future was published).
 
+use concurrent_futures::CancelFutures;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
@@ -33,7 +34,7 @@ fn done_callback_with_result() {
 fn done_callback_with_exception() {
     let (producer, future) = promise::<u32>();
     let (tx, rx) = mpsc::channel();
-    future.on_done(move |outcome| tx.send(outcome.unwrap_err().is_panic()).unwrap());
+    future.on_done(move |outcome| tx.send(outcome.unwrap_err().is_panicked()).unwrap());
     producer.set_panic(Box::new("failure")).unwrap();
     assert!(rx.try_recv().unwrap());
 }
@@ -141,7 +142,7 @@ fn a_panicking_callback_does_not_stop_a_pool_worker() {
         "the worker survived"
     );
     assert_eq!(pool.worker_count(), 1);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -161,7 +162,7 @@ fn done_callback_on_a_pool_runs_on_the_worker() {
     // when the callback was registered (then it ran here).
     let here = std::thread::current().name().map(str::to_owned);
     assert!(name.as_deref() == Some("cb_0") || name == here, "{name:?}");
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 // ------------------------------------------------------ cooperative cancel
@@ -186,7 +187,7 @@ fn a_refused_cancel_request_reaches_the_running_job() {
         .build()
         .unwrap();
     let (started, is_started) = mpsc::channel();
-    let mut future = pool.submit_with(until_cancelled(started)).unwrap();
+    let mut future = pool.submit_stoppable(until_cancelled(started)).unwrap();
     is_started.recv().unwrap();
     assert!(
         !future.cancel(),
@@ -197,7 +198,7 @@ fn a_refused_cancel_request_reaches_the_running_job() {
         "request: refused too, but the job is told"
     );
     assert_eq!(future.wait().unwrap(), "stopped early");
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -209,7 +210,7 @@ fn dropping_the_consumer_reaches_the_running_job() {
     let (started, is_started) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel();
     let future = pool
-        .submit_with(move |token| {
+        .submit_stoppable(move |token| {
             let outcome = until_cancelled(started)(token);
             done_tx.send(outcome).unwrap();
         })
@@ -217,7 +218,7 @@ fn dropping_the_consumer_reaches_the_running_job() {
     is_started.recv().unwrap();
     drop(future);
     assert_eq!(done_rx.recv().unwrap(), "stopped early");
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -230,7 +231,7 @@ fn unwrap_future_cancel_request_reaches_the_running_job() {
                 .unwrap(),
         );
         let (started, is_started) = mpsc::channel();
-        let mut waiting = executor.run_with(until_cancelled(started));
+        let mut waiting = executor.run_stoppable(until_cancelled(started));
         is_started.recv().unwrap();
         assert!(
             !waiting.request_stop(),
@@ -241,7 +242,7 @@ fn unwrap_future_cancel_request_reaches_the_running_job() {
             "stopped early",
             "...and the job chose to stop"
         );
-        executor.shutdown(false).await;
+        executor.shutdown(CancelFutures::No).await;
     });
 }
 
@@ -256,20 +257,20 @@ fn dropping_the_run_future_reaches_the_running_job() {
         );
         let (started, is_started) = mpsc::channel();
         let (done_tx, done_rx) = mpsc::channel();
-        let running = executor.run_with(move |token| {
+        let running = executor.run_stoppable(move |token| {
             let outcome = until_cancelled(started)(token);
             done_tx.send(outcome).unwrap();
         });
         is_started.recv().unwrap();
         drop(running); // the awaiting task was cancelled
         assert_eq!(done_rx.recv().unwrap(), "stopped early");
-        executor.shutdown(false).await;
+        executor.shutdown(CancelFutures::No).await;
     });
 }
 
 #[test]
 fn a_token_is_quiet_while_the_answer_is_wanted() {
-    let (job, mut future) = Job::with_token(|token| token.is_stop_requested());
+    let (job, mut future) = Job::stoppable(|token| token.is_stop_requested());
     job.run();
     assert!(!future.try_take().unwrap().unwrap());
     let (producer, future) = promise::<()>();

@@ -3,6 +3,7 @@
 //! `InlineExecutor`, and (with their features) `RayonExecutor` and
 //! `TokioBlockingExecutor`.
 
+use concurrent_futures::CancelFutures;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -23,7 +24,7 @@ fn submit_returns_the_value<E: Executor>(executor: &E) {
 
 fn map_keeps_input_order<E: Executor>(executor: &E) {
     // `E` need not be `Clone`: `&E` is an executor, and a copyable handle.
-    let results: Vec<u32> = Map::new(executor, 0..50_u32, |x| x * x, MapOptions::new())
+    let results: Vec<u32> = Map::new(executor, |x| x * x, 0..50_u32, MapOptions::new())
         .unwrap()
         .map(Result::unwrap)
         .collect();
@@ -84,7 +85,7 @@ fn shutdown_cancel_futures_cancels_queued_jobs<E: Executor>(executor: &E, capaci
                 .unwrap()
         })
         .collect();
-    executor.shutdown_nowait(true);
+    executor.shutdown_nowait(CancelFutures::Yes);
     for future in &queued {
         assert!(
             future.is_cancelled(),
@@ -107,7 +108,7 @@ fn submit_after_shutdown_is_refused_and_termination_follows<E: Executor>(executo
         .map(|i| executor.submit(move || i).unwrap())
         .collect();
     let mut terminated = executor.terminated();
-    executor.shutdown_nowait(false);
+    executor.shutdown_nowait(CancelFutures::No);
     assert!(executor.is_shutdown());
     assert!(matches!(executor.submit(|| 0), Err(SubmitError::Shutdown)));
     terminated.wait().unwrap();
@@ -117,7 +118,7 @@ fn submit_after_shutdown_is_refused_and_termination_follows<E: Executor>(executo
             i as u32
         );
     }
-    executor.shutdown_nowait(true); // harmless again
+    executor.shutdown_nowait(CancelFutures::Yes); // harmless again
     executor.terminated().wait().unwrap();
 }
 

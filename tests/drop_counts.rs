@@ -6,6 +6,7 @@
 
 mod common;
 
+use concurrent_futures::CancelFutures;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -163,7 +164,7 @@ fn a_panicking_job_drops_its_captures_once() {
 #[test]
 fn inline_executor_after_shutdown_drops_the_refused_closure() {
     let executor = InlineExecutor::new();
-    executor.shutdown_nowait(false);
+    executor.shutdown_nowait(CancelFutures::No);
     let (capture, capture_drops) = Tracked::new();
     assert!(executor.submit(move || drop(capture)).is_err());
     assert_eq!(count(&capture_drops), 1);

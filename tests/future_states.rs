@@ -170,8 +170,8 @@ fn exception_with_success_from_another_thread() {
     });
     match future.wait() {
         Err(error @ Error::Panicked(_)) => {
-            assert_eq!(error.to_string(), "the producer panicked: failure");
-            assert!(error.is_panic());
+            assert_eq!(error.to_string(), "the job panicked: failure");
+            assert!(error.is_panicked());
         }
         other => panic!("unexpected {other:?}"),
     }

@@ -4,6 +4,7 @@
 
 mod common;
 
+use concurrent_futures::CancelFutures;
 use std::cell::RefCell;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, mpsc};
@@ -21,7 +22,7 @@ type Lengths =
 /// Python returns `executor.map(..)` from functions: so can we.
 fn lengths(words: Vec<&'static str>) -> Lengths {
     let pool = ThreadPoolExecutor::new();
-    pool.map(words, str::len as fn(&'static str) -> usize)
+    pool.map(str::len as fn(&'static str) -> usize, words)
         .unwrap()
 }
 
@@ -36,7 +37,7 @@ fn map_returned_from_the_function_that_made_the_pool() {
 #[test]
 fn map_moved_to_another_thread_with_the_pool_in_an_arc() {
     let pool = Arc::new(ThreadPoolExecutor::new());
-    let results = pool.map(0..100_u64, |x| x * 2).unwrap();
+    let results = pool.map(|x| x * 2, 0..100_u64).unwrap();
     let sum = std::thread::spawn(move || results.map(Result::unwrap).sum::<u64>())
         .join()
         .unwrap();
@@ -50,7 +51,7 @@ fn map_stream_moved_into_a_spawned_task() {
         .build()
         .unwrap();
     let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
-    let stream: MapStream<_, _, _, u64> = executor.map(1..=10_u64, |x| x * x).unwrap();
+    let stream: MapStream<_, _, _, u64> = executor.map(|x| x * x, 1..=10_u64).unwrap();
     drop(executor); // the stream holds its own handle
     let total = runtime
         .block_on(runtime.spawn(async move {
@@ -94,7 +95,7 @@ fn async_executor_clones_serve_many_tasks() {
         .collect();
     let total: u64 = tasks.into_iter().map(|t| t.join().unwrap().unwrap()).sum();
     assert_eq!(total, 140);
-    futures::executor::block_on(executor.shutdown(false));
+    futures::executor::block_on(executor.shutdown(CancelFutures::No));
 }
 
 thread_local! {
@@ -131,7 +132,7 @@ fn idle_workers_retire_after_the_keep_alive() {
         assert_eq!(pool.worker_count(), 0);
         // A new worker serves the next job (and may retire again at once).
         assert_eq!(pool.submit(|| 7).unwrap().wait().unwrap(), 7);
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         assert_eq!(pool.worker_count(), 0);
     });
 }
@@ -153,7 +154,7 @@ fn workers_stay_without_a_keep_alive() {
     .unwrap();
     assert_eq!(pool.worker_count(), 1);
     assert_eq!(count(&drops), 0);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     assert_eq!(count(&drops), 1, "destroyed at shutdown, not before");
     assert_eq!(pool.worker_count(), 0);
 }
@@ -168,6 +169,6 @@ fn run_blocking_works_from_tokio_and_from_futures() {
     let value = futures::executor::block_on(run_blocking(|| "plain"));
     assert_eq!(value.unwrap(), "plain");
     let panicked = futures::executor::block_on(run_blocking(|| -> u8 { panic!("in a job") }));
-    assert!(panicked.unwrap_err().is_panic());
+    assert!(panicked.unwrap_err().is_panicked());
     assert!(!default_executor().wrapped().is_shutdown());
 }

@@ -4,6 +4,7 @@
 //! thread with a 2 MiB stack in a debug build. On the code before this,
 //! `promise_of_a_mebibyte_on_a_small_stack` aborted with a stack overflow.
 
+use concurrent_futures::CancelFutures;
 use concurrent_futures::{Executor, Job, ThreadPoolExecutor, promise};
 
 const MIB: usize = 1 << 20;
@@ -47,7 +48,7 @@ fn submit_of_a_job_returning_a_boxed_mebibyte() {
         .unwrap();
     let mut future = on_small_stack(move || {
         let future = pool.submit(|| vec![7_u8; MIB].into_boxed_slice()).unwrap();
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         future
     });
     let value = future.wait().unwrap();
@@ -66,7 +67,7 @@ fn submit_of_a_job_returning_a_mebibyte_array() {
         .unwrap();
     let future = on_small_stack(move || {
         let future = pool.submit(|| [7_u8; MIB]).unwrap();
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         future
     });
     // Taking the array by value needs room for it (and, in a debug build, its

@@ -5,6 +5,7 @@
 //! submitted and not yielded for a bound of 2: `next` submitted the next item
 //! before it waited for the current one.
 
+use concurrent_futures::CancelFutures;
 use std::cell::Cell;
 use std::num::NonZeroUsize;
 use std::rc::Rc;
@@ -53,8 +54,8 @@ impl Executor for BoundChecker {
         );
         self.inner.execute(job)
     }
-    fn shutdown_nowait(&self, cancel_futures: bool) {
-        self.inner.shutdown_nowait(cancel_futures)
+    fn shutdown_nowait(&self, cancel: CancelFutures) {
+        self.inner.shutdown_nowait(cancel)
     }
     fn is_shutdown(&self) -> bool {
         self.inner.is_shutdown()
@@ -69,7 +70,7 @@ fn map_with_keeps_the_bound() {
     for bound in 1..=4 {
         let (executor, yielded) = BoundChecker::new(bound);
         let options = MapOptions::new().buffer_size(NonZeroUsize::new(bound).unwrap());
-        let results = Map::new(&executor, 0..20_u32, |x| x * 2, options).unwrap();
+        let results = Map::new(&executor, |x| x * 2, 0..20_u32, options).unwrap();
         for (index, result) in results.enumerate() {
             assert_eq!(result.unwrap(), index as u32 * 2);
             yielded.set(yielded.get() + 1);
@@ -85,7 +86,11 @@ fn map_buffered_keeps_the_bound() {
         let executor = AsyncExecutor::new(&checker);
         futures::executor::block_on(async {
             let mut results = executor
-                .map_buffered(0..20_u32, |x| x * 2, NonZeroUsize::new(bound).unwrap())
+                .map_with(
+                    |x| x * 2,
+                    0..20_u32,
+                    MapOptions::new().buffer_size(NonZeroUsize::new(bound).unwrap()),
+                )
                 .unwrap();
             let mut index = 0;
             while let Some(result) = results.next().await {
@@ -113,7 +118,6 @@ fn map_with_on_a_pool_runs_at_most_bound_calls() {
     let options = MapOptions::new().buffer_size(NonZeroUsize::new(2).unwrap());
     let total: u64 = pool
         .map_with(
-            0..200_u64,
             move |x| {
                 let now = r.fetch_add(1, Ordering::SeqCst) + 1;
                 m.fetch_max(now, Ordering::SeqCst);
@@ -121,6 +125,7 @@ fn map_with_on_a_pool_runs_at_most_bound_calls() {
                 r.fetch_sub(1, Ordering::SeqCst);
                 x
             },
+            0..200_u64,
             options,
         )
         .unwrap()

@@ -9,6 +9,7 @@
 mod common;
 
 use common::Tracked;
+use concurrent_futures::CancelFutures;
 
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -95,7 +96,7 @@ impl Executor for Hoard {
         jobs.push(job);
         Ok(())
     }
-    fn shutdown_nowait(&self, _cancel_futures: bool) {}
+    fn shutdown_nowait(&self, _cancel: CancelFutures) {}
     fn is_shutdown(&self) -> bool {
         false
     }
@@ -113,13 +114,13 @@ fn pool_map_fully_consumed_every_size() {
     for &n in SIZES {
         let c = Counters::new();
         let pool = common::pool(2);
-        let map = pool.map(0..n, c.f()).unwrap();
+        let map = pool.map(c.f(), 0..n).unwrap();
         let results: Vec<usize> = map.map(Result::unwrap).collect(); // map dropped here
         assert_eq!(results, (0..n).map(|x| x * 2).collect::<Vec<_>>());
         // Every job's closure (and lease) was consumed before its result was
         // published, and the map is gone: f is dropped already.
         assert_eq!(c.drops(), 1, "n = {n}: f dropped once right after the map");
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         assert_eq!(c.drops(), 1, "n = {n}");
         assert_eq!(c.calls(), n);
     }
@@ -131,11 +132,11 @@ fn pool_map_dropped_before_next_runs_everything() {
         let c = Counters::new();
         let pool = common::pool(1); // the gate holds the only worker
         let (release, _gated) = common::gated(&pool, || ());
-        let map = pool.map(0..n, c.f()).unwrap();
+        let map = pool.map(c.f(), 0..n).unwrap();
         drop(map); // never advanced: cancels nothing
         assert_eq!(c.drops(), usize::from(n == 0), "n = {n}: jobs still hold f");
         release.send(()).unwrap();
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         assert_eq!(c.drops(), 1, "n = {n}");
         assert_eq!(c.calls(), n, "n = {n}: every job ran");
     }
@@ -153,19 +154,22 @@ fn pool_map_dropped_midway_with_jobs_queued_and_running() {
         // Item 1 blocks its worker until told to go: it is running when the
         // map is dropped.
         let mut map = pool
-            .map(0..n, move |x: usize| {
-                let _ = &tracked; // f owns it: it is dropped with f
-                calls.fetch_add(1, SeqCst);
-                if x == 1 {
-                    let _ = go_rx.lock().unwrap().recv();
-                }
-                x
-            })
+            .map(
+                move |x: usize| {
+                    let _ = &tracked; // f owns it: it is dropped with f
+                    calls.fetch_add(1, SeqCst);
+                    if x == 1 {
+                        let _ = go_rx.lock().unwrap().recv();
+                    }
+                    x
+                },
+                0..n,
+            )
             .unwrap();
         assert_eq!(map.next().unwrap().unwrap(), 0);
         drop(map); // cancels what has not started
         let _ = go_tx.send(()); // f (and the receiver) may be gone if item 1 never started
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         assert_eq!(c.drops(), 1, "n = {n}");
         assert!(c.calls() >= 1 && c.calls() <= n);
     }
@@ -177,14 +181,14 @@ fn pool_map_cancel_remaining() {
         let c = Counters::new();
         let pool = common::pool(1);
         let (release, _gated) = common::gated(&pool, || ());
-        let mut map = pool.map(0..n, c.f()).unwrap();
+        let mut map = pool.map(c.f(), 0..n).unwrap();
         map.cancel_remaining(); // every job is queued behind the gate
         assert!(map.next().is_none());
         // The cancelled jobs are still in the queue (their closures unrun);
         // dropping the map must not drop f while they hold it.
         drop(map);
         release.send(()).unwrap();
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         assert_eq!(c.drops(), 1, "n = {n}");
         assert_eq!(c.calls(), 0, "n = {n}: all cancelled before running");
     }
@@ -196,10 +200,10 @@ fn pool_shutdown_cancel_futures_with_map_jobs_queued() {
         let c = Counters::new();
         let pool = common::pool(1);
         let (release, _gated) = common::gated(&pool, || ());
-        let map = pool.map(0..n, c.f()).unwrap();
-        pool.shutdown_nowait(true); // cancels the queued map jobs
+        let map = pool.map(c.f(), 0..n).unwrap();
+        pool.shutdown_nowait(CancelFutures::Yes); // cancels the queued map jobs
         release.send(()).unwrap();
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         assert_eq!(c.drops(), 0, "n = {n}: the map still holds f");
         let results: Vec<_> = map.collect();
         assert_eq!(results.len(), n);
@@ -214,8 +218,8 @@ fn pool_shut_down_refuses_map() {
     for &n in SIZES {
         let c = Counters::new();
         let pool = common::pool(1);
-        pool.shutdown(false);
-        match pool.map(0..n, c.f()) {
+        pool.shutdown(CancelFutures::No);
+        match pool.map(c.f(), 0..n) {
             Err(_) => assert!(n > 0),
             Ok(map) => {
                 assert_eq!(n, 0);
@@ -234,10 +238,10 @@ fn pool_bounded_map_over_endless_input() {
         let c = Counters::new();
         let pool = common::pool(2);
         let options = MapOptions::new().buffer_size(NonZeroUsize::new(bound).unwrap());
-        let map = pool.map_with(0.., c.f(), options).unwrap();
+        let map = pool.map_with(c.f(), 0.., options).unwrap();
         let got: Vec<usize> = map.take(take).map(Result::unwrap).collect();
         assert_eq!(got, (0..take).map(|x| x * 2).collect::<Vec<_>>());
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         assert_eq!(c.drops(), 1, "bound = {bound}");
         assert!(c.calls() >= take && c.calls() <= take + bound);
     }
@@ -250,9 +254,9 @@ fn pool_bounded_map_refused_midway() {
     let c = Counters::new();
     let pool = common::pool(1);
     let options = MapOptions::new().buffer_size(NonZeroUsize::new(2).unwrap());
-    let mut map = pool.map_with(0..BIG, c.f(), options).unwrap();
+    let mut map = pool.map_with(c.f(), 0..BIG, options).unwrap();
     assert_eq!(map.next().unwrap().unwrap(), 0);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     let rest: Vec<_> = map.by_ref().collect();
     assert!(
         rest.iter().any(|r| matches!(r, Err(Error::Shutdown))),
@@ -269,13 +273,16 @@ fn pool_map_with_panicking_f() {
     let tracked = Tracked::counting(&drops);
     let pool = common::pool(2);
     let map = pool
-        .map(0..BIG, move |x: usize| {
-            let _ = &tracked; // f owns it: it is dropped with f
-            if x % 3 == 1 {
-                panic!("f panics on {x}");
-            }
-            x
-        })
+        .map(
+            move |x: usize| {
+                let _ = &tracked; // f owns it: it is dropped with f
+                if x % 3 == 1 {
+                    panic!("f panics on {x}");
+                }
+                x
+            },
+            0..BIG,
+        )
         .unwrap();
     for (i, result) in map.enumerate() {
         if i % 3 == 1 {
@@ -284,7 +291,7 @@ fn pool_map_with_panicking_f() {
             assert_eq!(result.unwrap(), i);
         }
     }
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     assert_eq!(drops.load(SeqCst), 1);
 }
 
@@ -292,12 +299,12 @@ fn pool_map_with_panicking_f() {
 fn pool_map_f_whose_drop_panics_last_in_the_map() {
     let c = Counters::new();
     let pool = common::pool(2);
-    let map = pool.map(0..BIG, c.f_panicking_drop(true)).unwrap();
+    let map = pool.map(c.f_panicking_drop(true), 0..BIG).unwrap();
     let mut map = map;
     for i in 0..BIG {
         assert_eq!(map.next().unwrap().unwrap(), i * 2);
     }
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     let unwound = catch_unwind(AssertUnwindSafe(move || drop(map)));
     assert!(
         unwound.is_err(),
@@ -311,10 +318,10 @@ fn pool_map_f_whose_drop_panics_last_in_a_worker() {
     let c = Counters::new();
     let pool = common::pool(1);
     let (release, _gated) = common::gated(&pool, || ());
-    let map = pool.map(0..BIG, c.f_panicking_drop(true)).unwrap();
+    let map = pool.map(c.f_panicking_drop(true), 0..BIG).unwrap();
     drop(map); // not started: every job runs; the last lease is on the worker
     release.send(()).unwrap();
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     assert_eq!(c.drops(), 1);
     assert_eq!(c.calls(), BIG);
 }
@@ -324,7 +331,7 @@ fn pool_map_f_whose_drop_panics_last_in_a_worker_pool_survives() {
     let c = Counters::new();
     let pool = common::pool(1);
     let (release, _gated) = common::gated(&pool, || ());
-    let map = pool.map(0..BIG, c.f_panicking_drop(true)).unwrap();
+    let map = pool.map(c.f_panicking_drop(true), 0..BIG).unwrap();
     let (done_tx, done_rx) = mpsc::channel();
     drop(map);
     // A job after the map's: runs once the pool survived the panicking drop.
@@ -334,14 +341,14 @@ fn pool_map_f_whose_drop_panics_last_in_a_worker_pool_survives() {
     done_rx.recv().unwrap();
     assert_eq!(c.drops(), 1);
     assert!(!pool.is_broken());
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
 fn pool_map_sent_to_another_thread_and_dropped_there() {
     let c = Counters::new();
     let pool = common::pool(2);
-    let mut map = pool.map(0..BIG, c.f()).unwrap();
+    let mut map = pool.map(c.f(), 0..BIG).unwrap();
     assert_eq!(map.next().unwrap().unwrap(), 0);
     std::thread::spawn(move || {
         let _ = map.next();
@@ -349,7 +356,7 @@ fn pool_map_sent_to_another_thread_and_dropped_there() {
     })
     .join()
     .unwrap();
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     assert_eq!(c.drops(), 1);
 }
 
@@ -359,12 +366,12 @@ fn pool_map_timeout_cancels_and_drops_f_once() {
     let pool = common::pool(1);
     let (release, _gated) = common::gated(&pool, || ());
     let options = MapOptions::new().timeout(std::time::Duration::ZERO);
-    let mut map = pool.map_with(0..BIG, c.f(), options).unwrap();
+    let mut map = pool.map_with(c.f(), 0..BIG, options).unwrap();
     assert!(matches!(map.next(), Some(Err(Error::Timeout))));
     assert!(map.next().is_none());
     drop(map);
     release.send(()).unwrap();
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     assert_eq!(c.drops(), 1);
     assert_eq!(c.calls(), 0);
 }
@@ -386,7 +393,7 @@ fn many_maps_in_parallel_threads() {
             let barrier = Arc::clone(&barrier);
             std::thread::spawn(move || {
                 barrier.wait();
-                let mut map = pool.map(0..BIG, f).unwrap();
+                let mut map = pool.map(f, 0..BIG).unwrap();
                 for _ in 0..(i * BIG / maps) {
                     map.next().unwrap().unwrap();
                 }
@@ -396,7 +403,7 @@ fn many_maps_in_parallel_threads() {
     for thread in threads {
         thread.join().unwrap();
     }
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     for c in &counters {
         assert_eq!(c.drops(), 1);
     }
@@ -411,7 +418,7 @@ fn hoarded_jobs_outlive_the_map_and_still_call_f() {
     let n = if cfg!(miri) { 5 } else { 2100 };
     let c = Counters::new();
     let hoard = Hoard::new(usize::MAX);
-    let map = Map::new(&hoard, 0..n, c.f(), MapOptions::new()).unwrap();
+    let map = Map::new(&hoard, c.f(), 0..n, MapOptions::new()).unwrap();
     drop(map); // not started: nothing cancelled
     assert_eq!(c.drops(), 0);
     let jobs = hoard.take();
@@ -430,7 +437,7 @@ fn hoarded_jobs_dropped_unrun_across_threads() {
     let n = if cfg!(miri) { 6 } else { 2100 };
     let c = Counters::new();
     let hoard = Hoard::new(usize::MAX);
-    let map = Map::new(&hoard, 0..n, c.f(), MapOptions::new()).unwrap();
+    let map = Map::new(&hoard, c.f(), 0..n, MapOptions::new()).unwrap();
     let mut jobs = hoard.take();
     let other = jobs.split_off(n / 2);
     let t = std::thread::spawn(move || {
@@ -454,7 +461,7 @@ fn executor_refuses_midway_through_the_first_batch() {
         }
         let c = Counters::new();
         let hoard = Hoard::new(accept);
-        let refused = Map::new(&hoard, 0..5000, c.f(), MapOptions::new());
+        let refused = Map::new(&hoard, c.f(), 0..5000, MapOptions::new());
         assert!(refused.is_err());
         let jobs = hoard.take();
         assert_eq!(jobs.len(), accept);
@@ -479,7 +486,7 @@ fn executor_panics_in_execute() {
             job.run();
             Ok(())
         }
-        fn shutdown_nowait(&self, _: bool) {}
+        fn shutdown_nowait(&self, _: concurrent_futures::CancelFutures) {}
         fn is_shutdown(&self) -> bool {
             false
         }
@@ -493,7 +500,7 @@ fn executor_panics_in_execute() {
     let bomb = Bomb(AtomicUsize::new(0));
     let f = c.f();
     let unwound = catch_unwind(AssertUnwindSafe(|| {
-        Map::new(&bomb, 0..5000, f, MapOptions::new()).map(drop)
+        Map::new(&bomb, f, 0..5000, MapOptions::new()).map(drop)
     }));
     assert!(unwound.is_err());
     assert_eq!(c.drops(), 1);
@@ -508,7 +515,7 @@ fn inline_map_every_path() {
         // consumed
         let c = Counters::new();
         let inline = InlineExecutor::new();
-        let got: Vec<usize> = Map::new(&inline, 0..n, c.f(), MapOptions::new())
+        let got: Vec<usize> = Map::new(&inline, c.f(), 0..n, MapOptions::new())
             .unwrap()
             .map(Result::unwrap)
             .collect();
@@ -516,13 +523,13 @@ fn inline_map_every_path() {
         assert_eq!(c.drops(), 1);
         // dropped before next
         let c = Counters::new();
-        drop(Map::new(&inline, 0..n, c.f(), MapOptions::new()).unwrap());
+        drop(Map::new(&inline, c.f(), 0..n, MapOptions::new()).unwrap());
         assert_eq!(c.drops(), 1);
         assert_eq!(c.calls(), n);
         // bounded, endless, midway
         let c = Counters::new();
         let options = MapOptions::new().buffer_size(NonZeroUsize::new(2).unwrap());
-        let mut map = Map::new(&inline, 0.., c.f(), options).unwrap();
+        let mut map = Map::new(&inline, c.f(), 0.., options).unwrap();
         for i in 0..n {
             assert_eq!(map.next().unwrap().unwrap(), i * 2);
         }
@@ -530,14 +537,14 @@ fn inline_map_every_path() {
         assert_eq!(c.drops(), 1);
         // panicking drop of f
         let c = Counters::new();
-        let map = Map::new(&inline, 0..n, c.f_panicking_drop(true), MapOptions::new()).unwrap();
+        let map = Map::new(&inline, c.f_panicking_drop(true), 0..n, MapOptions::new()).unwrap();
         assert!(catch_unwind(AssertUnwindSafe(move || drop(map))).is_err());
         assert_eq!(c.drops(), 1);
         // shut down: refused
         let c = Counters::new();
         let shut = InlineExecutor::new();
-        shut.shutdown(false);
-        let refused = Map::new(&shut, 0..n, c.f(), MapOptions::new());
+        shut.shutdown(CancelFutures::No);
+        let refused = Map::new(&shut, c.f(), 0..n, MapOptions::new());
         assert_eq!(refused.is_err(), n > 0);
         drop(refused);
         assert_eq!(c.drops(), 1);
@@ -555,27 +562,27 @@ fn async_map_futures_block_on() {
         let executor = AsyncExecutor::new(pool.clone());
         futures::executor::block_on(async {
             let got: Vec<usize> = executor
-                .map(0..n, c.f())
+                .map(c.f(), 0..n)
                 .unwrap()
                 .map(Result::unwrap)
                 .collect()
                 .await;
             assert_eq!(got.len(), n);
         });
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         assert_eq!(c.drops(), 1, "n = {n}");
         // dropped midway
         let c = Counters::new();
         let pool2 = common::pool(1);
         let executor = AsyncExecutor::new(pool2.clone());
         futures::executor::block_on(async {
-            let mut stream = executor.map(0..n, c.f()).unwrap();
+            let mut stream = executor.map(c.f(), 0..n).unwrap();
             if n > 0 {
                 assert_eq!(stream.next().await.unwrap().unwrap(), 0);
             }
             drop(stream);
         });
-        pool2.shutdown(false);
+        pool2.shutdown(CancelFutures::No);
         assert_eq!(c.drops(), 1, "n = {n}");
         // buffered over endless input, dropped midway
         let c = Counters::new();
@@ -583,14 +590,18 @@ fn async_map_futures_block_on() {
         let executor = AsyncExecutor::new(pool3.clone());
         futures::executor::block_on(async {
             let mut stream = executor
-                .map_buffered(0.., c.f(), NonZeroUsize::new(3).unwrap())
+                .map_with(
+                    c.f(),
+                    0..,
+                    MapOptions::new().buffer_size(NonZeroUsize::new(3).unwrap()),
+                )
                 .unwrap();
             for i in 0..n {
                 assert_eq!(stream.next().await.unwrap().unwrap(), i * 2);
             }
             drop(stream);
         });
-        pool3.shutdown(false);
+        pool3.shutdown(CancelFutures::No);
         assert_eq!(c.drops(), 1, "n = {n}");
     }
 }
@@ -609,7 +620,7 @@ fn async_map_tokio_dropped_midway_and_cancel_remaining() {
         let executor = AsyncExecutor::new(pool.clone());
         let f = c.f();
         let handle = runtime.spawn(async move {
-            let mut stream = executor.map(0..n, f).unwrap();
+            let mut stream = executor.map(f, 0..n).unwrap();
             let mut seen = 0;
             while seen < n / 2 {
                 stream.next().await.unwrap().unwrap();
@@ -619,7 +630,7 @@ fn async_map_tokio_dropped_midway_and_cancel_remaining() {
             assert!(stream.next().await.is_none());
         });
         runtime.block_on(handle).unwrap();
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         assert_eq!(c.drops(), 1, "n = {n}");
 
         // A task aborted while awaiting the stream.
@@ -630,7 +641,7 @@ fn async_map_tokio_dropped_midway_and_cancel_remaining() {
         let f = c.f();
         let (polled_tx, polled_rx) = tokio::sync::oneshot::channel::<()>();
         let task = runtime.spawn(async move {
-            let mut stream = executor.map(0..n, f).unwrap();
+            let mut stream = executor.map(f, 0..n).unwrap();
             let mut polled_tx = Some(polled_tx);
             let next = futures::future::poll_fn(|cx| {
                 let poll = stream.poll_next_unpin(cx);
@@ -645,7 +656,7 @@ fn async_map_tokio_dropped_midway_and_cancel_remaining() {
         task.abort();
         let _ = runtime.block_on(task);
         release.send(()).unwrap();
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         assert_eq!(c.drops(), 1, "aborted, n = {n}");
     }
 }
@@ -654,9 +665,9 @@ fn async_map_tokio_dropped_midway_and_cancel_remaining() {
 fn async_map_refused_and_inline() {
     let c = Counters::new();
     let pool = common::pool(1);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     let executor = AsyncExecutor::new(pool);
-    assert!(executor.map(0..BIG, c.f()).is_err());
+    assert!(executor.map(c.f(), 0..BIG).is_err());
     assert_eq!(c.drops(), 1);
 
     // AsyncExecutor over a shared InlineExecutor reference is not possible
@@ -664,9 +675,9 @@ fn async_map_refused_and_inline() {
     let c = Counters::new();
     let pool = Arc::new(common::pool(1));
     let executor = AsyncExecutor::new(Arc::clone(&pool));
-    let stream = executor.map(0..BIG, c.f()).unwrap();
+    let stream = executor.map(c.f(), 0..BIG).unwrap();
     drop(stream); // never polled: everything runs
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     assert_eq!(c.drops(), 1);
     assert_eq!(c.calls(), BIG);
 }

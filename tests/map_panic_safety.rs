@@ -7,6 +7,7 @@
 
 mod common;
 
+use concurrent_futures::CancelFutures;
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,7 +67,7 @@ impl Staged {
     /// that ran after it.
     fn finish(self, pool: &ThreadPoolExecutor) -> usize {
         self.release.send(()).unwrap();
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         self.ran_late.load(Ordering::SeqCst)
     }
 }
@@ -84,7 +85,7 @@ fn map_cancel_remaining_case(bounded: bool) -> (usize, bool) {
     } else {
         MapOptions::new()
     };
-    let mut map = pool.map_with(0..4_usize, f, options).unwrap();
+    let mut map = pool.map_with(f, 0..4_usize, options).unwrap();
     staged.wait_blocked(); // item 0 done, item 1 running
     let escaped = catch_unwind(AssertUnwindSafe(|| map.cancel_remaining())).is_err();
     drop(map);
@@ -127,7 +128,7 @@ fn dropping_a_started_map_with_a_panicking_result_drop() {
         let pool = common::pool(1);
         let drops = Arc::new(AtomicUsize::new(0));
         let (staged, f) = Staged::new(2, move |i| (i == 1).then(|| Tracked::panicking(&drops)));
-        let mut map = pool.map(0..6_usize, f).unwrap();
+        let mut map = pool.map(f, 0..6_usize).unwrap();
         assert!(map.next().unwrap().unwrap().is_none()); // iteration began
         staged.wait_blocked(); // 1 done, 2 running
         let escaped = catch_unwind(AssertUnwindSafe(|| drop(map))).is_err();
@@ -148,7 +149,7 @@ fn map_stream_cancel_remaining_with_a_panicking_result_drop() {
         let executor = concurrent_futures::AsyncExecutor::new(pool.clone());
         let drops = Arc::new(AtomicUsize::new(0));
         let (staged, f) = Staged::new(1, move |_| Some(Tracked::panicking(&drops)));
-        let mut stream = executor.map(0..4_usize, f).unwrap();
+        let mut stream = executor.map(f, 0..4_usize).unwrap();
         staged.wait_blocked();
         let escaped = catch_unwind(AssertUnwindSafe(|| stream.cancel_remaining())).is_err();
         drop(stream);
@@ -202,7 +203,10 @@ fn scope_with_shutdown_cancel_and_a_panicking_closure_drop() {
                     .unwrap(),
                 );
             }
-            let escaped = catch_unwind(AssertUnwindSafe(|| pool.shutdown_nowait(true))).is_err();
+            let escaped = catch_unwind(AssertUnwindSafe(|| {
+                pool.shutdown_nowait(CancelFutures::Yes)
+            }))
+            .is_err();
             release_tx.send(()).unwrap();
             (
                 escaped,
@@ -237,9 +241,12 @@ fn shutdown_cancel_with_a_panicking_callback() {
             });
         }
         drop(tx);
-        let escaped = catch_unwind(AssertUnwindSafe(|| pool.shutdown_nowait(true))).is_err();
+        let escaped = catch_unwind(AssertUnwindSafe(|| {
+            pool.shutdown_nowait(CancelFutures::Yes)
+        }))
+        .is_err();
         drop(release);
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         let mut seen: Vec<_> = rx.iter().collect();
         seen.sort_by_key(|x| x.0);
         assert!(!escaped);
@@ -270,9 +277,12 @@ fn thread_pool_callbacks_with_panicking_payloads() {
             });
         }
         drop(tx);
-        let escaped = catch_unwind(AssertUnwindSafe(|| pool.shutdown_nowait(true))).is_err();
+        let escaped = catch_unwind(AssertUnwindSafe(|| {
+            pool.shutdown_nowait(CancelFutures::Yes)
+        }))
+        .is_err();
         drop(release);
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         let mut seen: Vec<_> = rx.iter().collect();
         seen.sort_by_key(|x| x.0);
         assert!(!escaped);
@@ -289,7 +299,7 @@ fn map_cancel_remaining_with_a_panicked_job_whose_payload_panics() {
         let (staged, f) = Staged::new(1, |_| -> () {
             std::panic::panic_any(common::PanickingPayload)
         });
-        let mut map = pool.map(0..4_usize, f).unwrap();
+        let mut map = pool.map(f, 0..4_usize).unwrap();
         staged.wait_blocked();
         let escaped = catch_unwind(AssertUnwindSafe(|| map.cancel_remaining())).is_err();
         drop(map);

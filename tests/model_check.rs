@@ -4,6 +4,7 @@
 //! `concurrent.futures.Future` semantics (plus "abandoned" and the
 //! cancel-request flag). Every observable result must agree.
 
+use concurrent_futures::CancelFutures;
 use std::sync::Mutex;
 
 use concurrent_futures::{
@@ -218,7 +219,7 @@ proptest! {
     fn jobs_agree_with_the_model(cancel_first in any::<bool>(), panics in any::<bool>(), shut_down in any::<bool>(), value in any::<u8>()) {
         let executor = InlineExecutor::new();
         if shut_down {
-            executor.shutdown_nowait(false);
+            executor.shutdown_nowait(CancelFutures::No);
         }
         let (job, mut future) = Job::new(move || { if panics { panic!("model job") } value });
         if cancel_first {

@@ -10,6 +10,7 @@
 //! and measures a warmed-up pool (its thread started, its queue grown): what is
 //! left is the steady-state cost of a job.
 
+use concurrent_futures::CancelFutures;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -116,7 +117,7 @@ fn one_allocation_per_submitted_job() {
         "ThreadPoolExecutor::submit (usize job): {} bytes per job",
         bytes / JOBS
     );
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 fn one_allocation_per_job_in_flight_in_bulk() {
@@ -157,7 +158,7 @@ fn one_allocation_per_job_in_flight_in_bulk() {
         allocations, JOBS,
         "one allocation per job with {JOBS} jobs in flight"
     );
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 /// Jobs per sequential round on the 2-worker pool.
@@ -242,5 +243,5 @@ fn one_allocation_per_job_on_two_workers() {
         allocations, JOBS_ON_TWO as usize,
         "AsyncExecutor::run: one allocation per job"
     );
-    executor.wrapped().shutdown(false);
+    executor.wrapped().shutdown(CancelFutures::No);
 }

@@ -12,6 +12,7 @@
 
 mod common;
 
+use concurrent_futures::CancelFutures;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
@@ -57,7 +58,7 @@ fn failing_spawn_is_an_error_and_counts_stay_true() {
         assert_eq!(pool.worker_count(), 0);
         assert!(matches!(pool.submit(|| ()), Err(SubmitError::Spawn(_))));
         assert_eq!(pool.worker_count(), 0);
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         pool.terminated().wait().unwrap();
     });
 }
@@ -85,14 +86,14 @@ fn shutdown_cancel_with_a_panicking_drop_cancels_every_queued_job() {
         let (release, busy) = gated(&pool, || ());
         let drops = Arc::new(AtomicUsize::new(0));
         let queued = three_queued(&pool, &drops);
-        pool.shutdown_nowait(true); // must not panic
+        pool.shutdown_nowait(CancelFutures::Yes); // must not panic
         assert_eq!(count(&drops), 3, "each closure dropped once");
         for mut future in queued {
             assert!(matches!(future.wait(), Err(Error::Cancelled)));
         }
         release.send(()).unwrap();
         drop(busy);
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
     });
 }
 
@@ -118,13 +119,13 @@ fn shutdown_cancel_with_a_panicking_callback_cancels_every_queued_job() {
                 .unwrap();
         });
         let mut third = queued.next().unwrap();
-        pool.shutdown_nowait(true); // must not panic
+        pool.shutdown_nowait(CancelFutures::Yes); // must not panic
         assert!(reported.recv().unwrap());
         assert!(reported.recv().unwrap());
         assert!(matches!(third.wait(), Err(Error::Cancelled)));
         release.send(()).unwrap();
         drop(busy);
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
     });
 }
 
@@ -150,7 +151,7 @@ fn broken_pool_fails_every_queued_job_despite_a_panicking_drop() {
             assert!(matches!(future.wait(), Err(Error::Broken(_))));
         }
         assert_eq!(count(&drops), 3);
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         assert_eq!(pool.worker_count(), 0);
     });
 }
@@ -167,7 +168,7 @@ fn panic_payloads_that_panic_when_dropped() {
         drop(pool.submit(move || std::panic::panic_any(payload)).unwrap());
         assert_eq!(pool.submit(|| 5).unwrap().wait().unwrap(), 5);
         assert_eq!(pool.worker_count(), 1);
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         assert_eq!(pool.worker_count(), 0);
 
         let init_drops = Arc::new(AtomicUsize::new(0));
@@ -181,7 +182,7 @@ fn panic_payloads_that_panic_when_dropped() {
             .unwrap();
         let mut future = broken.submit(|| ()).unwrap();
         assert!(matches!(future.wait(), Err(Error::Broken(_))));
-        broken.shutdown(false);
+        broken.shutdown(CancelFutures::No);
         assert_eq!(broken.worker_count(), 0);
         assert_eq!(count(&init_drops), 1);
     });
@@ -205,7 +206,7 @@ fn callback_submitting_and_waiting_gets_another_worker() {
         });
         release.send(()).unwrap();
         assert_eq!(reported.recv().unwrap(), 3);
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
     });
 }
 
@@ -229,7 +230,7 @@ fn callback_does_not_hold_the_job_queued_behind() {
         release_other.send(()).unwrap();
         assert_eq!(reported.recv().unwrap(), 3);
         drop(other);
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
     });
 }
 
@@ -250,13 +251,13 @@ fn callback_shutdown_cancels_the_job_queued_behind() {
         a.on_done(move |_| {
             // Nobody else can take B: it is queued, and the only worker is
             // here.
-            inside.shutdown_nowait(true);
+            inside.shutdown_nowait(CancelFutures::Yes);
             report.send(()).unwrap();
         });
         release.send(()).unwrap();
         reported.recv().unwrap();
         assert!(matches!(b.wait(), Err(Error::Cancelled)));
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         assert_eq!(count(&ran), 0);
     });
 }
@@ -296,7 +297,7 @@ fn terminated_waits_for_worker_thread_locals() {
         let pool = workers(2);
         let drops = two_workers_with_locals(&pool);
         let mut terminated = pool.terminated();
-        pool.shutdown_nowait(false);
+        pool.shutdown_nowait(CancelFutures::No);
         terminated.wait().unwrap();
         assert_eq!(count(&drops), 2);
         assert_eq!(pool.worker_count(), 0);
@@ -308,7 +309,7 @@ fn shutdown_waits_for_worker_thread_locals() {
     no_hang("shutdown", || {
         let pool = workers(2);
         let drops = two_workers_with_locals(&pool);
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         assert_eq!(count(&drops), 2);
     });
 }
@@ -318,7 +319,7 @@ fn async_shutdown_waits_for_worker_thread_locals() {
     no_hang("AsyncExecutor::shutdown", || {
         let executor = AsyncExecutor::new(workers(2));
         let drops = two_workers_with_locals(executor.wrapped());
-        futures::executor::block_on(executor.shutdown(false));
+        futures::executor::block_on(executor.shutdown(CancelFutures::No));
         assert_eq!(count(&drops), 2);
     });
 }
@@ -345,7 +346,7 @@ fn shutdown_racing_submits_leaves_no_worker() {
                 })
                 .collect();
             start.wait();
-            pool.shutdown(false);
+            pool.shutdown(CancelFutures::No);
             assert_eq!(pool.worker_count(), 0);
             for submitter in submitters {
                 for future in submitter.join().unwrap() {

@@ -5,6 +5,7 @@
 
 mod common;
 
+use concurrent_futures::CancelFutures;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -39,7 +40,7 @@ fn a_panicking_wake_on_the_worker() {
         "the worker kept serving"
     );
     assert_eq!(pool.worker_count(), 1);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     assert_eq!(pool.worker_count(), 0, "no worker thread left");
 }
 
@@ -57,7 +58,7 @@ fn a_panicking_drop_of_an_undelivered_value_on_the_worker() {
         "the worker kept serving"
     );
     assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped exactly once");
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     assert_eq!(pool.worker_count(), 0, "no worker thread left");
 }
 
@@ -77,6 +78,6 @@ fn a_panicking_drop_of_a_cancelled_closure_on_the_worker() {
     );
     assert_eq!(drops.load(Ordering::SeqCst), 1);
     assert!(blocker.is_done());
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     assert_eq!(pool.worker_count(), 0);
 }

@@ -7,6 +7,7 @@
 
 mod common;
 
+use concurrent_futures::CancelFutures;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
@@ -36,14 +37,14 @@ fn process_callback_self_shutdown() {
         let (tx, rx) = mpsc::channel();
         let inner = Arc::clone(&pool);
         f.on_done(move |_| {
-            inner.shutdown(false);
+            inner.shutdown(CancelFutures::No);
             let t = inner.terminated().wait();
             tx.send(t.map_err(|e| matches!(e, Error::WouldDeadlock)))
                 .unwrap();
         });
         drop(stream); // releases the job (read returns 0)
         assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), Err(true));
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
     });
 }
 
@@ -63,7 +64,7 @@ fn process_callback_panicking_payload() {
         drop(stream);
         let mut later = pool.submit(one, ()).unwrap();
         let later = later.wait_timeout(Duration::from_secs(30));
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         assert!(
             later.is_ok(),
             "a job after the panicking callback: {later:?}"
@@ -96,11 +97,12 @@ fn process_shutdown_cancel_with_panicking_payload() {
             });
         }
         drop(tx);
-        let escaped =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.shutdown_nowait(true)))
-                .is_err();
+        let escaped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.shutdown_nowait(CancelFutures::Yes)
+        }))
+        .is_err();
         drop(stream);
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         let mut seen: Vec<_> = rx.iter().collect();
         seen.sort_by_key(|x| x.0);
         assert_eq!(
@@ -120,7 +122,7 @@ fn process_shutdown_cancel_with_panicking_payload() {
 /// connects to the socket in that window is the fault.
 #[test]
 fn process_map_bound_yield_before_refill() {
-    use concurrent_futures::process::ProcessMapOptions;
+    use concurrent_futures::MapOptions;
     use std::num::NonZeroUsize;
     no_hang("process map bound", || {
         let pool = ProcessPoolExecutor::builder()
@@ -139,7 +141,7 @@ fn process_map_bound_yield_before_refill() {
                 }
             });
         }
-        let options = ProcessMapOptions::new()
+        let options = MapOptions::new()
             .buffer_size(NonZeroUsize::new(1).unwrap())
             .chunk_size(NonZeroUsize::new(1).unwrap());
         let paths = vec![handshake.path.clone(); 3];
@@ -159,7 +161,7 @@ fn process_map_bound_yield_before_refill() {
             }
         });
         let rest: Vec<_> = map.collect();
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         assert_eq!(rest.len(), 2);
         assert!(
             !violated,

@@ -8,13 +8,14 @@
 
 mod common;
 
+use concurrent_futures::{CancelFutures, MapOptions};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use common::process::{Handshake, hold, release};
 use concurrent_futures::process::{
-    Exit, ProcessBuildError, ProcessError, ProcessMapOptions, ProcessPoolExecutor, process_fn,
+    Exit, ProcessBuildError, ProcessError, ProcessPoolExecutor, process_fn,
 };
 use concurrent_futures::{Error, SubmitError, unwrap_future};
 use serde::{Deserialize, Serialize};
@@ -121,7 +122,7 @@ fn seed_example_values() {
         .collect();
     let results: Vec<u64> = futures.iter_mut().map(|f| f.wait().unwrap()).collect();
     assert_eq!(results, [81, 144, 1_679_616]);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     assert_eq!(pool.worker_count(), 0);
 }
 
@@ -142,7 +143,7 @@ fn states_pending_running_done() {
     assert!(held.is_done());
     let mut queued = queued;
     assert_eq!(queued.wait().unwrap(), 1024);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -159,7 +160,7 @@ fn cancel_before_start_only() {
     held.wait().unwrap();
     assert!(matches!(cancelled.wait(), Err(Error::Cancelled)));
     assert_eq!(after.wait().unwrap(), 27);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -172,7 +173,7 @@ fn panic_message_comes_back() {
     }
     // The worker survived its job's panic.
     assert_eq!(pool.submit(pow, (2, 3)).unwrap().wait().unwrap(), 8);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -190,7 +191,7 @@ fn abort_fails_only_its_own_job() {
         assert_eq!(future.wait().unwrap(), n * n, "job {n}");
     }
     assert!(!pool.is_broken());
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -204,7 +205,7 @@ fn exit_status_is_named() {
     );
     assert_eq!(worker_died(error).1, Exit::Code(3));
     assert_eq!(pool.submit(pow, (5, 2)).unwrap().wait().unwrap(), 25);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -214,7 +215,7 @@ fn stack_overflow_is_a_dead_worker() {
     // Rust's overflow handler aborts; a platform may report the fault itself.
     assert!(matches!(exit, Exit::Signal(SIGABRT | SIGSEGV)), "{exit:?}");
     assert_eq!(pool.submit(pow, (7, 2)).unwrap().wait().unwrap(), 49);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -235,7 +236,7 @@ fn sigkill_mid_job_fails_that_job_and_the_pool_goes_on() {
     assert_eq!(worker_died(error), (victim, Exit::Signal(SIGKILL)));
     let replacement = queued.wait().unwrap();
     assert_ne!(replacement, victim);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -251,7 +252,7 @@ fn max_tasks_per_child_replaces_the_worker() {
     assert_eq!(pids[0], pids[1]);
     assert_eq!(pids[2], pids[3]);
     assert_ne!(pids[1], pids[2]);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -280,7 +281,7 @@ fn shutdown_without_cancel_runs_what_was_queued() {
     let (_, stream) = handshake.accept();
     let mut queued = pool.submit(pow, (2, 5)).unwrap();
     let mut terminated = pool.terminated();
-    pool.shutdown_nowait(false);
+    pool.shutdown_nowait(CancelFutures::No);
     assert!(pool.is_shutdown());
     assert!(matches!(
         pool.submit(pow, (1, 1)),
@@ -291,7 +292,7 @@ fn shutdown_without_cancel_runs_what_was_queued() {
     held.wait().unwrap();
     assert_eq!(queued.wait().unwrap(), 32);
     terminated.wait().unwrap();
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     assert_eq!(pool.worker_count(), 0);
 }
 
@@ -302,13 +303,13 @@ fn shutdown_with_cancel_cancels_what_was_queued() {
     let mut held = pool.submit(hold, handshake.path.clone()).unwrap();
     let (pid, stream) = handshake.accept();
     let mut queued = pool.submit(pow, (2, 5)).unwrap();
-    pool.shutdown_nowait(true);
+    pool.shutdown_nowait(CancelFutures::Yes);
     assert!(queued.is_cancelled());
     assert!(matches!(queued.wait(), Err(Error::Cancelled)));
     release(stream);
     // The running job finishes.
     assert_eq!(held.wait().unwrap(), pid);
-    pool.shutdown(true);
+    pool.shutdown(CancelFutures::Yes);
 }
 
 #[test]
@@ -341,7 +342,7 @@ fn terminate_workers_sends_sigterm() {
         worker_died(held.wait().unwrap_err()),
         (victim, Exit::Signal(SIGTERM))
     );
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -361,13 +362,13 @@ fn unserialisable_argument_and_result_fail_their_own_future() {
         other => panic!("{other:?}"),
     }
     assert_eq!(pool.submit(pow, (10, 3)).unwrap().wait().unwrap(), 1000);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
 fn map_in_input_order_with_chunks_and_a_panicking_item() {
     let pool = pool(2);
-    let options = ProcessMapOptions::new()
+    let options = MapOptions::new()
         .chunk_size(NonZeroUsize::new(7).unwrap())
         .buffer_size(NonZeroUsize::new(3).unwrap());
     let results: Vec<Result<i64, Error>> = pool
@@ -391,13 +392,13 @@ fn map_in_input_order_with_chunks_and_a_panicking_item() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(plain, (0..10).map(|n: u64| n.pow(3)).collect::<Vec<_>>());
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
 fn map_chunk_of_a_dead_worker_fails_each_item() {
     let pool = pool(1);
-    let options = ProcessMapOptions::new().chunk_size(NonZeroUsize::new(4).unwrap());
+    let options = MapOptions::new().chunk_size(NonZeroUsize::new(4).unwrap());
     // One chunk of four: the worker exits during the second item.
     let results: Vec<Result<u8, Error>> = pool
         .map_with(exit_with, [0, 5, 0, 0], options)
@@ -407,7 +408,7 @@ fn map_chunk_of_a_dead_worker_fails_each_item() {
     for result in results {
         assert_eq!(worker_died(result.unwrap_err()).1, Exit::Code(0));
     }
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -418,7 +419,7 @@ fn map_timeout_yields_timeout_and_cancels_the_rest() {
     // so for the same worker) stay queued past the deadline.
     let mut held = pool.submit(hold, handshake.path.clone()).unwrap();
     let (_, stream) = handshake.accept();
-    let options = ProcessMapOptions::new().timeout(Duration::from_millis(100));
+    let options = MapOptions::new().timeout(Duration::from_millis(100));
     let items = vec![handshake.path.clone(); 3];
     let mut results = pool.map_with(hold, items, options).unwrap();
     assert!(matches!(results.next(), Some(Err(Error::Timeout))));
@@ -428,7 +429,7 @@ fn map_timeout_yields_timeout_and_cancels_the_rest() {
     release(stream);
     held.wait().unwrap();
     // Had a cancelled item run, it would connect and block here forever.
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -446,7 +447,7 @@ fn initializer_runs_in_each_worker() {
     }
     // Not in the parent.
     assert!(TAG.get().is_none());
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -467,7 +468,7 @@ fn failing_initializer_breaks_the_pool() {
         pool.submit(pow, (2, 2)),
         Err(SubmitError::Broken(_))
     ));
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -519,6 +520,6 @@ fn async_task_group_unwrap_future_and_stream() {
         !marker.exists(),
         "a job whose wait was dropped before it started ran"
     );
-    single.shutdown(false);
-    pool.shutdown(false);
+    single.shutdown(CancelFutures::No);
+    pool.shutdown(CancelFutures::No);
 }

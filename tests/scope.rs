@@ -5,6 +5,7 @@
 
 mod common;
 
+use concurrent_futures::CancelFutures;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -91,7 +92,7 @@ fn panicking_jobs_are_reported_and_kept_in_their_futures() {
     assert!(error.to_string().contains("1 job"));
     let (mut ok, mut failed) = error.into_value();
     assert_eq!(ok.wait().unwrap(), 1);
-    assert!(failed.wait().unwrap_err().is_panic());
+    assert!(failed.wait().unwrap_err().is_panicked());
 }
 
 /// Jobs the executor cancels (shutdown with `cancel_futures`) drop their
@@ -118,7 +119,7 @@ fn jobs_cancelled_by_a_shutdown_are_counted_out() {
                     .unwrap()
                 })
                 .collect();
-            s.executor().shutdown_nowait(true);
+            s.executor().shutdown_nowait(CancelFutures::Yes);
             release.send(()).unwrap();
             futures
         })
@@ -135,7 +136,7 @@ fn jobs_cancelled_by_a_shutdown_are_counted_out() {
 #[test]
 fn a_refused_submit_is_not_waited_for() {
     let pool = pool();
-    pool.shutdown_nowait(false);
+    pool.shutdown_nowait(CancelFutures::No);
     let drops = Arc::new(AtomicUsize::new(0));
     let refused = scope(&pool, |s| {
         let value = Tracked::counting(&drops);

@@ -10,6 +10,7 @@
 
 mod common;
 
+use concurrent_futures::CancelFutures;
 use std::sync::{Arc, mpsc};
 
 use common::no_hang;
@@ -21,10 +22,10 @@ fn from_inside_a_job<E: Executor + Send + Sync + 'static>(executor: Arc<E>) {
     let mut job = executor
         .submit(move || {
             let terminated = inside.terminated().wait();
-            inside.shutdown(false);
+            inside.shutdown(CancelFutures::No);
             let awaited = futures::executor::block_on(async {
                 let async_executor = AsyncExecutor::new(Arc::clone(&inside));
-                async_executor.shutdown(false).await;
+                async_executor.shutdown(CancelFutures::No).await;
                 async_executor.wrapped().is_shutdown()
             });
             (terminated, inside.is_shutdown(), awaited)
@@ -35,7 +36,7 @@ fn from_inside_a_job<E: Executor + Send + Sync + 'static>(executor: Arc<E>) {
     assert!(shut_down, "shutdown began shutdown");
     assert!(awaited);
     // From outside, the wait is a real one.
-    executor.shutdown(false);
+    executor.shutdown(CancelFutures::No);
     executor.terminated().wait().unwrap();
 }
 
@@ -55,7 +56,7 @@ fn from_a_done_callback<E: Executor + Send + Sync + 'static>(executor: Arc<E>) {
     let inside = Arc::clone(&executor);
     job.on_done(move |_| {
         let terminated = inside.terminated().wait();
-        inside.shutdown(false);
+        inside.shutdown(CancelFutures::No);
         report.send(terminated).unwrap();
     });
     release.send(()).unwrap();
@@ -63,7 +64,7 @@ fn from_a_done_callback<E: Executor + Send + Sync + 'static>(executor: Arc<E>) {
         reported.recv().unwrap(),
         Err(Error::WouldDeadlock)
     ));
-    executor.shutdown(false);
+    executor.shutdown(CancelFutures::No);
     executor.terminated().wait().unwrap();
 }
 
@@ -149,7 +150,7 @@ fn inline_job_shutdown_returns() {
                 .submit(|| {
                     INLINE.with(|inside| {
                         let terminated = inside.terminated().wait();
-                        inside.shutdown(false);
+                        inside.shutdown(CancelFutures::No);
                         (terminated, inside.is_shutdown())
                     })
                 })
@@ -176,7 +177,7 @@ fn waiting_for_another_executor_from_a_job_still_waits() {
         let mut outer_job = outer
             .submit(move || {
                 release.send(()).unwrap();
-                for_outer.shutdown(false);
+                for_outer.shutdown(CancelFutures::No);
                 for_outer.terminated().wait()
             })
             .unwrap();

@@ -31,6 +31,7 @@
 //! `fork` tests, `repr` strings, `chunksize` (meaningful for process pools only),
 //! `test_swallows_falsey_exceptions` (no falsy exceptions in Rust).
 
+use concurrent_futures::CancelFutures;
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,7 +65,7 @@ fn submit_runs_the_closure() {
     let base = 3_u64;
     let mut future = pool.submit(move || base.pow(2)).unwrap();
     assert_eq!(future.wait().unwrap(), 9);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -75,7 +76,7 @@ fn inline_executor_runs_at_submit() {
     assert_eq!(future.try_take().unwrap().unwrap(), 7);
     let mut terminated = executor.terminated();
     assert!(!terminated.is_done());
-    executor.shutdown_nowait(false);
+    executor.shutdown_nowait(CancelFutures::No);
     assert!(terminated.try_take().unwrap().is_ok());
     assert!(matches!(executor.submit(|| 1), Err(SubmitError::Shutdown)));
 }
@@ -91,7 +92,7 @@ fn panicking_job_is_reported_and_the_worker_keeps_serving() {
     let mut next = pool.submit(|| 5).unwrap();
     assert_eq!(next.wait().unwrap(), 5);
     assert_eq!(pool.worker_count(), 1);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -110,7 +111,7 @@ fn cancelled_before_start_skips_the_closure() {
         .unwrap();
     assert!(queued.cancel());
     drop(release);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     assert!(blocker.is_done());
     assert!(matches!(queued.wait(), Err(Error::Cancelled)));
     assert_eq!(ran.load(Ordering::SeqCst), 0);
@@ -120,36 +121,39 @@ fn cancelled_before_start_skips_the_closure() {
 fn map_yields_in_input_order() {
     let pool = pool(4);
     let results: Vec<u64> = pool
-        .map(0..10_u64, |x| x.pow(2))
+        .map(|x| x.pow(2), 0..10_u64)
         .unwrap()
         .map(Result::unwrap)
         .collect();
     assert_eq!(results, (0..10_u64).map(|x| x.pow(2)).collect::<Vec<_>>());
     // Zipped inputs, as Python's map(fn, *iterables).
     let sums: Vec<u32> = pool
-        .map((1..4).zip(10..13), |(a, b): (u32, u32)| a + b)
+        .map(|(a, b): (u32, u32)| a + b, (1..4).zip(10..13))
         .unwrap()
         .map(Result::unwrap)
         .collect();
     assert_eq!(sums, [11, 13, 15]);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
 fn map_reports_a_panic_at_its_position() {
     let pool = pool(2);
     let mut results = pool
-        .map([2_u32, 3, 0, 5], |d| {
-            assert_ne!(d, 0, "division by zero");
-            1 / d
-        })
+        .map(
+            |d| {
+                assert_ne!(d, 0, "division by zero");
+                1 / d
+            },
+            [2_u32, 3, 0, 5],
+        )
         .unwrap();
     assert_eq!(results.next().unwrap().unwrap(), 0);
     assert_eq!(results.next().unwrap().unwrap(), 0);
     assert!(matches!(results.next(), Some(Err(Error::Panicked(_)))));
     assert_eq!(results.next().unwrap().unwrap(), 0);
     assert!(results.next().is_none());
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -159,11 +163,14 @@ fn map_submits_without_iteration() {
     let counter = Arc::clone(&finished);
     // Dropped at once, never advanced: as in Python, nothing is cancelled.
     let _ = pool
-        .map(0..10, move |_| {
-            counter.fetch_add(1, Ordering::SeqCst);
-        })
+        .map(
+            move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+            },
+            0..10,
+        )
         .unwrap();
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     assert_eq!(finished.load(Ordering::SeqCst), 10);
 }
 
@@ -175,7 +182,6 @@ fn map_timeout_yields_timeout_then_ends_and_cancels() {
     let counter = Arc::clone(&ran_after);
     let mut results = pool
         .map_with(
-            0..3,
             move |i| {
                 if i == 1 {
                     // Blocks until the test releases it, after the timeout.
@@ -186,6 +192,7 @@ fn map_timeout_yields_timeout_then_ends_and_cancels() {
                 }
                 i
             },
+            0..3,
             // Under Miri one round trip takes 10-50 ms of its clock (which
             // advances with the instructions it interprets), so item 0 needs a
             // longer budget there; the blocked item times out either way.
@@ -199,7 +206,7 @@ fn map_timeout_yields_timeout_then_ends_and_cancels() {
         "the iterator ends after a timeout"
     );
     drop(release);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     assert_eq!(
         ran_after.load(Ordering::SeqCst),
         0,
@@ -218,7 +225,7 @@ fn map_buffer_size_bounds_jobs_in_flight() {
         })
     };
     let options = MapOptions::new().buffer_size(NonZeroUsize::new(3).unwrap());
-    let mut results = pool.map_with(counting_items, |x| x, options).unwrap();
+    let mut results = pool.map_with(|x| x, counting_items, options).unwrap();
     assert_eq!(
         submitted.load(Ordering::SeqCst),
         3,
@@ -233,7 +240,7 @@ fn map_buffer_size_bounds_jobs_in_flight() {
     assert_eq!(submitted.load(Ordering::SeqCst), 4);
     let rest: Vec<u32> = results.map(Result::unwrap).collect();
     assert_eq!(rest, (2..100).collect::<Vec<_>>());
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -241,13 +248,13 @@ fn map_buffer_size_works_on_endless_input() {
     let pool = pool(2);
     let options = MapOptions::new().buffer_size(NonZeroUsize::new(2).unwrap());
     let first: Vec<u64> = pool
-        .map_with(0_u64.., |x| x * 3, options)
+        .map_with(|x| x * 3, 0_u64.., options)
         .unwrap()
         .take(6)
         .map(Result::unwrap)
         .collect();
     assert_eq!(first, [0, 3, 6, 9, 12, 15]);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -257,17 +264,20 @@ fn dropping_map_cancels_jobs_not_started() {
     let ran = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&ran);
     let mut results = pool
-        .map(0..10, move |i| {
-            if i == 1 {
-                let _ = blocked.lock().unwrap().recv();
-            }
-            counter.fetch_add(1, Ordering::SeqCst);
-        })
+        .map(
+            move |i| {
+                if i == 1 {
+                    let _ = blocked.lock().unwrap().recv();
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+            },
+            0..10,
+        )
         .unwrap();
     results.next().unwrap().unwrap(); // iteration has begun
     drop(results);
     drop(release);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     // Jobs 0 and 1 ran (1 was running or first in the queue while the only
     // worker was blocked... at most these two); every later one was cancelled.
     assert!(ran.load(Ordering::SeqCst) <= 2);
@@ -276,8 +286,8 @@ fn dropping_map_cancels_jobs_not_started() {
 #[test]
 fn map_after_shutdown_is_refused() {
     let pool = pool(1);
-    pool.shutdown_nowait(false);
-    assert!(matches!(pool.map(0..3, |x| x), Err(SubmitError::Shutdown)));
+    pool.shutdown_nowait(CancelFutures::No);
+    assert!(matches!(pool.map(|x| x, 0..3), Err(SubmitError::Shutdown)));
 }
 
 #[test]
@@ -312,7 +322,7 @@ fn saturation_starts_at_most_max_workers() {
         .collect();
     assert_eq!(pool.worker_count(), workers);
     drop(release);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     assert!(futures.iter().all(|f| f.is_done()));
 }
 
@@ -323,13 +333,13 @@ fn idle_worker_is_reused() {
         pool.submit(|| ()).unwrap().wait().unwrap();
     }
     assert_eq!(pool.worker_count(), 1);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
 fn submit_after_shutdown_is_refused() {
     let pool = pool(2);
-    pool.shutdown_nowait(false);
+    pool.shutdown_nowait(CancelFutures::No);
     assert!(pool.is_shutdown());
     let error = pool.submit(|| 1).unwrap_err();
     assert!(matches!(error, SubmitError::Shutdown));
@@ -352,7 +362,7 @@ fn shutdown_cancel_futures_cancels_queued_jobs() {
     };
     started.wait(); // the only worker is now busy
     let queued: Vec<_> = (0..50).map(|i| pool.submit(move || i).unwrap()).collect();
-    pool.shutdown_nowait(true);
+    pool.shutdown_nowait(CancelFutures::Yes);
     for future in &queued {
         assert_eq!(future.state(), State::Cancelled);
     }
@@ -371,7 +381,7 @@ fn shutdown_finishes_queued_jobs() {
     let futures: Vec<_> = (0..20_u32)
         .map(|i| pool.submit(move || i * 2).unwrap())
         .collect();
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     assert_eq!(pool.worker_count(), 0, "every worker exited");
     for (i, mut future) in futures.into_iter().enumerate() {
         assert_eq!(future.try_take().unwrap().unwrap(), i as u32 * 2);
@@ -385,7 +395,7 @@ fn shutdown_without_wait_returns_at_once() {
     let mut job = pool
         .submit(move || blocked.lock().unwrap().recv().is_ok())
         .unwrap();
-    pool.shutdown_nowait(false); // returns although the job is blocked
+    pool.shutdown_nowait(CancelFutures::No); // returns although the job is blocked
     let mut terminated = pool.terminated();
     assert!(matches!(
         terminated.wait_timeout(Duration::ZERO),
@@ -414,7 +424,7 @@ fn shutdown_from_own_worker_does_not_deadlock() {
     let inner = Arc::clone(&pool);
     let mut future = pool
         .submit(move || {
-            inner.shutdown(false);
+            inner.shutdown(CancelFutures::No);
             inner.is_shutdown()
         })
         .unwrap();
@@ -487,7 +497,7 @@ fn initializer_runs_in_each_worker() {
     for mut future in futures {
         assert!(future.wait().unwrap());
     }
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 

@@ -3,6 +3,7 @@
 //! span (on the worker thread), unless `handle_contexts(false)` was chosen.
 #![cfg(feature = "tracing")]
 
+use concurrent_futures::CancelFutures;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,7 +76,7 @@ fn run_in_span(handle_contexts: bool) -> (u64, ThreadId, Vec<(u64, ThreadId)>) {
         let _entered = span.enter();
         let worker =
             futures::executor::block_on(executor.run(|| std::thread::current().id())).unwrap();
-        futures::executor::block_on(executor.shutdown(false));
+        futures::executor::block_on(executor.shutdown(CancelFutures::No));
         (span_id, worker)
     });
     let entered = recorder.entered.lock().unwrap().clone();

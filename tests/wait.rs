@@ -22,6 +22,7 @@
 //! cannot be passed twice: ownership), `test_correct_timeout_exception_msg`
 //! (message text; `AsCompleted::into_remaining` gives the count).
 
+use concurrent_futures::CancelFutures;
 use std::collections::HashSet;
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::Duration;
@@ -100,7 +101,7 @@ fn first_completed() {
     assert_eq!(waited.done, [0]);
     assert_eq!(waited.not_done, [1]);
     drop(release);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -160,7 +161,7 @@ fn first_exception() {
         Some(Err(Error::Panicked(_)))
     ));
     drop(release);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -176,7 +177,7 @@ fn first_exception_some_already_complete() {
     assert_eq!(waited.done, [0, 1, 2]);
     assert_eq!(waited.not_done, [3]);
     drop(release);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -215,7 +216,7 @@ fn all_completed() {
     let waited = wait(&mut futures, None, ReturnWhen::AllCompleted);
     assert_eq!(waited.done, [0, 1, 2, 3, 4]);
     assert!(waited.not_done.is_empty());
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -307,7 +308,7 @@ fn pending_calls_race() {
     event.set();
     let waited = wait(&mut futures, None, ReturnWhen::AllCompleted);
     assert_eq!(waited.done.len(), 100);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -325,7 +326,7 @@ fn as_completed_no_timeout() {
         .map(|(index, _outcome)| index)
         .collect();
     assert_eq!(yielded, (0..5).collect());
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]

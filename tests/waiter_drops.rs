@@ -6,6 +6,7 @@
 
 mod common;
 
+use concurrent_futures::CancelFutures;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -231,9 +232,9 @@ fn on_done_callback_dropped_once_on_every_path() {
     let (release, _gated) = common::gated(&pool, || ());
     pool.submit(|| vec![1_u8]).unwrap().on_done(callback(false));
     pool.submit(|| vec![1_u8]).unwrap().on_done(callback(false));
-    pool.shutdown_nowait(true);
+    pool.shutdown_nowait(CancelFutures::Yes);
     release.send(()).unwrap();
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     // callback runs on a worker
     let pool = ThreadPoolExecutor::builder()
         .max_workers(2)
@@ -242,7 +243,7 @@ fn on_done_callback_dropped_once_on_every_path() {
     for _ in 0..if cfg!(miri) { 2 } else { 100 } {
         pool.submit(|| vec![1_u8]).unwrap().on_done(callback(true));
     }
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
     let expected = 7 + if cfg!(miri) { 2 } else { 100 };
     assert_eq!(ran.load(SeqCst), expected);
     assert_eq!(drops.load(SeqCst), expected);
@@ -277,7 +278,7 @@ fn fan_in_wait_and_as_completed_then_drop() {
     release.send(()).unwrap();
     let _ = it.next();
     drop(it);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
@@ -320,11 +321,11 @@ fn over_aligned_and_zero_sized_functions() {
     let inline = InlineExecutor::new();
     let got: Vec<usize> = Map::new(
         &inline,
-        0..if cfg!(miri) { 3 } else { 1100 },
         move |x: usize| {
             assert_eq!((&big as *const Big as usize) % 4096, 0);
             x + usize::from(big.0[x % 4096])
         },
+        0..if cfg!(miri) { 3 } else { 1100 },
         MapOptions::new(),
     )
     .unwrap()
@@ -337,30 +338,30 @@ fn over_aligned_and_zero_sized_functions() {
     }
     let pool = common::pool(2);
     let got: Vec<usize> = pool
-        .map(0..BIG, double)
+        .map(double, 0..BIG)
         .unwrap()
         .map(Result::unwrap)
         .collect();
     assert_eq!(got.len(), BIG);
     let got: Vec<usize> = pool
-        .map(0..BIG, |x: usize| x)
+        .map(|x: usize| x, 0..BIG)
         .unwrap()
         .map(Result::unwrap)
         .collect();
     assert_eq!(got.len(), BIG);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }
 
 #[test]
 fn map_and_stream_stay_send_sync() {
     fn send_sync<T: Send + Sync>(_: &T) {}
     let pool = common::pool(1);
-    let map = pool.map(0..3_usize, |x| x).unwrap();
+    let map = pool.map(|x| x, 0..3_usize).unwrap();
     send_sync(&map);
     drop(map);
     let executor = AsyncExecutor::new(pool.clone());
-    let stream = executor.map(0..3_usize, |x| x).unwrap();
+    let stream = executor.map(|x| x, 0..3_usize).unwrap();
     send_sync(&stream);
     drop(stream);
-    pool.shutdown(false);
+    pool.shutdown(CancelFutures::No);
 }

@@ -12,6 +12,7 @@
 mod common;
 
 use common::Tracked;
+use concurrent_futures::CancelFutures;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -650,7 +651,9 @@ fn on_done_on_jobs_cancelled_by_shutdown() {
             });
         }
         drop(tx);
-        let unwound = catch_unwind(AssertUnwindSafe(|| pool.shutdown_nowait(true)));
+        let unwound = catch_unwind(AssertUnwindSafe(|| {
+            pool.shutdown_nowait(CancelFutures::Yes)
+        }));
         // Whether shutdown_nowait re-raises a callback's panic is the pool's
         // policy; record it once.
         if round == 0 {
@@ -666,7 +669,7 @@ fn on_done_on_jobs_cancelled_by_shutdown() {
         assert!(seen.iter().enumerate().all(|(k, &(i, c))| k == i && c));
         assert_eq!(ran_job.load(SeqCst), 0);
         drop(busy);
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         for d in &drops {
             assert_eq!(d.load(SeqCst), 1);
         }
@@ -698,7 +701,7 @@ fn on_done_on_pool_with_panicking_callbacks_and_panicking_captures() {
     let mut got: Vec<usize> = rx.iter().collect();
     got.sort();
     assert_eq!(got, (0..n).collect::<Vec<_>>());
-    pool.shutdown(true);
+    pool.shutdown(CancelFutures::Yes);
     assert!(drops.iter().all(|d| d.load(SeqCst) == 1));
 }
 

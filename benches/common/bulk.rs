@@ -76,7 +76,7 @@ pub fn tokio_spawn_blocking(runtime: &tokio::runtime::Runtime, from: u64, jobs: 
 
 /// `Executor::map` over `jobs` items, summed.
 pub fn ours_map(pool: &ThreadPoolExecutor, jobs: u64) -> u64 {
-    pool.map(0..jobs, job)
+    pool.map(job, 0..jobs)
         .unwrap()
         .map(Result::unwrap)
         .fold(0, u64::wrapping_add)
@@ -86,7 +86,7 @@ pub fn ours_map(pool: &ThreadPoolExecutor, jobs: u64) -> u64 {
 pub fn ours_async_map(executor: &AsyncExecutor<ThreadPoolExecutor>, jobs: u64) -> u64 {
     block_on(
         executor
-            .map(0..jobs, job)
+            .map(job, 0..jobs)
             .unwrap()
             .fold(
                 0,

@@ -13,7 +13,9 @@
 #[allow(dead_code)]
 mod helpers;
 
-use concurrent_futures::{AsyncExecutor, Error, Executor, Job, promise, unwrap_future};
+use concurrent_futures::{
+    AsyncExecutor, CancelFutures, Error, Executor, Job, promise, unwrap_future,
+};
 use futures_core::Stream;
 use helpers::{block_on_counting, counting_waker, model, model_bounded};
 use loom::sync::Arc;
@@ -122,7 +124,7 @@ impl Executor for ThreadPerJob {
             .push(thread::spawn(move || job.run()));
         Ok(())
     }
-    fn shutdown_nowait(&self, _cancel_futures: bool) {}
+    fn shutdown_nowait(&self, _cancel: CancelFutures) {}
     fn is_shutdown(&self) -> bool {
         false
     }
@@ -161,10 +163,13 @@ fn map_stream_drop_vs_completions() {
                 let ran = Arc::clone(&ran);
                 let dropped = Arc::clone(&dropped);
                 executor
-                    .map(0..2, move |_| {
-                        ran.fetch_add(1, Ordering::Relaxed);
-                        Counted(Arc::clone(&dropped))
-                    })
+                    .map(
+                        move |_| {
+                            ran.fetch_add(1, Ordering::Relaxed);
+                            Counted(Arc::clone(&dropped))
+                        },
+                        0..2,
+                    )
                     .unwrap()
             };
             seen.after_spawn();
@@ -201,7 +206,7 @@ fn map_stream_poll_vs_completion() {
         |seen| {
             let threads = ThreadPerJob::default();
             let executor = AsyncExecutor::new(&threads);
-            let mut stream = executor.map(0..2_u32, |x| x * 10).unwrap();
+            let mut stream = executor.map(|x| x * 10, 0..2_u32).unwrap();
             seen.after_spawn();
             let (first, polls) = block_on_counting(futures_next(&mut stream));
             assert_eq!(first.unwrap().unwrap(), 0);

@@ -893,7 +893,7 @@ fn request_stop_vs_job_start() {
             "ran, request came after",
         ],
         |seen| {
-            let (job, mut future) = Job::with_token(|token| token.is_stop_requested());
+            let (job, mut future) = Job::stoppable(|token| token.is_stop_requested());
             let worker = thread::spawn(move || job.run());
             seen.after_spawn();
             let accepted = future.request_stop();

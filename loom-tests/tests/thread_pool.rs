@@ -20,7 +20,7 @@ mod helpers;
 use std::sync::Arc;
 
 use concurrent_futures::{
-    Error, Executor, Job, ReturnWhen, SubmitError, ThreadPoolExecutor, promise, wait,
+    CancelFutures, Error, Executor, Job, ReturnWhen, SubmitError, ThreadPoolExecutor, promise, wait,
 };
 use helpers::{model, model_bounded};
 use loom::sync::atomic::{AtomicBool, Ordering};
@@ -48,7 +48,7 @@ fn submit_vs_shutdown_nowait() {
                 thread::spawn(move || pool.submit(|| 7_u32))
             };
             seen.after_spawn();
-            pool.shutdown_nowait(false);
+            pool.shutdown_nowait(CancelFutures::No);
             let submitted = submitter.join().unwrap();
             pool.terminated().wait().unwrap();
             match submitted {
@@ -61,6 +61,42 @@ fn submit_vs_shutdown_nowait() {
                     seen.saw("accepted");
                 }
                 Err(SubmitError::Shutdown) => seen.saw("refused"),
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        },
+    );
+}
+
+/// `shutdown_nowait(CancelFutures::AndStopRunning)` races the worker taking
+/// and running a job that looks at its token. Asserts: the job is either
+/// cancelled while queued or runs; a job that looks at its token after the
+/// shutdown call returned (a release/acquire flag orders the two) sees the
+/// stop request, so no running job misses it.
+#[test]
+fn shutdown_stop_running_vs_running_job() {
+    model(
+        "shutdown_stop_running_vs_running_job",
+        &["cancelled", "ran, saw the stop", "ran before the stop"],
+        |seen| {
+            let pool = one_worker();
+            let shut = loom::sync::Arc::new(AtomicBool::new(false));
+            let mut future = {
+                let shut = loom::sync::Arc::clone(&shut);
+                pool.submit_stoppable(move |token| {
+                    let after_shutdown = shut.load(Ordering::Acquire);
+                    let stop = token.is_stop_requested();
+                    assert!(stop || !after_shutdown, "a stop raised before was missed");
+                    stop
+                })
+                .unwrap()
+            };
+            seen.after_spawn();
+            pool.shutdown_nowait(CancelFutures::AndStopRunning);
+            shut.store(true, Ordering::Release);
+            match future.wait() {
+                Ok(true) => seen.saw("ran, saw the stop"),
+                Ok(false) => seen.saw("ran before the stop"),
+                Err(Error::Cancelled) => seen.saw("cancelled"),
                 Err(other) => panic!("unexpected {other:?}"),
             }
         },
@@ -87,7 +123,7 @@ fn shutdown_cancel_futures_vs_worker_dequeue() {
                 .unwrap()
             };
             seen.after_spawn();
-            pool.shutdown_nowait(true);
+            pool.shutdown_nowait(CancelFutures::Yes);
             match future.wait() {
                 Ok(value) => {
                     assert_eq!(value, 7);
@@ -133,7 +169,7 @@ fn submit_vs_worker_going_idle() {
                 "submitted while job 1 ran"
             });
             assert_eq!(second.wait().unwrap(), first.wait().unwrap(), "one worker");
-            pool.shutdown(false);
+            pool.shutdown(CancelFutures::No);
             assert_eq!(pool.worker_count(), 0);
         },
     );
@@ -151,7 +187,7 @@ fn terminated_vs_last_worker_exit() {
             let pool = one_worker();
             let mut job = pool.submit(|| ()).unwrap();
             seen.after_spawn();
-            pool.shutdown_nowait(false);
+            pool.shutdown_nowait(CancelFutures::No);
             let mut terminated = pool.terminated();
             seen.saw(if terminated.is_done() {
                 "terminated when asked"
@@ -249,7 +285,7 @@ fn done_callback_shutdown_vs_job_queued_behind() {
                 a.on_done(move |outcome| {
                     assert_eq!(outcome.unwrap(), 1);
                     assert!(pool.is_worker_thread());
-                    pool.shutdown_nowait(true);
+                    pool.shutdown_nowait(CancelFutures::Yes);
                 });
             }
             pool.execute(job_a).unwrap();
@@ -262,7 +298,7 @@ fn done_callback_shutdown_vs_job_queued_behind() {
                 Err(SubmitError::Shutdown) => seen.saw("B refused"),
                 Err(other) => panic!("unexpected {other:?}"),
             }
-            pool.shutdown(false);
+            pool.shutdown(CancelFutures::No);
             assert_eq!(pool.worker_count(), 0);
         },
     );
@@ -281,7 +317,7 @@ fn submit_vs_shutdown() {
             thread::spawn(move || pool.submit(|| 7_u32))
         };
         seen.after_spawn();
-        pool.shutdown(false);
+        pool.shutdown(CancelFutures::No);
         assert_eq!(pool.worker_count(), 0);
         // The submit may land after the shutdown returned: then it is refused.
         match submitter.join().unwrap() {
@@ -327,7 +363,7 @@ fn submit_vs_worker_retiring_after_keep_alive() {
                 .submit(|| thread::current().name().map(str::to_owned))
                 .unwrap();
             let name = second.wait().unwrap().unwrap();
-            pool.shutdown(false);
+            pool.shutdown(CancelFutures::No);
             assert_eq!(pool.worker_count(), 0);
             seen.saw(if name.ends_with("_0") {
                 "ran on the first worker"
@@ -394,12 +430,15 @@ fn map_drop_vs_job_using_f() {
             };
             let ran_in_job = loom::sync::Arc::clone(&ran);
             let map = pool
-                .map(0..1_u32, move |i| {
-                    ran_in_job.store(true, Ordering::Relaxed);
-                    // SAFETY: only `Drop` writes the cell, once every lease
-                    // is released; loom checks that ordering.
-                    i + captured.value.with(|value| unsafe { *value })
-                })
+                .map(
+                    move |i| {
+                        ran_in_job.store(true, Ordering::Relaxed);
+                        // SAFETY: only `Drop` writes the cell, once every lease
+                        // is released; loom checks that ordering.
+                        i + captured.value.with(|value| unsafe { *value })
+                    },
+                    0..1_u32,
+                )
                 .unwrap();
             // The lender goes now, while the job may be queued (then it is
             // cancelled), running, or done: whoever lets go of `f` last drops
@@ -407,7 +446,7 @@ fn map_drop_vs_job_using_f() {
             let mut map = map;
             map.cancel_remaining();
             drop(map);
-            pool.shutdown(false);
+            pool.shutdown(CancelFutures::No);
             assert_eq!(drops.load(Ordering::Relaxed), 1, "f dropped exactly once");
             let ran = if ran.load(Ordering::Relaxed) {
                 "ran"

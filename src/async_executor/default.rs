@@ -25,7 +25,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(10);
 ///
 /// let squares: Vec<u64> = futures::executor::block_on(
 ///     concurrent_futures::default_executor()
-///         .map(1..=4_u64, |x| x * x)
+///         .map(|x| x * x, 1..=4_u64)
 ///         .unwrap()
 ///         .map(Result::unwrap)
 ///         .collect(),

@@ -18,10 +18,9 @@ pub use stream::MapStream;
 pub use unwrap::{UnwrapFuture, unwrap_future};
 
 use core::fmt;
-use core::num::NonZeroUsize;
 
 use crate::error::{Error, SubmitError};
-use crate::executor::{Executor, Job};
+use crate::executor::{CancelFutures, Executor, Job};
 use crate::future::SharedFuture;
 use crate::promise;
 
@@ -34,11 +33,11 @@ use crate::promise;
 /// | `CancelledError` when a shutdown cancelled the job | `Err(Error::Cancelled)`                                              |
 /// | the exception `func` raised                        | `Err(Error::Panicked(..))`                                           |
 /// | the awaiting task is cancelled → `future.cancel()` | dropping the `run` future cancels the job if it has not started       |
-/// | `async for x in map(func, *iterables)`             | [`map(items, f)`](AsyncExecutor::map): a `Stream` in input order     |
-/// | `await shutdown(cancel_futures)`                   | [`shutdown(cancel_futures).await`](AsyncExecutor::shutdown)          |
-/// | `shutdown_nowait(cancel_futures)`                  | [`shutdown_nowait(cancel_futures)`](AsyncExecutor::shutdown_nowait)  |
+/// | `async for x in map(func, *iterables)`             | [`map(f, items)`](AsyncExecutor::map): a `Stream` in input order     |
+/// | `await shutdown(cancel_futures)`                   | [`shutdown(CancelFutures::Yes).await`](AsyncExecutor::shutdown) (or `No`, or `AndStopRunning`) |
+/// | `shutdown_nowait(cancel_futures)`                  | [`shutdown_nowait(CancelFutures::..)`](AsyncExecutor::shutdown_nowait) |
 /// | `wrapped()`                                        | [`wrapped()`](AsyncExecutor::wrapped)                                |
-/// | `async with` → `shutdown()` on exit                | `shutdown(false).await` before the end of the scope (no async drop)  |
+/// | `async with` → `shutdown()` on exit                | `shutdown(CancelFutures::No).await` before the end of the scope (no async drop) |
 /// | `handle_contexts=True`                             | with the `tracing` feature, the caller's span is entered in the job  |
 ///
 /// # Dropping
@@ -51,22 +50,22 @@ use crate::promise;
 /// # Examples
 ///
 /// ```
-/// use concurrent_futures::{AsyncExecutor, ThreadPoolExecutor};
+/// use concurrent_futures::{AsyncExecutor, CancelFutures, ThreadPoolExecutor};
 ///
 /// futures::executor::block_on(async {
 ///     let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
 ///     let answer = executor.run(|| 6 * 7).await.unwrap();
 ///     assert_eq!(answer, 42);
-///     executor.shutdown(false).await;
+///     executor.shutdown(CancelFutures::No).await;
 /// });
 /// ```
-pub struct AsyncExecutor<E: Executor> {
+pub struct AsyncExecutor<E> {
     executor: E,
     #[cfg(feature = "tracing")]
     handle_contexts: bool,
 }
 
-impl<E: Executor + Clone> Clone for AsyncExecutor<E> {
+impl<E: Clone> Clone for AsyncExecutor<E> {
     /// Another handle to the same executor (for a `ThreadPoolExecutor`, an
     /// atomic increment): hand one to each task instead of an `Arc`.
     ///
@@ -86,7 +85,7 @@ impl<E: Executor + Clone> Clone for AsyncExecutor<E> {
     }
 }
 
-impl<E: Executor> AsyncExecutor<E> {
+impl<E> AsyncExecutor<E> {
     /// Wraps `executor`.
     ///
     /// ```
@@ -127,6 +126,30 @@ impl<E: Executor> AsyncExecutor<E> {
         CallerContext
     }
 
+    /// easynetwork's `wrapped`: the executor.
+    ///
+    /// ```
+    /// use concurrent_futures::{AsyncExecutor, ThreadPoolExecutor};
+    /// let executor = AsyncExecutor::new(ThreadPoolExecutor::builder().max_workers(3).build().unwrap());
+    /// assert_eq!(executor.wrapped().max_workers(), 3);
+    /// ```
+    pub fn wrapped(&self) -> &E {
+        &self.executor
+    }
+
+    /// Unwraps the executor.
+    ///
+    /// ```
+    /// use concurrent_futures::{AsyncExecutor, InlineExecutor};
+    /// let executor: InlineExecutor = AsyncExecutor::new(InlineExecutor::new()).into_inner();
+    /// # drop(executor);
+    /// ```
+    pub fn into_inner(self) -> E {
+        self.executor
+    }
+}
+
+impl<E: Executor> AsyncExecutor<E> {
     /// Runs `f` on the executor and resolves to its result: easynetwork's
     /// `run`. Submission happens now, not at the first poll.
     ///
@@ -135,12 +158,12 @@ impl<E: Executor> AsyncExecutor<E> {
     /// on the worker. See [`UnwrapFuture`] for explicit cancellation requests.
     ///
     /// ```
-    /// use concurrent_futures::{AsyncExecutor, Error, ThreadPoolExecutor};
+    /// use concurrent_futures::{AsyncExecutor, CancelFutures, Error, ThreadPoolExecutor};
     ///
     /// futures::executor::block_on(async {
     ///     let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
     ///     assert_eq!(executor.run(|| "done").await.unwrap(), "done");
-    ///     executor.shutdown_nowait(false);
+    ///     executor.shutdown_nowait(CancelFutures::No);
     ///     assert!(matches!(executor.run(|| "late").await, Err(Error::Shutdown)));
     /// });
     /// ```
@@ -164,33 +187,81 @@ impl<E: Executor> AsyncExecutor<E> {
     /// Like [`run`](AsyncExecutor::run), for a closure that takes a
     /// [`StopToken`](crate::StopToken): if the awaiting task drops the
     /// returned future, or requests cancellation with
-    /// [`UnwrapFuture::request_stop`] while the job runs, the job can see it and
-    /// return early.
+    /// [`UnwrapFuture::request_stop`] while the job runs, or the executor is
+    /// shut down with [`CancelFutures::AndStopRunning`](crate::CancelFutures),
+    /// the job can see it and return early.
     ///
     /// ```
     /// use concurrent_futures::{AsyncExecutor, ThreadPoolExecutor};
     ///
     /// futures::executor::block_on(async {
     ///     let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
-    ///     let wanted = executor.run_with(|token| !token.is_stop_requested()).await.unwrap();
+    ///     let wanted = executor.run_stoppable(|token| !token.is_stop_requested()).await.unwrap();
     ///     assert!(wanted);
     /// });
     /// ```
-    pub fn run_with<F, T>(&self, f: F) -> UnwrapFuture<T>
+    pub fn run_stoppable<F, T>(&self, f: F) -> UnwrapFuture<T>
     where
         F: FnOnce(&crate::StopToken<'_>) -> T + Send + 'static,
         T: Send + 'static,
     {
         let context = self.context();
-        self.execute(Job::with_token(move |token: &crate::StopToken<'_>| {
+        self.execute(Job::stoppable(move |token: &crate::StopToken<'_>| {
             in_context(context, || f(token))()
         }))
+    }
+
+    /// [`run_stoppable`](AsyncExecutor::run_stoppable) with
+    /// [`JobOptions`](crate::JobOptions): a deadline of the job's own, what
+    /// easynetwork's users write as `asyncio.timeout` around `run`. Past it
+    /// the job's token reports a stop request, a job not started is skipped,
+    /// and a value returned later is dropped: the future resolves to
+    /// [`Error::Timeout`] once the job returns (see
+    /// [`Executor::submit_with`]; to release the task at the deadline whatever
+    /// the job does, put your runtime's timeout around the await as well:
+    /// dropping the future requests the stop).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use concurrent_futures::{AsyncExecutor, Error, JobOptions, ThreadPoolExecutor};
+    ///
+    /// futures::executor::block_on(async {
+    ///     let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
+    ///     let options = JobOptions::new().timeout(Duration::from_millis(20));
+    ///     let outcome = executor
+    ///         .run_with(
+    ///             |token| {
+    ///                 while !token.is_stop_requested() {
+    ///                     std::hint::spin_loop();
+    ///                 }
+    ///             },
+    ///             options,
+    ///         )
+    ///         .await;
+    ///     assert!(matches!(outcome, Err(Error::Timeout)));
+    /// });
+    /// ```
+    #[cfg(feature = "std")]
+    pub fn run_with<F, T>(&self, f: F, options: crate::JobOptions) -> UnwrapFuture<T>
+    where
+        F: FnOnce(&crate::StopToken<'_>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let context = self.context();
+        self.execute(Job::with_options(
+            move |token: &crate::StopToken<'_>| in_context(context, || f(token))(),
+            options,
+        ))
     }
 
     /// easynetwork's `map`: runs `f` on every item and yields the results in
     /// input order as a [`Stream`](futures_core::Stream); calls may run out of
     /// order. Every item is submitted now; once the stream has been polled,
     /// dropping it cancels the jobs that have not started (see [`MapStream`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Executor::map`]: the executor's refusal of the first items.
     ///
     /// ```
     /// use concurrent_futures::{AsyncExecutor, ThreadPoolExecutor};
@@ -199,14 +270,14 @@ impl<E: Executor> AsyncExecutor<E> {
     /// futures::executor::block_on(async {
     ///     let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
     ///     let doubled: Vec<u32> =
-    ///         executor.map(1..=3, |x| x * 2).unwrap().map(Result::unwrap).collect().await;
+    ///         executor.map(|x| x * 2, 1..=3).unwrap().map(Result::unwrap).collect().await;
     ///     assert_eq!(doubled, [2, 4, 6]);
     /// });
     /// ```
-    pub fn map<I, F, T>(
+    pub fn map<F, I, T>(
         &self,
-        items: I,
         f: F,
+        items: I,
     ) -> Result<MapStream<E, I::IntoIter, F, T>, SubmitError>
     where
         E: Clone,
@@ -215,24 +286,40 @@ impl<E: Executor> AsyncExecutor<E> {
         F: Fn(I::Item) -> T + Send + Sync + 'static,
         T: Send + 'static,
     {
-        MapStream::new(self.clone(), items.into_iter(), f, None)
+        MapStream::new(
+            self.clone(),
+            f,
+            items.into_iter(),
+            None,
+            #[cfg(feature = "std")]
+            None,
+        )
     }
 
-    /// [`map`](AsyncExecutor::map) with at most `buffer_size` jobs submitted
-    /// and not yet yielded (Python 3.14's `buffersize`, and the bound of
-    /// `MapOptions::buffer_size`): the next
-    /// item is submitted as each result is yielded, so an endless iterator
-    /// works and at most `buffer_size` calls of `f` run at once.
+    /// [`map`](AsyncExecutor::map) with [`MapOptions`](crate::MapOptions),
+    /// as [`Executor::map_with`]: at most `buffer_size` jobs submitted and
+    /// not yet yielded (Python 3.14's `buffersize`: the next item is submitted
+    /// as each result is yielded, so an endless iterator works), and an
+    /// overall `timeout`, after which the stream yields [`Error::Timeout`],
+    /// cancels the jobs not started and ends (a timer wakes it: the
+    /// `futures-timer` crate's thread, started on first use). The chunk size
+    /// does not apply to closures (see
+    /// [`MapOptions::chunk_size`](crate::MapOptions::chunk_size)).
+    ///
+    /// # Errors
+    ///
+    /// As [`Executor::map`].
     ///
     /// ```
     /// use std::num::NonZeroUsize;
-    /// use concurrent_futures::{AsyncExecutor, ThreadPoolExecutor};
+    /// use concurrent_futures::{AsyncExecutor, MapOptions, ThreadPoolExecutor};
     /// use futures::StreamExt;
     ///
     /// futures::executor::block_on(async {
     ///     let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
+    ///     let two_in_flight = MapOptions::new().buffer_size(NonZeroUsize::new(2).unwrap());
     ///     let first: Vec<u64> = executor
-    ///         .map_buffered(0_u64.., |x| x * x, NonZeroUsize::new(2).unwrap())
+    ///         .map_with(|x| x * x, 0_u64.., two_in_flight)
     ///         .unwrap()
     ///         .take(4)
     ///         .map(Result::unwrap)
@@ -241,11 +328,12 @@ impl<E: Executor> AsyncExecutor<E> {
     ///     assert_eq!(first, [0, 1, 4, 9]);
     /// });
     /// ```
-    pub fn map_buffered<I, F, T>(
+    #[cfg(feature = "std")]
+    pub fn map_with<F, I, T>(
         &self,
-        items: I,
         f: F,
-        buffer_size: NonZeroUsize,
+        items: I,
+        options: crate::MapOptions,
     ) -> Result<MapStream<E, I::IntoIter, F, T>, SubmitError>
     where
         E: Clone,
@@ -254,27 +342,33 @@ impl<E: Executor> AsyncExecutor<E> {
         F: Fn(I::Item) -> T + Send + Sync + 'static,
         T: Send + 'static,
     {
-        MapStream::new(self.clone(), items.into_iter(), f, Some(buffer_size))
+        MapStream::new(
+            self.clone(),
+            f,
+            items.into_iter(),
+            options.buffer_size,
+            options.timeout,
+        )
     }
 
-    /// easynetwork's `shutdown`: begins shutdown (cancelling queued jobs with
-    /// `cancel_futures`) and resolves once every accepted job has finished and
-    /// the executor has stopped. No thread is blocked and no helper thread is
-    /// started: this awaits the executor's [`terminated`](Executor::terminated)
-    /// future.
+    /// easynetwork's `shutdown`: begins shutdown (see
+    /// [`Executor::shutdown_nowait`] for what `cancel` does) and resolves once
+    /// every accepted job has finished and the executor has stopped. No thread
+    /// is blocked and no helper thread is started: this awaits the executor's
+    /// [`terminated`](Executor::terminated) future.
     ///
     /// ```
-    /// use concurrent_futures::{AsyncExecutor, ThreadPoolExecutor};
+    /// use concurrent_futures::{AsyncExecutor, CancelFutures, ThreadPoolExecutor};
     ///
     /// futures::executor::block_on(async {
     ///     let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
     ///     let job = executor.run(|| 1);
-    ///     executor.shutdown(false).await;
+    ///     executor.shutdown(CancelFutures::No).await;
     ///     assert_eq!(job.await.unwrap(), 1); // accepted before shutdown: it ran
     /// });
     /// ```
-    pub async fn shutdown(&self, cancel_futures: bool) {
-        self.executor.shutdown_nowait(cancel_futures);
+    pub async fn shutdown(&self, cancel: CancelFutures) {
+        self.executor.shutdown_nowait(cancel);
         // Completed by the executor; abandoned only if it were dropped, which the
         // borrow of `self` rules out. Either way the wait ends.
         let _ = self.executor.terminated().await;
@@ -283,35 +377,13 @@ impl<E: Executor> AsyncExecutor<E> {
     /// easynetwork's `shutdown_nowait`: begins shutdown and returns at once.
     ///
     /// ```
-    /// use concurrent_futures::{AsyncExecutor, Executor, InlineExecutor};
+    /// use concurrent_futures::{AsyncExecutor, CancelFutures, Executor, InlineExecutor};
     /// let executor = AsyncExecutor::new(InlineExecutor::new());
-    /// executor.shutdown_nowait(true);
+    /// executor.shutdown_nowait(CancelFutures::Yes);
     /// assert!(executor.wrapped().is_shutdown());
     /// ```
-    pub fn shutdown_nowait(&self, cancel_futures: bool) {
-        self.executor.shutdown_nowait(cancel_futures);
-    }
-
-    /// easynetwork's `wrapped`: the executor.
-    ///
-    /// ```
-    /// use concurrent_futures::{AsyncExecutor, ThreadPoolExecutor};
-    /// let executor = AsyncExecutor::new(ThreadPoolExecutor::builder().max_workers(3).build().unwrap());
-    /// assert_eq!(executor.wrapped().max_workers(), 3);
-    /// ```
-    pub fn wrapped(&self) -> &E {
-        &self.executor
-    }
-
-    /// Unwraps the executor.
-    ///
-    /// ```
-    /// use concurrent_futures::{AsyncExecutor, InlineExecutor};
-    /// let executor: InlineExecutor = AsyncExecutor::new(InlineExecutor::new()).into_inner();
-    /// # drop(executor);
-    /// ```
-    pub fn into_inner(self) -> E {
-        self.executor
+    pub fn shutdown_nowait(&self, cancel: CancelFutures) {
+        self.executor.shutdown_nowait(cancel);
     }
 }
 
@@ -337,7 +409,7 @@ fn in_context<F: FnOnce() -> T, T>(_: CallerContext, f: F) -> F {
     f
 }
 
-impl<E: Executor + fmt::Debug> fmt::Debug for AsyncExecutor<E> {
+impl<E: fmt::Debug> fmt::Debug for AsyncExecutor<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncExecutor")
             .field("executor", &self.executor)

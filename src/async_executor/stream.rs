@@ -1,6 +1,7 @@
 //! [`MapStream`]: the ordered result stream of [`AsyncExecutor::map`].
 
 use core::fmt;
+use core::future::Future;
 use core::num::NonZeroUsize;
 use core::pin::Pin;
 use core::task::{Context, Poll};
@@ -12,7 +13,7 @@ use crate::executor::{Executor, Job};
 use crate::future::SharedFuture;
 use crate::lease::Lease;
 
-/// The results of [`AsyncExecutor::map`] in input order, as a
+/// The results of [`AsyncExecutor::map`] and `map_with`, in input order, as a
 /// [`Stream`](futures_core::Stream) of `Result<T, Error>`.
 ///
 /// Only the front job's waker is registered at any time, so a poll costs
@@ -33,7 +34,7 @@ use crate::lease::Lease;
 /// futures::executor::block_on(async {
 ///     let inline = InlineExecutor::new(); // not `Clone`: wrapped by reference
 ///     let executor = AsyncExecutor::new(&inline);
-///     let mut results = executor.map(["a", "b"], str::to_uppercase).unwrap();
+///     let mut results = executor.map(str::to_uppercase, ["a", "b"]).unwrap();
 ///     assert_eq!(results.next().await.unwrap().unwrap(), "A");
 ///     assert_eq!(results.next().await.unwrap().unwrap(), "B");
 ///     assert!(results.next().await.is_none());
@@ -45,6 +46,9 @@ pub struct MapStream<E: Executor, I: Iterator, F, T> {
     /// returned or moved into a spawned task.
     executor: AsyncExecutor<E>,
     feed: Feed<I, F, T>,
+    /// `MapOptions::timeout`'s deadline, as a timer that wakes the stream.
+    #[cfg(feature = "std")]
+    deadline: Option<futures_timer::Delay>,
 }
 
 impl<E, I, F, T> MapStream<E, I, F, T>
@@ -57,12 +61,18 @@ where
 {
     pub(super) fn new(
         executor: AsyncExecutor<E>,
-        items: I,
         f: F,
+        items: I,
         bound: Option<NonZeroUsize>,
+        #[cfg(feature = "std")] timeout: Option<core::time::Duration>,
     ) -> Result<Self, SubmitError> {
         let feed = Feed::start(items, f, bound, submitter(&executor))?;
-        Ok(MapStream { executor, feed })
+        Ok(MapStream {
+            executor,
+            feed,
+            #[cfg(feature = "std")]
+            deadline: timeout.map(futures_timer::Delay::new),
+        })
     }
 
     /// Cancels every job not started yet and ends the stream.
@@ -73,7 +83,7 @@ where
     ///
     /// futures::executor::block_on(async {
     ///     let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
-    ///     let mut results = executor.map(0..1000, |x| x).unwrap();
+    ///     let mut results = executor.map(|x| x, 0..1000).unwrap();
     ///     results.cancel_remaining();
     ///     assert!(results.next().await.is_none());
     /// });
@@ -119,6 +129,24 @@ where
         };
         let outcome = match core::future::Future::poll(Pin::new(front), cx) {
             Poll::Ready(outcome) => outcome,
+            #[cfg(feature = "std")]
+            Poll::Pending => {
+                let expired = this
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|delay| Pin::new(delay).poll(cx).is_ready());
+                if !expired {
+                    return Poll::Pending;
+                }
+                // As the blocking `Map`: one `Timeout`, the jobs not started
+                // cancelled, and the end.
+                if let Some(front) = this.feed.pop_front() {
+                    front.cancel();
+                }
+                this.feed.cancel();
+                return Poll::Ready(Some(Err(Error::Timeout)));
+            }
+            #[cfg(not(feature = "std"))]
             Poll::Pending => return Poll::Pending,
         };
         this.feed.pop_front();

@@ -35,7 +35,7 @@ pub fn unwrap_future<T>(future: SharedFuture<T>) -> UnwrapFuture<T> {
     UnwrapFuture {
         future,
         finished: false,
-        cancel_refused: false,
+        stop_refused: false,
     }
 }
 
@@ -48,7 +48,7 @@ pub struct UnwrapFuture<T> {
     finished: bool,
     /// A cancellation request was refused because the job was running; later
     /// requests are ignored.
-    cancel_refused: bool,
+    stop_refused: bool,
 }
 
 impl<T> UnwrapFuture<T> {
@@ -76,26 +76,28 @@ impl<T> UnwrapFuture<T> {
     /// assert_eq!(futures::executor::block_on(waiting).unwrap(), 7);
     /// ```
     pub fn request_stop(&mut self) -> bool {
-        if self.cancel_refused || self.finished {
+        if self.stop_refused || self.finished {
             return false;
         }
         // Also asks a running job to stop (its `StopToken` sees it).
         let accepted = self.future.request_stop();
-        self.cancel_refused = !accepted;
+        self.stop_refused = !accepted;
         accepted
     }
 
-    /// `true` once a cancellation request was refused (the job was running).
+    /// `true` once a [`request_stop`](Self::request_stop) was refused: the job
+    /// was running, so it was asked to stop (its token sees it) but not
+    /// cancelled, and the await goes on until it returns.
     ///
     /// ```
     /// let (mut producer, future) = concurrent_futures::promise::<()>();
     /// let mut waiting = concurrent_futures::unwrap_future(future);
     /// producer.set_running_or_notify_cancel();
     /// waiting.request_stop();
-    /// assert!(waiting.is_cancel_refused());
+    /// assert!(waiting.is_stop_refused());
     /// ```
-    pub fn is_cancel_refused(&self) -> bool {
-        self.cancel_refused
+    pub fn is_stop_refused(&self) -> bool {
+        self.stop_refused
     }
 
     /// The concurrent future being awaited.
@@ -156,7 +158,7 @@ impl<T> fmt::Debug for UnwrapFuture<T> {
         f.debug_struct("UnwrapFuture")
             .field("future", &self.future)
             .field("finished", &self.finished)
-            .field("cancel_refused", &self.cancel_refused)
+            .field("stop_refused", &self.stop_refused)
             .finish()
     }
 }

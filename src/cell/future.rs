@@ -435,7 +435,7 @@ impl<T> SharedFuture<T> {
 /// });
 ///
 /// release.send(()).unwrap();
-/// pool.shutdown(false); // waits for what is left
+/// pool.shutdown(concurrent_futures::CancelFutures::No); // waits for what is left
 /// assert!(ran_detached.load(Ordering::SeqCst)); // awaited directly: it still ran
 /// assert!(!ran_cancelled.load(Ordering::SeqCst)); // through unwrap_future: cancelled
 /// ```

@@ -5,28 +5,31 @@ use core::fmt;
 use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ptr::NonNull;
 
+use crate::error::Error;
 #[cfg(feature = "std")]
-use crate::error::{Error, Panic};
+use crate::error::Panic;
 use crate::future::SharedFuture;
-use crate::promise::{Promise, StopToken};
+use crate::promise::{Promise, StopSignal, StopToken};
 use crate::raw::{self, Cell, Header, RawCell};
 use crate::state;
 use crate::sync::UnsafeCell;
 #[cfg(feature = "std")]
 use crate::waiter::Waiter;
 
-/// What a job runs: a plain closure, or one that looks at its stop token.
-/// Both compile to a direct call; the token costs nothing when unused.
+/// What a job runs: a plain closure, one that looks at its stop token, or
+/// (with `std`) one with a deadline. Each compiles to a direct call; the token
+/// costs nothing when unused.
 trait Work<T> {
-    fn call(self, token: &StopToken<'_>) -> T;
+    /// Runs the work, or reports why it gave no value (a deadline passed).
+    fn call(self, token: StopToken<'_>) -> Result<T, Error>;
 }
 
 struct Plain<F>(F);
 
 impl<F: FnOnce() -> T, T> Work<T> for Plain<F> {
     #[inline(always)]
-    fn call(self, _: &StopToken<'_>) -> T {
-        (self.0)()
+    fn call(self, _: StopToken<'_>) -> Result<T, Error> {
+        Ok((self.0)())
     }
 }
 
@@ -34,8 +37,34 @@ struct WithToken<F>(F);
 
 impl<F: FnOnce(&StopToken<'_>) -> T, T> Work<T> for WithToken<F> {
     #[inline(always)]
-    fn call(self, token: &StopToken<'_>) -> T {
-        (self.0)(token)
+    fn call(self, token: StopToken<'_>) -> Result<T, Error> {
+        Ok((self.0)(&token))
+    }
+}
+
+/// A job with a deadline ([`JobOptions`](crate::JobOptions)): not started by
+/// then, it is skipped; its token reports a stop from then on; finished after
+/// it, its value is dropped. Either way the outcome is `Err(Timeout)`.
+#[cfg(feature = "std")]
+struct WithDeadline<F> {
+    f: F,
+    deadline: std::time::Instant,
+}
+
+#[cfg(feature = "std")]
+impl<F: FnOnce(&StopToken<'_>) -> T, T> Work<T> for WithDeadline<F> {
+    fn call(self, token: StopToken<'_>) -> Result<T, Error> {
+        let WithDeadline { f, deadline } = self;
+        if std::time::Instant::now() >= deadline {
+            drop(f);
+            return Err(Error::Timeout);
+        }
+        let value = f(&token.until(deadline));
+        if std::time::Instant::now() >= deadline {
+            drop(value);
+            return Err(Error::Timeout);
+        }
+        Ok(value)
     }
 }
 
@@ -58,7 +87,7 @@ struct JobCell<F, T, A> {
 struct JobVTable {
     /// Runs the closure (unless cancelled) and writes its outcome; `true` if an
     /// outcome now waits for `publish`.
-    run_unpublished: unsafe fn(NonNull<Header>) -> bool,
+    run_unpublished: unsafe fn(NonNull<Header>, Option<&StopSignal>) -> bool,
     publish: unsafe fn(NonNull<Header>),
     #[cfg(feature = "std")]
     publish_deferred: unsafe fn(NonNull<Header>) -> Option<Waiter>,
@@ -125,16 +154,41 @@ impl Job {
     ///
     /// ```
     /// use concurrent_futures::Job;
-    /// let (job, future) = Job::with_token(|token| token.is_stop_requested());
+    /// let (job, future) = Job::stoppable(|token| token.is_stop_requested());
     /// drop(future); // nobody wants the answer any more
     /// job.run(); // the closure runs and sees it
     /// ```
-    pub fn with_token<F, T>(f: F) -> (Job, SharedFuture<T>)
+    pub fn stoppable<F, T>(f: F) -> (Job, SharedFuture<T>)
     where
         F: FnOnce(&StopToken<'_>) -> T + Send + 'static,
         T: Send + 'static,
     {
         Self::from_work(WithToken(f), ())
+    }
+
+    /// Like [`Job::stoppable`], with [`JobOptions`](crate::JobOptions): with a
+    /// deadline, a job not started by then is skipped, its token reports a
+    /// stop request from then on, and a value it returns after it is dropped;
+    /// in each case its future reports [`Error::Timeout`]. Still one
+    /// allocation.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use concurrent_futures::{Job, JobOptions};
+    /// let (job, mut future) = Job::with_options(|_token| 1, JobOptions::new().timeout(Duration::ZERO));
+    /// job.run(); // past its deadline: skipped
+    /// assert!(future.try_take().unwrap().unwrap_err().is_timeout());
+    /// ```
+    #[cfg(feature = "std")]
+    pub fn with_options<F, T>(f: F, options: crate::JobOptions) -> (Job, SharedFuture<T>)
+    where
+        F: FnOnce(&StopToken<'_>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        match options.until() {
+            Some(deadline) => Self::from_work(WithDeadline { f, deadline }, ()),
+            None => Self::from_work(WithToken(f), ()),
+        }
     }
 
     /// A job whose closure may borrow from the caller's stack (a scoped job):
@@ -155,7 +209,8 @@ impl Job {
         Self::from_work(Plain(f), after)
     }
 
-    /// Safe for `W: 'static` (`new`, `with_token`); otherwise see `new_scoped`.
+    /// Safe for `W: 'static` (`new`, `stoppable`, `with_options`); otherwise
+    /// see `new_scoped`.
     fn from_work<W, T, A>(work: W, after: A) -> (Job, SharedFuture<T>)
     where
         W: Work<T> + Send,
@@ -214,7 +269,24 @@ impl Job {
     /// assert!(matches!(future.wait(), Err(Error::Panicked(_))));
     /// ```
     pub fn run(self) {
-        if let Some(completion) = self.run_unpublished() {
+        if let Some(completion) = self.run_unpublished(None) {
+            completion.publish();
+        }
+    }
+
+    /// Like [`run`](Job::run), with the job's [`StopToken`] also watching
+    /// `signal`, the executor's stop for its running jobs (what an executor
+    /// of your own raises on `shutdown(CancelFutures::AndStopRunning)`).
+    ///
+    /// ```
+    /// use concurrent_futures::{Job, StopSignal};
+    /// let signal = StopSignal::new();
+    /// let (job, mut future) = Job::stoppable(|token| token.is_stop_requested());
+    /// job.run_under(&signal);
+    /// assert!(!future.try_take().unwrap().unwrap()); // not raised: still wanted
+    /// ```
+    pub fn run_under(self, signal: &StopSignal) {
+        if let Some(completion) = self.run_unpublished(Some(signal)) {
             completion.publish();
         }
     }
@@ -223,10 +295,10 @@ impl Job {
     /// the waiter is not woken until the returned [`Completion`] is published
     /// (or dropped). A worker uses the gap to take its next job first. `None`
     /// if the future was cancelled and the closure skipped.
-    pub(crate) fn run_unpublished(self) -> Option<Completion> {
+    pub(crate) fn run_unpublished(self, signal: Option<&StopSignal>) -> Option<Completion> {
         let this = ManuallyDrop::new(self);
         // SAFETY: the job is consumed: its entry runs once.
-        let written = unsafe { (this.vtable.run_unpublished)(this.header) };
+        let written = unsafe { (this.vtable.run_unpublished)(this.header, signal) };
         // Lazily: a `Completion` publishes when dropped, so one must exist only
         // when an outcome was written.
         written.then(|| Completion {
@@ -369,7 +441,10 @@ unsafe fn take_after<F, T, A>(header: NonNull<Header>) -> A {
 /// # Safety
 ///
 /// As for [`take`].
-unsafe fn run_unpublished<W: Work<T>, T, A>(header: NonNull<Header>) -> bool {
+unsafe fn run_unpublished<W: Work<T>, T, A>(
+    header: NonNull<Header>,
+    signal: Option<&StopSignal>,
+) -> bool {
     // SAFETY: forwarded.
     let (work, mut promise) = unsafe { take::<W, T, A>(header) };
     if !promise.set_running_or_notify_cancel() {
@@ -382,15 +457,15 @@ unsafe fn run_unpublished<W: Work<T>, T, A>(header: NonNull<Header>) -> bool {
         drop(after);
         return false;
     }
-    let token = promise.token();
     let raw = promise.raw();
+    let token = StopToken::of(raw.state(), signal);
     // The value is written into the cell's slot right where the call returns
     // it, not passed through a chain of frames (each one a copy of a `T` that
     // may be megabytes, in a debug build).
     let call = || {
         // SAFETY: the producer writes the slot once, before publishing; a
         // panic in `call` leaves it unwritten.
-        unsafe { raw.write_outcome_with(|| Ok(work.call(&token))) }
+        unsafe { raw.write_outcome_with(|| work.call(token)) }
     };
     #[cfg(feature = "std")]
     if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {

@@ -10,6 +10,7 @@ use crate::error::{Error, Panic, Undelivered};
 use crate::future::{SharedFuture, State};
 use crate::raw::{Empty, RawCell};
 use crate::state;
+use crate::sync::{AtomicBool, Ordering};
 
 /// Makes a pending future and its producer, in one allocation.
 ///
@@ -217,9 +218,7 @@ impl<T> Promise<T> {
     /// assert!(producer.token().is_stop_requested());
     /// ```
     pub fn token(&self) -> StopToken<'_> {
-        StopToken {
-            state: self.raw.state(),
-        }
+        StopToken::of(self.raw.state(), None)
     }
 
     /// The future's current state.
@@ -240,10 +239,14 @@ impl<T> Promise<T> {
 ///
 /// A stop is requested once the future was cancelled, the consumer dropped its
 /// future (for example an `AsyncExecutor::run` future dropped by a cancelled
-/// task), or the consumer asked the running job to stop
-/// ([`SharedFuture::request_stop`], `UnwrapFuture::request_stop`). The job
-/// still decides what to return; nothing else changes. (A *stop* is a request
-/// to running work; *cancelled* always means the future's state, Python's
+/// task), the consumer asked the running job to stop
+/// ([`SharedFuture::request_stop`], `UnwrapFuture::request_stop`), the
+/// executor was shut down with
+/// [`CancelFutures::AndStopRunning`](crate::CancelFutures::AndStopRunning)
+/// (through its [`StopSignal`]), or the job's deadline
+/// ([`JobOptions`](crate::JobOptions), with `std`) has passed. The job still
+/// decides what to return; nothing else changes. (A *stop* is a request to
+/// running work; *cancelled* always means the future's state, Python's
 /// `cancelled()`.)
 ///
 /// # Examples
@@ -254,7 +257,7 @@ impl<T> Promise<T> {
 /// let pool = ThreadPoolExecutor::new();
 /// let (started, is_started) = std::sync::mpsc::channel();
 /// let mut future = pool
-///     .submit_with(move |token| {
+///     .submit_stoppable(move |token| {
 ///         started.send(()).unwrap();
 ///         let mut rounds = 0_u64;
 ///         while !token.is_stop_requested() {
@@ -271,10 +274,35 @@ impl<T> Promise<T> {
 #[derive(Clone, Copy)]
 pub struct StopToken<'a> {
     state: &'a crate::state::StateWord,
+    /// The executor's stop for all its running jobs, if it has one.
+    signal: Option<&'a StopSignal>,
+    /// The job's deadline, if it was given one.
+    #[cfg(feature = "std")]
+    deadline: Option<std::time::Instant>,
 }
 
-impl StopToken<'_> {
+impl<'a> StopToken<'a> {
+    /// The token of the cell whose state is `state`, watching `signal`.
+    pub(crate) fn of(state: &'a crate::state::StateWord, signal: Option<&'a StopSignal>) -> Self {
+        StopToken {
+            state,
+            signal,
+            #[cfg(feature = "std")]
+            deadline: None,
+        }
+    }
+
+    /// The same token, also reporting a stop from `deadline` on.
+    #[cfg(feature = "std")]
+    pub(crate) fn until(mut self, deadline: std::time::Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
     /// `true` once the answer is no longer wanted (see the type's docs).
+    ///
+    /// Costs one relaxed load of the future's state, one of the executor's
+    /// signal, and for a job with a deadline a read of the clock.
     ///
     /// ```
     /// let (producer, future) = concurrent_futures::promise::<()>();
@@ -283,7 +311,95 @@ impl StopToken<'_> {
     /// ```
     pub fn is_stop_requested(&self) -> bool {
         let seen = self.state.load_relaxed();
-        seen.lifecycle() == state::CANCELLED || seen.cancel_requested() || !seen.consumer_alive()
+        if seen.lifecycle() == state::CANCELLED || seen.cancel_requested() || !seen.consumer_alive()
+        {
+            return true;
+        }
+        if self.signal.is_some_and(StopSignal::is_stop_requested) {
+            return true;
+        }
+        #[cfg(feature = "std")]
+        if self
+            .deadline
+            .is_some_and(|deadline| std::time::Instant::now() >= deadline)
+        {
+            return true;
+        }
+        false
+    }
+}
+
+/// A stop request shared by every job an executor runs: what
+/// `shutdown(CancelFutures::AndStopRunning)` raises, and what each running
+/// job's [`StopToken`] then reports. An executor of your own keeps one and runs
+/// its jobs with [`Job::run_under`](crate::Job::run_under).
+///
+/// The request is advisory and one-way: once raised it stays raised, and
+/// nothing is published through it (a job that sees it only decides to return
+/// early), so its loads and its store are relaxed.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures::{Job, StopSignal};
+///
+/// let signal = StopSignal::new();
+/// let (job, mut future) = Job::stoppable(|token| token.is_stop_requested());
+/// signal.request_stop(); // say, a shutdown began while the job waited
+/// job.run_under(&signal);
+/// assert!(future.try_take().unwrap().unwrap()); // the job saw the request
+/// ```
+pub struct StopSignal {
+    requested: AtomicBool,
+}
+
+impl StopSignal {
+    /// A signal that has not been raised.
+    ///
+    /// ```
+    /// assert!(!concurrent_futures::StopSignal::new().is_stop_requested());
+    /// ```
+    pub fn new() -> Self {
+        StopSignal {
+            requested: AtomicBool::new(false),
+        }
+    }
+
+    /// Raises the signal: every token watching it reports a stop request from
+    /// now on. Calling it again is harmless.
+    ///
+    /// ```
+    /// let signal = concurrent_futures::StopSignal::new();
+    /// signal.request_stop();
+    /// assert!(signal.is_stop_requested());
+    /// ```
+    pub fn request_stop(&self) {
+        // Relaxed: nothing is published through the flag (see the type's docs).
+        self.requested.store(true, Ordering::Relaxed);
+    }
+
+    /// `true` once [`request_stop`](Self::request_stop) was called.
+    ///
+    /// ```
+    /// assert!(!concurrent_futures::StopSignal::default().is_stop_requested());
+    /// ```
+    pub fn is_stop_requested(&self) -> bool {
+        // Relaxed: as in `request_stop`.
+        self.requested.load(Ordering::Relaxed)
+    }
+}
+
+impl Default for StopSignal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for StopSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StopSignal")
+            .field("stop_requested", &self.is_stop_requested())
+            .finish()
     }
 }
 

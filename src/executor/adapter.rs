@@ -23,15 +23,19 @@ use alloc::collections::VecDeque;
 use core::fmt;
 
 use super::lifecycle::{self, Inside, Latch, Released, run_quietly};
-use super::{Executor, Job};
+use super::{CancelFutures, Executor, Job};
 use crate::error::SubmitError;
 use crate::future::SharedFuture;
+use crate::promise::StopSignal;
 use crate::sync::{Arc, Mutex, MutexGuard};
 
 /// The lifecycle an adapter adds to a pool.
 #[derive(Default)]
 struct Lifecycle {
     state: Mutex<LifecycleState>,
+    /// Raised by `shutdown(CancelFutures::AndStopRunning)`: every job run
+    /// through this adapter watches it.
+    stop: StopSignal,
 }
 
 #[derive(Default)]
@@ -84,7 +88,7 @@ impl Lifecycle {
                 // `Job::run` catches the closure's panic; foreign code after it
                 // (a waker, a callback) must not take the pool's thread down
                 // either.
-                run_quietly(|| job.run());
+                run_quietly(|| job.run_under(&self.stop));
             }
             let released = {
                 let mut state = self.lock();
@@ -106,11 +110,14 @@ impl Lifecycle {
         released.complete();
     }
 
-    fn shutdown_nowait(&self, cancel_futures: bool) {
+    fn shutdown_nowait(&self, cancel: CancelFutures) {
+        if cancel.stops_running() {
+            self.stop.request_stop();
+        }
         let (cancelled, released) = {
             let mut state = self.lock();
             state.shutdown = true;
-            let cancelled = if cancel_futures {
+            let cancelled = if cancel.cancels_queued() {
                 core::mem::take(&mut state.queue)
             } else {
                 VecDeque::new()
@@ -184,8 +191,8 @@ macro_rules! adapter_executor {
                 Ok(())
             }
 
-            fn shutdown_nowait(&self, cancel_futures: bool) {
-                self.lifecycle.shutdown_nowait(cancel_futures);
+            fn shutdown_nowait(&self, cancel: CancelFutures) {
+                self.lifecycle.shutdown_nowait(cancel);
             }
 
             fn is_shutdown(&self) -> bool {
@@ -223,7 +230,7 @@ macro_rules! adapter_executor {
 /// let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap());
 /// let executor = RayonExecutor::new(pool);
 /// assert_eq!(executor.submit(|| 6 * 7).unwrap().wait().unwrap(), 42);
-/// executor.shutdown(false);
+/// executor.shutdown(concurrent_futures::CancelFutures::No);
 /// ```
 #[cfg(feature = "rayon")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
@@ -304,7 +311,7 @@ impl fmt::Debug for RayonExecutor {
 /// let runtime = tokio::runtime::Builder::new_multi_thread().build().unwrap();
 /// let executor = TokioBlockingExecutor::new(runtime.handle().clone());
 /// assert_eq!(executor.submit(|| "blocking work").unwrap().wait().unwrap(), "blocking work");
-/// executor.shutdown(false);
+/// executor.shutdown(concurrent_futures::CancelFutures::No);
 /// ```
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]

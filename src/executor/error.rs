@@ -27,7 +27,7 @@ impl From<SubmitError> for Error {
 /// use concurrent_futures::{Executor, InlineExecutor, SubmitError};
 ///
 /// let executor = InlineExecutor::new();
-/// executor.shutdown_nowait(false);
+/// executor.shutdown_nowait(concurrent_futures::CancelFutures::No);
 /// assert!(matches!(executor.submit(|| 1), Err(SubmitError::Shutdown)));
 /// ```
 #[derive(Debug, Clone)]
@@ -102,7 +102,7 @@ impl BrokenError {
     /// ```
     /// use concurrent_futures::{Executor, SubmitError, ThreadPoolExecutor};
     /// let pool = ThreadPoolExecutor::builder().initializer(|| Err::<(), _>("bad")).build().unwrap();
-    /// pool.shutdown(false); // the broken worker has exited
+    /// pool.shutdown(concurrent_futures::CancelFutures::No); // the broken worker has exited
     /// if let Err(SubmitError::Broken(broken)) = pool.submit(|| ()) {
     ///     assert_eq!(broken.cause().to_string(), "bad");
     /// }

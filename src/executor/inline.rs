@@ -3,9 +3,10 @@
 use core::cell::{Cell, RefCell};
 
 use super::lifecycle::{self, Latch};
-use super::{Executor, Job};
+use super::{CancelFutures, Executor, Job};
 use crate::error::SubmitError;
 use crate::future::SharedFuture;
+use crate::promise::StopSignal;
 
 /// Runs each job at once, on the thread that submits it, inside `execute`.
 /// For tests, `no_std` users, and work too small to send anywhere.
@@ -30,6 +31,9 @@ use crate::future::SharedFuture;
 #[derive(Default)]
 pub struct InlineExecutor {
     shutdown: Cell<bool>,
+    /// Raised by a shutdown with `CancelFutures::AndStopRunning` from inside a
+    /// job: the jobs running (nested) see it.
+    stop: StopSignal,
     running: Cell<usize>,
     terminated: RefCell<Latch>,
 }
@@ -73,12 +77,16 @@ impl Executor for InlineExecutor {
         }
         self.running.set(self.running.get() + 1);
         let _running = Running(self);
-        job.run();
+        job.run_under(&self.stop);
         Ok(())
     }
 
-    fn shutdown_nowait(&self, _cancel_futures: bool) {
-        // Nothing is ever queued: jobs run inside `execute`.
+    fn shutdown_nowait(&self, cancel: CancelFutures) {
+        // Nothing is ever queued: jobs run inside `execute`. Those running
+        // (a shutdown from inside a job) can be asked to stop.
+        if cancel.stops_running() {
+            self.stop.request_stop();
+        }
         self.shutdown.set(true);
         self.notify_if_terminated();
     }

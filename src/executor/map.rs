@@ -10,7 +10,9 @@ use crate::error::{Error, SubmitError};
 use crate::future::SharedFuture;
 use crate::lease::Lease;
 
-/// Options of [`Executor::map_with`].
+/// Options of every `map_with`: [`Executor::map_with`],
+/// [`AsyncExecutor::map_with`](crate::AsyncExecutor::map_with) and the process
+/// pool's `map_with`: Python's `timeout`, `chunksize` and 3.14's `buffersize`.
 ///
 /// ```
 /// use std::{num::NonZeroUsize, time::Duration};
@@ -19,15 +21,17 @@ use crate::lease::Lease;
 ///     .timeout(Duration::from_secs(30));
 /// # let _ = options;
 /// ```
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[must_use]
 pub struct MapOptions {
-    buffer_size: Option<NonZeroUsize>,
-    timeout: Option<Duration>,
+    pub(crate) chunk_size: Option<NonZeroUsize>,
+    pub(crate) buffer_size: Option<NonZeroUsize>,
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl MapOptions {
-    /// No bound (every item is submitted at once) and no timeout.
+    /// One item per job, no bound (every item is submitted at once) and no
+    /// timeout.
     ///
     /// ```
     /// let options = concurrent_futures::MapOptions::new();
@@ -37,10 +41,10 @@ impl MapOptions {
         Self::default()
     }
 
-    /// At most `jobs` submitted and not yet yielded (Python 3.14's `buffersize`):
-    /// the next item is submitted each time a result is yielded, so an endless
-    /// input works and at most `jobs` calls of `f` run at once. The same bound
-    /// as `AsyncExecutor::map_buffered`.
+    /// At most `jobs` submitted and not yet yielded (Python 3.14's
+    /// `buffersize`): the next job is submitted each time a result is yielded,
+    /// so an endless input works and at most `jobs` calls of `f` run at once.
+    /// With a [`chunk_size`](Self::chunk_size), a job is a chunk.
     ///
     /// ```
     /// let options = concurrent_futures::MapOptions::new().buffer_size(1.try_into().unwrap());
@@ -52,8 +56,10 @@ impl MapOptions {
     }
 
     /// An overall deadline, counted from the call to `map_with` (Python's
-    /// `timeout`). When a result is not ready by then, the iterator yields
-    /// [`Error::Timeout`], cancels every job not yet started, and ends.
+    /// `timeout`). When a result is not ready by then, the map yields
+    /// [`Error::Timeout`], cancels every job not yet started, and ends (the
+    /// async stream too: it is woken at the deadline by a timer thread that
+    /// `futures-timer` starts on first use).
     ///
     /// ```
     /// let options = concurrent_futures::MapOptions::new().timeout(std::time::Duration::from_secs(5));
@@ -62,6 +68,35 @@ impl MapOptions {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
+    }
+
+    /// Python's `chunksize`, for the process pool: `items` sent to a worker
+    /// process as one job, so that small jobs share one round trip. A chunk is
+    /// one job for cancellation, `max_tasks_per_child`, the bound and a
+    /// worker's death (which fails every item of the chunk); a panic fails
+    /// only its own item. An executor of closures (a thread pool, the
+    /// adapters, `AsyncExecutor` over them) submits one job per item whatever
+    /// this says, as Python's `ThreadPoolExecutor.map` ignores `chunksize`.
+    ///
+    /// ```
+    /// let options = concurrent_futures::MapOptions::new().chunk_size(64.try_into().unwrap());
+    /// # let _ = options;
+    /// ```
+    pub fn chunk_size(mut self, items: NonZeroUsize) -> Self {
+        self.chunk_size = Some(items);
+        self
+    }
+
+    /// Items per job: the chunk size, 1 by default.
+    #[cfg_attr(not(all(feature = "process", unix, not(loom))), allow(dead_code))]
+    pub(crate) fn chunk(&self) -> usize {
+        self.chunk_size.map_or(1, NonZeroUsize::get)
+    }
+
+    /// The deadline `timeout` gives, counted from now.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.timeout
+            .and_then(|timeout| Instant::now().checked_add(timeout))
     }
 }
 
@@ -80,7 +115,7 @@ impl MapOptions {
 /// ```
 /// use concurrent_futures::{Executor, ThreadPoolExecutor};
 /// let pool = ThreadPoolExecutor::new();
-/// let mut results = pool.map(0..3, |x| x + 1).unwrap();
+/// let mut results = pool.map(|x| x + 1, 0..3).unwrap();
 /// assert_eq!(results.next().unwrap().unwrap(), 1);
 /// drop(results); // iteration began: jobs not started yet are cancelled
 /// ```
@@ -115,17 +150,25 @@ where
     /// ```
     /// use concurrent_futures::{InlineExecutor, Map, MapOptions};
     /// let executor = InlineExecutor::new();
-    /// let squares: Vec<u32> = Map::new(&executor, 1..=3_u32, |x| x * x, MapOptions::new())
+    /// let squares: Vec<u32> = Map::new(&executor, |x| x * x, 1..=3_u32, MapOptions::new())
     ///     .unwrap()
     ///     .map(Result::unwrap)
     ///     .collect();
     /// assert_eq!(squares, [1, 4, 9]);
     /// ```
-    pub fn new(executor: E, items: I, f: F, options: MapOptions) -> Result<Self, SubmitError> {
-        let deadline = options
-            .timeout
-            .and_then(|timeout| Instant::now().checked_add(timeout));
-        let feed = Feed::start(items, f, options.buffer_size, submitter(&executor))?;
+    pub fn new(
+        executor: E,
+        f: F,
+        items: impl IntoIterator<IntoIter = I>,
+        options: MapOptions,
+    ) -> Result<Self, SubmitError> {
+        let deadline = options.deadline();
+        let feed = Feed::start(
+            items.into_iter(),
+            f,
+            options.buffer_size,
+            submitter(&executor),
+        )?;
         Ok(Map {
             executor,
             feed,
@@ -139,7 +182,7 @@ where
     /// ```
     /// use concurrent_futures::{Executor, ThreadPoolExecutor};
     /// let pool = ThreadPoolExecutor::new();
-    /// let mut results = pool.map(0..1000, |x| x).unwrap();
+    /// let mut results = pool.map(|x| x, 0..1000).unwrap();
     /// results.cancel_remaining();
     /// assert!(results.next().is_none());
     /// ```

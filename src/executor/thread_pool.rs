@@ -70,11 +70,12 @@ use core::time::Duration;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::lifecycle::{self, Latch, Released, run_quietly};
-use super::{Executor, Job};
+use super::{CancelFutures, Executor, Job};
 use crate::backoff::Backoff;
 use crate::error::{BrokenError, Error, SubmitError};
 use crate::future::SharedFuture;
 use crate::job::Completion;
+use crate::promise::StopSignal;
 use crate::sync::{Arc, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, thread};
 
 // Loom's `thread_local!` does not accept a `const { }` initializer.
@@ -134,7 +135,7 @@ type Initializer =
 /// let pool = ThreadPoolExecutor::builder().max_workers(2).thread_name_prefix("demo").build()?;
 /// let mut name = pool.submit(|| std::thread::current().name().map(str::to_owned)).unwrap();
 /// assert!(name.wait().unwrap().unwrap().starts_with("demo_"));
-/// pool.shutdown(false);
+/// pool.shutdown(concurrent_futures::CancelFutures::No);
 /// # Ok::<(), concurrent_futures::BuildError>(())
 /// ```
 pub struct ThreadPoolExecutor {
@@ -150,6 +151,9 @@ struct Shared {
     /// changes, so that a worker spinning for work can watch it without taking
     /// the lock. Only a hint: the worker pops under the lock.
     queued: AtomicUsize,
+    /// Raised by `shutdown(CancelFutures::AndStopRunning)`: every job a
+    /// worker runs watches it through its token.
+    stop: StopSignal,
     max_workers: usize,
     thread_name_prefix: String,
     stack_size: Option<usize>,
@@ -360,6 +364,7 @@ impl ThreadPoolBuilder {
                 state: Mutex::new(PoolState::default()),
                 work_ready: Condvar::new(),
                 queued: AtomicUsize::new(0),
+                stop: StopSignal::new(),
                 max_workers,
                 thread_name_prefix: self
                     .thread_name_prefix
@@ -762,7 +767,7 @@ impl Worker {
     fn run(&mut self, job: Job) {
         // `run_unpublished` catches the closure's panic; what can still unwind
         // is the `Drop` of a cancelled job's closure. The worker survives it.
-        self.unpublished = run_quietly(|| job.run_unpublished()).flatten();
+        self.unpublished = run_quietly(|| job.run_unpublished(Some(&self.shared.stop))).flatten();
         self.may_spin = true;
     }
 
@@ -847,11 +852,16 @@ impl Executor for ThreadPoolExecutor {
         }
     }
 
-    fn shutdown_nowait(&self, cancel_futures: bool) {
+    fn shutdown_nowait(&self, cancel: CancelFutures) {
+        if cancel.stops_running() {
+            // Before the queue is taken: a job a worker takes meanwhile is
+            // running, and sees the request at its token's next look.
+            self.shared.stop.request_stop();
+        }
         let (cancelled, released) = {
             let mut state = self.shared.lock();
             state.shutdown = true;
-            let cancelled = if cancel_futures {
+            let cancelled = if cancel.cancels_queued() {
                 core::mem::take(&mut state.queue)
             } else {
                 VecDeque::new()
@@ -873,8 +883,8 @@ impl Executor for ThreadPoolExecutor {
     /// pool's own workers (a job, or a done callback that a worker runs): that
     /// worker would wait for itself (Python raises `RuntimeError: cannot join
     /// current thread`), so it only begins shutdown and returns.
-    fn shutdown(&self, cancel_futures: bool) {
-        self.shutdown_nowait(cancel_futures);
+    fn shutdown(&self, cancel: CancelFutures) {
+        self.shutdown_nowait(cancel);
         if self.is_worker_thread() {
             return;
         }
@@ -933,7 +943,7 @@ impl Drop for ThreadPoolExecutor {
         // decrement read: impossible (coherence). So the submit is ordered
         // first anyway. Kept acq-rel: the `Arc` idiom, on a cold path.
         if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.shutdown_nowait(false);
+            self.shutdown_nowait(CancelFutures::No);
         }
     }
 }

@@ -6,92 +6,17 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::fmt;
-use core::num::NonZeroUsize;
 use core::pin::Pin;
 use core::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::ProcessFn;
 use super::pool::ProcessPoolExecutor;
 use crate::error::{Error, Panic, SubmitError};
+use crate::executor::MapOptions;
 use crate::executor::feed::Feed;
 use crate::future::SharedFuture;
 use crate::lease::Lease;
-
-/// Options of [`ProcessPoolExecutor::map_with`](super::ProcessPoolExecutor::map_with).
-///
-/// ```
-/// use std::{num::NonZeroUsize, time::Duration};
-/// let options = concurrent_futures::process::ProcessMapOptions::new()
-///     .chunk_size(NonZeroUsize::new(256).unwrap())
-///     .buffer_size(NonZeroUsize::new(8).unwrap())
-///     .timeout(Duration::from_secs(30));
-/// # let _ = options;
-/// ```
-#[derive(Debug, Clone, Copy, Default)]
-#[must_use]
-pub struct ProcessMapOptions {
-    chunk_size: Option<NonZeroUsize>,
-    buffer_size: Option<NonZeroUsize>,
-    timeout: Option<Duration>,
-}
-
-impl ProcessMapOptions {
-    /// One item per job, no bound, no timeout.
-    ///
-    /// ```
-    /// let options = concurrent_futures::process::ProcessMapOptions::new();
-    /// # let _ = options;
-    /// ```
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Python's `chunksize`: items sent to a worker as one job, so that small
-    /// jobs share one round trip. A chunk is one job for cancellation,
-    /// `max_tasks_per_child` and a worker's death (which fails every item of
-    /// the chunk); a panic fails only its own item.
-    ///
-    /// ```
-    /// let options = concurrent_futures::process::ProcessMapOptions::new().chunk_size(64.try_into().unwrap());
-    /// # let _ = options;
-    /// ```
-    pub fn chunk_size(mut self, items: NonZeroUsize) -> Self {
-        self.chunk_size = Some(items);
-        self
-    }
-
-    /// At most `chunks` chunks submitted and not yet yielded (Python 3.14's
-    /// `buffersize`): the next chunk is submitted as each one is consumed, so
-    /// an endless input works.
-    ///
-    /// ```
-    /// let options = concurrent_futures::process::ProcessMapOptions::new().buffer_size(4.try_into().unwrap());
-    /// # let _ = options;
-    /// ```
-    pub fn buffer_size(mut self, chunks: NonZeroUsize) -> Self {
-        self.buffer_size = Some(chunks);
-        self
-    }
-
-    /// An overall deadline for the blocking iterator, counted from the call to
-    /// `map_with` (Python's `timeout`): when a result is not ready by then, it
-    /// yields [`Error::Timeout`], cancels every job not yet started, and ends.
-    /// (The stream ignores it: use your runtime's timeout.)
-    ///
-    /// ```
-    /// let options = concurrent_futures::process::ProcessMapOptions::new().timeout(std::time::Duration::from_secs(5));
-    /// # let _ = options;
-    /// ```
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    pub(super) fn chunk(&self) -> usize {
-        self.chunk_size.map_or(1, NonZeroUsize::get)
-    }
-}
 
 /// Groups items into chunks of `size`.
 pub(super) struct Chunks<I> {
@@ -154,7 +79,7 @@ pub(super) type ChunkFuture<T> = SharedFuture<ChunkOutcomes<T>>;
 ///         pool.map(negate, [1, 2, 3]).unwrap().into_stream().map(Result::unwrap).collect(),
 ///     );
 ///     assert_eq!(negated, [-1, -2, -3]);
-///     pool.shutdown(false);
+///     pool.shutdown(concurrent_futures::CancelFutures::No);
 /// }
 /// ```
 #[must_use = "iterators and streams are lazy; the jobs run anyway, but their results are dropped"]
@@ -179,11 +104,9 @@ where
     pub(super) fn new(
         pool: ProcessPoolExecutor<Init>,
         chunks: Chunks<I>,
-        options: ProcessMapOptions,
+        options: MapOptions,
     ) -> Result<Self, SubmitError> {
-        let deadline = options
-            .timeout
-            .and_then(|timeout| Instant::now().checked_add(timeout));
+        let deadline = options.deadline();
         let mut lengths = VecDeque::new();
         let feed = Feed::start(
             chunks,
@@ -206,7 +129,7 @@ where
     /// use concurrent_futures::process::{ProcessPoolExecutor, process_fn};
     /// process_fn! { fn id(x: u8) -> u8 { x } }
     /// let pool = ProcessPoolExecutor::new();
-    /// pool.shutdown_nowait(false);
+    /// pool.shutdown_nowait(concurrent_futures::CancelFutures::No);
     /// // A shut-down pool refuses the map at once.
     /// assert!(pool.map(id, [1, 2]).is_err());
     /// ```
@@ -229,7 +152,18 @@ where
     /// assert!(futures::executor::block_on(stream.next()).is_none());
     /// ```
     pub fn into_stream(self) -> ProcessMapStream<Init, J, I> {
-        ProcessMapStream { map: self }
+        let timer = self.deadline.map(|deadline| {
+            futures_timer::Delay::new(deadline.saturating_duration_since(Instant::now()))
+        });
+        ProcessMapStream { map: self, timer }
+    }
+
+    /// The map's end at its timeout, as `Executor::map`'s: one `Timeout`, the
+    /// chunks not started cancelled.
+    fn time_out(&mut self, front: ChunkFuture<J::Output>) -> Result<J::Output, Error> {
+        front.cancel();
+        self.cancel_remaining();
+        Err(Error::Timeout)
     }
 
     /// Takes the front chunk's outcome into `ready` (an error is repeated for
@@ -312,9 +246,7 @@ where
                 Some(deadline) => future.wait_deadline(deadline),
             };
             if matches!(outcome, Err(Error::Timeout)) {
-                future.cancel();
-                self.cancel_remaining();
-                return Some(Err(Error::Timeout));
+                return Some(self.time_out(future));
             }
             self.settle(outcome);
         }
@@ -328,11 +260,14 @@ where
 
 /// [`ProcessMap`] as a [`Stream`](futures_core::Stream): made by
 /// [`ProcessMap::into_stream`]. It waits without blocking, under any runtime;
-/// the map's `timeout` does not apply (use the runtime's).
+/// the map's `timeout` applies as to the iterator (a timer wakes the stream:
+/// the `futures-timer` crate's thread, started on first use).
 #[must_use = "streams do nothing unless polled; dropping this one cancels the chunks not started"]
 pub struct ProcessMapStream<Init: ProcessFn<Output = ()>, J: ProcessFn, I: Iterator<Item = J::Args>>
 {
     map: ProcessMap<Init, J, I>,
+    /// The map's deadline, as a timer that wakes the stream.
+    timer: Option<futures_timer::Delay>,
 }
 
 impl<Init, J, I> futures_core::Stream for ProcessMapStream<Init, J, I>
@@ -345,7 +280,7 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         // Both types are `Unpin`: they hold no self-references.
-        let this = &mut self.get_mut().map;
+        let ProcessMapStream { map: this, timer } = self.get_mut();
         loop {
             if let Some(result) = this.ready.pop_front() {
                 return Poll::Ready(Some(result));
@@ -356,7 +291,16 @@ where
             };
             let outcome = match core::future::Future::poll(Pin::new(front), cx) {
                 Poll::Ready(outcome) => outcome,
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    let expired = timer.as_mut().is_some_and(|timer| {
+                        core::future::Future::poll(Pin::new(timer), cx).is_ready()
+                    });
+                    if !expired {
+                        return Poll::Pending;
+                    }
+                    let front = this.feed.pop_front();
+                    return Poll::Ready(front.map(|front| this.time_out(front)));
+                }
             };
             this.feed.pop_front();
             this.settle(outcome);

@@ -35,14 +35,18 @@
 //! `executor.submit(pow, 3, 4)`. Each job function gets its own workers, up to
 //! `max_workers` of them, started lazily.
 //!
-//! # Async, and the `Executor` trait
+//! # Async: the same `AsyncExecutor`
 //!
 //! [`ProcessPoolExecutor`] does not implement [`Executor`](crate::Executor):
-//! that trait's jobs are closures, which cannot cross a process boundary. Its
-//! futures are this crate's [`SharedFuture`](crate::SharedFuture)s all the
-//! same: await them directly, or through [`unwrap_future`](crate::unwrap_future)
-//! (dropping the wait cancels a job no worker has taken), from any runtime;
-//! [`ProcessMap::into_stream`] gives `map` as a `Stream`.
+//! that trait's jobs are closures, which cannot cross a process boundary. The
+//! async layer wraps it all the same, as easynetwork's
+//! `AsyncExecutor(ProcessPoolExecutor())`: `AsyncExecutor::new(pool)` has
+//! `run(f, args)`, `map(f, items)` and `map_with(f, items, options)` as
+//! streams, `shutdown(cancel).await`, `shutdown_nowait`, `wrapped()`, and the
+//! same cancellation rules (dropping a `run` future cancels a job no worker
+//! has taken). Its futures are this crate's
+//! [`SharedFuture`](crate::SharedFuture)s: await them directly, or through
+//! [`unwrap_future`](crate::unwrap_future), from any runtime.
 //!
 //! # Examples
 //!
@@ -63,17 +67,18 @@
 //!         [(3, 4), (12, 2)].into_iter().map(|args| pool.submit(pow, args).unwrap()).collect();
 //!     let results: Vec<u64> = futures.iter_mut().map(|f| f.wait().unwrap()).collect();
 //!     assert_eq!(results, [81, 144]);
-//!     pool.shutdown(false);
+//!     pool.shutdown(concurrent_futures::CancelFutures::No);
 //! }
 //! ```
 
+mod async_pool;
 mod error;
 mod map;
 mod pool;
 mod worker;
 
 pub use error::{Exit, ProcessError};
-pub use map::{ProcessMap, ProcessMapOptions, ProcessMapStream};
+pub use map::{ProcessMap, ProcessMapStream};
 pub use pool::{NoInitializer, ProcessBuildError, ProcessPoolBuilder, ProcessPoolExecutor};
 
 /// Re-exported for [`process_fn!`]'s expansion.

@@ -56,10 +56,11 @@ use nix::unistd::Pid;
 
 use super::ProcessFn;
 use super::error::{Exit, ProcessError};
-use super::map::{ChunkFuture, Chunks, ProcessMap, ProcessMapOptions};
+use super::map::{ChunkFuture, Chunks, ProcessMap};
 use super::worker::{Outcome, Reply, WireJob, WorkerArgs, decode, encode, worker_main};
 use crate::error::{BrokenError, Error, Panic, SubmitError};
 use crate::executor::lifecycle::{self, Inside, Latch, Released};
+use crate::executor::{CancelFutures, MapOptions};
 use crate::future::SharedFuture;
 use crate::promise::{Promise, promise};
 use crate::sync::{Arc, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, thread};
@@ -135,7 +136,7 @@ impl ProcessFn for NoInitializer {
 ///     let pool = ProcessPoolExecutor::new();
 ///     let mut future = pool.submit(square, 12).unwrap();
 ///     assert_eq!(future.wait().unwrap(), 144);
-///     pool.shutdown(false);
+///     pool.shutdown(concurrent_futures::CancelFutures::No);
 /// }
 /// ```
 pub struct ProcessPoolExecutor<Init: ProcessFn<Output = ()> = NoInitializer> {
@@ -423,7 +424,7 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolBuilder<Init> {
     ///     process::init();
     ///     let pool = ProcessPoolExecutor::builder().initializer(set_seed, 7).build().unwrap();
     ///     assert_eq!(pool.submit(read_seed, ()).unwrap().wait().unwrap(), 7);
-    ///     pool.shutdown(false);
+    ///     pool.shutdown(concurrent_futures::CancelFutures::No);
     /// }
     /// ```
     pub fn initializer<F: ProcessFn<Output = ()>>(
@@ -547,15 +548,15 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
     ///     process::init();
     ///     let pool = ProcessPoolExecutor::new();
     ///     assert_eq!(pool.submit(add, (2, 3)).unwrap().wait().unwrap(), 5);
-    ///     pool.shutdown(false);
+    ///     pool.shutdown(concurrent_futures::CancelFutures::No);
     /// }
     /// ```
     pub fn submit<J: ProcessFn>(
         &self,
-        job: J,
+        f: J,
         args: J::Args,
     ) -> Result<SharedFuture<J::Output>, SubmitError> {
-        let _ = job;
+        let _ = f;
         let (promise, future) = promise();
         let bytes = match encode(&args) {
             Ok(bytes) => bytes,
@@ -571,7 +572,7 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
         Ok(future)
     }
 
-    /// Submits one `map` chunk: `job` over every item, one future for all.
+    /// Submits one `map` chunk: `J` over every item, one future for all.
     pub(super) fn submit_chunk<J: ProcessFn>(
         &self,
         chunk: Vec<J::Args>,
@@ -592,7 +593,7 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
         Ok(future)
     }
 
-    /// Python's `map(fn, iterable, chunksize=1)`: runs `job` on every item in
+    /// Python's `map(fn, iterable, chunksize=1)`: runs `f` on every item in
     /// worker processes and yields the results in input order. Every item is
     /// submitted now (one job per item); see [`map_with`](Self::map_with) for
     /// a chunk size, a bound and a timeout. The result is a blocking
@@ -609,53 +610,54 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
     ///     let pool = ProcessPoolExecutor::new();
     ///     let cubes: Vec<u64> = pool.map(cube, 1..=4).unwrap().map(Result::unwrap).collect();
     ///     assert_eq!(cubes, [1, 8, 27, 64]);
-    ///     pool.shutdown(false);
+    ///     pool.shutdown(concurrent_futures::CancelFutures::No);
     /// }
     /// ```
-    pub fn map<J, I>(
-        &self,
-        job: J,
-        items: I,
-    ) -> Result<ProcessMap<Init, J, I::IntoIter>, SubmitError>
+    pub fn map<J, I>(&self, f: J, items: I) -> Result<ProcessMap<Init, J, I::IntoIter>, SubmitError>
     where
         J: ProcessFn,
         I: IntoIterator<Item = J::Args>,
     {
-        self.map_with(job, items, ProcessMapOptions::new())
+        self.map_with(f, items, MapOptions::new())
     }
 
-    /// [`map`](Self::map) with options: Python's `chunksize` (items per job,
-    /// so small jobs share one round trip), a bound on the chunks in flight
-    /// (Python 3.14's `buffersize`) and an overall timeout.
+    /// [`map`](Self::map) with [`MapOptions`]: Python's `chunksize` (items
+    /// per job, so small jobs share one round trip), a bound on the jobs
+    /// (chunks) in flight (Python 3.14's `buffersize`) and an overall timeout.
+    ///
+    /// # Errors
+    ///
+    /// The pool's refusal of the first chunks ([`SubmitError`]).
     ///
     /// ```rust,standalone_crate
     /// use std::num::NonZeroUsize;
-    /// use concurrent_futures::process::{self, ProcessMapOptions, ProcessPoolExecutor};
+    /// use concurrent_futures::MapOptions;
+    /// use concurrent_futures::process::{self, ProcessPoolExecutor};
     /// process::process_fn! {
     ///     fn double(x: u64) -> u64 { x * 2 }
     /// }
     /// fn main() {
     ///     process::init();
     ///     let pool = ProcessPoolExecutor::new();
-    ///     let options = ProcessMapOptions::new()
+    ///     let options = MapOptions::new()
     ///         .chunk_size(NonZeroUsize::new(256).unwrap())
     ///         .buffer_size(NonZeroUsize::new(4).unwrap());
     ///     let sum: u64 = pool.map_with(double, 0..10_000, options).unwrap().map(Result::unwrap).sum();
     ///     assert_eq!(sum, 99_990_000);
-    ///     pool.shutdown(false);
+    ///     pool.shutdown(concurrent_futures::CancelFutures::No);
     /// }
     /// ```
     pub fn map_with<J, I>(
         &self,
-        job: J,
+        f: J,
         items: I,
-        options: ProcessMapOptions,
+        options: MapOptions,
     ) -> Result<ProcessMap<Init, J, I::IntoIter>, SubmitError>
     where
         J: ProcessFn,
         I: IntoIterator<Item = J::Args>,
     {
-        let _ = job;
+        let _ = f;
         ProcessMap::new(
             self.clone(),
             Chunks::new(items.into_iter(), options.chunk()),
@@ -728,24 +730,40 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
         Ok(())
     }
 
-    /// Python's `shutdown(wait=False, cancel_futures=...)`: no new job is
-    /// accepted; with `cancel_futures`, queued jobs are cancelled; jobs that a
-    /// worker has taken finish. Returns at once; calling it again is harmless.
+    /// Python's `shutdown(wait=False, cancel_futures=..)`: no new job is
+    /// accepted; with [`CancelFutures::Yes`], queued jobs are cancelled; jobs
+    /// that a worker has taken finish. A process job has no
+    /// [`StopToken`](crate::StopToken), so what
+    /// [`CancelFutures::AndStopRunning`] can honestly offer is a signal: it
+    /// does what [`terminate_workers`](Self::terminate_workers) does (queued
+    /// jobs cancelled, `SIGTERM` to every worker process; a job that installs
+    /// a handler can stop cleanly, others fail with
+    /// [`ProcessError::WorkerDied`]). Returns at once; calling it again is
+    /// harmless.
     ///
     /// ```
-    /// use concurrent_futures::{SubmitError, process::{ProcessPoolExecutor, process_fn}};
+    /// use concurrent_futures::{CancelFutures, SubmitError, process::{ProcessPoolExecutor, process_fn}};
     /// process_fn! { fn one() -> u8 { 1 } }
     /// let pool = ProcessPoolExecutor::new();
-    /// pool.shutdown_nowait(false);
+    /// pool.shutdown_nowait(CancelFutures::No);
     /// assert!(pool.is_shutdown());
     /// assert!(matches!(pool.submit(one, ()), Err(SubmitError::Shutdown)));
     /// ```
-    pub fn shutdown_nowait(&self, cancel_futures: bool) {
+    pub fn shutdown_nowait(&self, cancel: CancelFutures) {
+        if cancel.stops_running() {
+            self.stop_workers(Signal::SIGTERM);
+            return;
+        }
+        self.begin_shutdown(cancel.cancels_queued());
+    }
+
+    /// Refuses new jobs, and cancels the queued ones if `cancel_queued`.
+    fn begin_shutdown(&self, cancel_queued: bool) {
         let mut state = self.shared.lock();
         state.shutdown = true;
         let mut cancelled = Vec::new();
         for group in &mut state.groups {
-            if cancel_futures {
+            if cancel_queued {
                 // Jobs re-queued after their worker died are running already:
                 // they stay.
                 let (started, queued): (VecDeque<_>, VecDeque<_>) =
@@ -793,7 +811,7 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
     /// ```
     /// let pool = concurrent_futures::process::ProcessPoolExecutor::new();
     /// let mut terminated = pool.terminated();
-    /// pool.shutdown_nowait(false);
+    /// pool.shutdown_nowait(concurrent_futures::CancelFutures::No);
     /// terminated.wait().unwrap();
     /// ```
     ///
@@ -813,20 +831,22 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
         Arc::as_ptr(&self.shared) as usize
     }
 
-    /// Python's `shutdown(wait=True, cancel_futures=...)`: begins shutdown,
-    /// waits until every accepted job has finished and every worker process
-    /// has exited, and joins the dispatcher threads.
+    /// Python's `shutdown(wait=True, cancel_futures=..)`: begins shutdown (as
+    /// [`shutdown_nowait`](Self::shutdown_nowait)), waits until every accepted
+    /// job has finished and every worker process has exited, and joins the
+    /// dispatcher threads.
     ///
     /// ```
+    /// use concurrent_futures::CancelFutures;
     /// let pool = concurrent_futures::process::ProcessPoolExecutor::new();
-    /// pool.shutdown(true);
+    /// pool.shutdown(CancelFutures::Yes);
     /// assert!(pool.terminated().is_done());
     /// ```
     ///
     /// Called from a done callback that one of the pool's dispatcher threads
     /// runs, it would wait for itself: it only begins shutdown.
-    pub fn shutdown(&self, cancel_futures: bool) {
-        self.shutdown_nowait(cancel_futures);
+    pub fn shutdown(&self, cancel: CancelFutures) {
+        self.shutdown_nowait(cancel);
         if lifecycle::is_inside(self.id()) {
             return;
         }
@@ -868,7 +888,7 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
 
     fn stop_workers(&self, signal: Signal) {
         self.shared.lock().stopping = true;
-        self.shutdown_nowait(true);
+        self.begin_shutdown(true);
         let state = self.shared.lock();
         // Signalled under the lock: a pid leaves `pids` (under the lock)
         // before it is reaped, so it cannot have been recycled.
@@ -908,7 +928,7 @@ impl<Init: ProcessFn<Output = ()>> Drop for ProcessPoolExecutor<Init> {
         // right: the count guards no memory (see `Clone`); AcqRel is the
         // conventional choice on a rarely taken path.
         if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.shutdown_nowait(false);
+            self.shutdown_nowait(CancelFutures::No);
         }
     }
 }
