@@ -291,6 +291,7 @@ impl<E: Executor> AsyncExecutor<E> {
             f,
             items.into_iter(),
             None,
+            None,
             #[cfg(feature = "std")]
             None,
         )
@@ -347,6 +348,7 @@ impl<E: Executor> AsyncExecutor<E> {
             f,
             items.into_iter(),
             options.buffer_size,
+            options.job_timeout,
             options.timeout,
         )
     }

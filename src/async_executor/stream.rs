@@ -1,10 +1,10 @@
 //! [`MapStream`]: the ordered result stream of [`AsyncExecutor::map`].
 
 use core::fmt;
-use core::future::Future;
 use core::num::NonZeroUsize;
 use core::pin::Pin;
 use core::task::{Context, Poll};
+use core::time::Duration;
 
 use super::AsyncExecutor;
 use crate::error::{Error, SubmitError};
@@ -46,6 +46,8 @@ pub struct MapStream<E: Executor, I: Iterator, F, T> {
     /// returned or moved into a spawned task.
     executor: AsyncExecutor<E>,
     feed: Feed<I, F, T>,
+    /// `MapOptions::job_timeout`: each job's deadline, from its submit.
+    job_timeout: Option<Duration>,
     /// `MapOptions::timeout`'s deadline, as a timer that wakes the stream.
     #[cfg(feature = "std")]
     deadline: Option<futures_timer::Delay>,
@@ -64,12 +66,14 @@ where
         f: F,
         items: I,
         bound: Option<NonZeroUsize>,
-        #[cfg(feature = "std")] timeout: Option<core::time::Duration>,
+        job_timeout: Option<Duration>,
+        #[cfg(feature = "std")] timeout: Option<Duration>,
     ) -> Result<Self, SubmitError> {
-        let feed = Feed::start(items, f, bound, submitter(&executor))?;
+        let feed = Feed::start(items, f, bound, submitter(&executor, job_timeout))?;
         Ok(MapStream {
             executor,
             feed,
+            job_timeout,
             #[cfg(feature = "std")]
             deadline: timeout.map(futures_timer::Delay::new),
         })
@@ -93,9 +97,12 @@ where
     }
 }
 
-/// How the async layer submits an item: `f(item)` in the caller's context.
+/// How the async layer submits an item: `f(item)` in the caller's context,
+/// with a deadline `job_timeout` from now if one is given (only with `std`,
+/// where `MapOptions` exists).
 fn submitter<E, Item, F, T>(
     executor: &AsyncExecutor<E>,
+    job_timeout: Option<Duration>,
 ) -> impl FnMut(Item, Lease<F>) -> Result<SharedFuture<T>, SubmitError> + '_
 where
     E: Executor,
@@ -104,7 +111,14 @@ where
     T: Send + 'static,
 {
     move |item, f| {
-        let (job, future) = Job::new(super::in_context(executor.context(), move || f(item)));
+        let call = super::in_context(executor.context(), move || f(item));
+        let (job, future) = match job_timeout {
+            #[cfg(feature = "std")]
+            Some(timeout) => {
+                Job::with_options(move |_| call(), crate::JobOptions::new().timeout(timeout))
+            }
+            _ => Job::new(call),
+        };
         executor.wrapped().execute(job).map(|()| future)
     }
 }
@@ -123,7 +137,8 @@ where
         // `MapStream` is `Unpin`: it holds no self-references.
         let this = self.get_mut();
         // The item owed for the result yielded last (see `Feed::refill`).
-        this.feed.refill(submitter(&this.executor));
+        this.feed
+            .refill(submitter(&this.executor, this.job_timeout));
         let Some(front) = this.feed.front_mut() else {
             return Poll::Ready(None);
         };
@@ -131,10 +146,9 @@ where
             Poll::Ready(outcome) => outcome,
             #[cfg(feature = "std")]
             Poll::Pending => {
-                let expired = this
-                    .deadline
-                    .as_mut()
-                    .is_some_and(|delay| Pin::new(delay).poll(cx).is_ready());
+                let expired = this.deadline.as_mut().is_some_and(|delay| {
+                    core::future::Future::poll(Pin::new(delay), cx).is_ready()
+                });
                 if !expired {
                     return Poll::Pending;
                 }

@@ -4,8 +4,8 @@ use core::fmt;
 use core::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
-use super::Executor;
 use super::feed::Feed;
+use super::{Executor, Job, JobOptions};
 use crate::error::{Error, SubmitError};
 use crate::future::SharedFuture;
 use crate::lease::Lease;
@@ -27,6 +27,7 @@ pub struct MapOptions {
     pub(crate) chunk_size: Option<NonZeroUsize>,
     pub(crate) buffer_size: Option<NonZeroUsize>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) job_timeout: Option<Duration>,
 }
 
 impl MapOptions {
@@ -67,6 +68,25 @@ impl MapOptions {
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// A deadline for each job, `timeout` after it is submitted (Python has
+    /// none): a job not started by then is skipped and one that returns
+    /// after it has its value dropped; either yields [`Error::Timeout`] in
+    /// the job's place, and the map goes on with the next item (unlike
+    /// [`timeout`](Self::timeout), which ends the map). The map's function
+    /// takes no token, so it cannot see the deadline while it runs; for jobs
+    /// that should stop early, submit them with `Executor::submit_with` and
+    /// [`JobOptions`](crate::JobOptions). Executors of closures only (the
+    /// process pool's jobs have no deadline).
+    ///
+    /// ```
+    /// let per_job = concurrent_futures::MapOptions::new().job_timeout(std::time::Duration::from_secs(2));
+    /// # let _ = per_job;
+    /// ```
+    pub fn job_timeout(mut self, timeout: Duration) -> Self {
+        self.job_timeout = Some(timeout);
         self
     }
 
@@ -129,6 +149,7 @@ where
     executor: E,
     feed: Feed<I, F, T>,
     deadline: Option<Instant>,
+    job_timeout: Option<Duration>,
 }
 
 impl<E, I, F, T> Map<E, I, F, T>
@@ -167,12 +188,13 @@ where
             items.into_iter(),
             f,
             options.buffer_size,
-            submitter(&executor),
+            submitter(&executor, options.job_timeout),
         )?;
         Ok(Map {
             executor,
             feed,
             deadline,
+            job_timeout: options.job_timeout,
         })
     }
 
@@ -191,9 +213,11 @@ where
     }
 }
 
-/// How `Executor::map` submits an item: `f(item)`, as a plain job.
+/// How `Executor::map` submits an item: `f(item)`, as a plain job, or with
+/// a deadline `job_timeout` from now.
 fn submitter<E, Item, F, T>(
     executor: &E,
+    job_timeout: Option<Duration>,
 ) -> impl FnMut(Item, Lease<F>) -> Result<SharedFuture<T>, SubmitError> + '_
 where
     E: Executor,
@@ -201,7 +225,15 @@ where
     F: Fn(Item) -> T + Send + Sync + 'static,
     T: Send + 'static,
 {
-    move |item, f| executor.submit(move || f(item))
+    move |item, f| {
+        let (job, future) = match job_timeout {
+            None => Job::new(move || f(item)),
+            Some(timeout) => {
+                Job::with_options(move |_| f(item), JobOptions::new().timeout(timeout))
+            }
+        };
+        executor.execute(job).map(|()| future)
+    }
 }
 
 impl<E, I, F, T> Iterator for Map<E, I, F, T>
@@ -219,13 +251,16 @@ where
         // before that result was yielded: a result counts against the bound
         // until it is yielded (CPython gh-131466, where the refill came first
         // and ran one job too many).
-        self.feed.refill(submitter(&self.executor));
+        self.feed
+            .refill(submitter(&self.executor, self.job_timeout));
         let mut future = self.feed.pop_front()?;
         let result = match self.deadline {
             None => future.wait(),
             Some(deadline) => future.wait_deadline(deadline),
         };
-        if matches!(result, Err(Error::Timeout)) {
+        // The map's own timeout leaves the job unfinished; a job that timed
+        // out itself (`job_timeout`) is done, and the map goes on.
+        if matches!(result, Err(Error::Timeout)) && !future.is_done() {
             future.cancel();
             self.feed.cancel();
         }
