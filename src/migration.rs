@@ -2,7 +2,8 @@
 //! `AsyncExecutor`, tokio's `spawn_blocking` and `blocking::unblock`.
 //!
 //! Each section shows the code you have, then its equivalent here (every Rust
-//! block below is a doctest).
+//! block below is a doctest, but the process pool's, which is
+//! `examples/process_async.rs`, run by CI).
 //!
 //! # Python `concurrent.futures`
 //!
@@ -89,6 +90,50 @@
 //! `handle_contexts` is the `tracing` feature: the caller's span is entered in
 //! the worker.
 //!
+//! # easynetwork's `AsyncExecutor` over a `ProcessPoolExecutor`
+//!
+//! ```python
+//! async with AsyncExecutor(ProcessPoolExecutor(), handle_contexts=False) as executor:
+//!     async with backend.create_task_group() as task_group:
+//!         tasks = [await task_group.start(executor.run, pow, a, b) for a, b in [(3, 4), (12, 2), (6, 8)]]
+//!     results = [await t.join() for t in tasks]
+//!     powers = [result async for result in executor.map(pow_50, (1, 4, 12))]
+//! ```
+//!
+//! The same `AsyncExecutor` wraps the process pool (feature `process`): its
+//! jobs are `process_fn!` functions and their arguments, as in Python.
+//! `examples/process_async.rs` is this program whole, run by CI; the heart of
+//! it:
+//!
+//! ```ignore
+//! process_fn! { fn pow(base: u64, exp: u32) -> u64 { base.pow(exp) } }
+//!
+//! let executor = AsyncExecutor::new(ProcessPoolExecutor::new());
+//! let mut task_group = tokio::task::JoinSet::new();
+//! let tasks: Vec<_> = [(3, 4), (12, 2), (6, 8)]
+//!     .into_iter()
+//!     .map(|(a, b)| task_group.spawn(executor.run(pow, (a, b))).id())
+//!     .collect();
+//! // ... join the group, then take each task's result in `tasks` order
+//! let powers: Vec<BigUint> = executor.map(pow_50, [1, 4, 12])?.try_collect().await?;
+//! executor.shutdown(CancelFutures::No).await; // `async with` exit
+//! ```
+//!
+//! What changes: `process::init()` comes first in `main` (workers re-execute
+//! the program), arguments go as one tuple, and a crashed worker fails only its
+//! own job (`Error::Process`), where Python breaks the whole pool.
+//!
+//! # Names: Python's words, said at the call site
+//!
+//! | Python / easynetwork | here |
+//! |---|---|
+//! | `shutdown(wait=True, cancel_futures=False)` | `shutdown(CancelFutures::No)` (`shutdown` always waits; `shutdown_nowait` never does) |
+//! | `shutdown(cancel_futures=True)` | `shutdown(CancelFutures::Yes)` |
+//! | a flag of your own in every job, for Ctrl-C | `shutdown(CancelFutures::AndStopRunning)`: every running job's `StopToken` says stop |
+//! | `map(fn, *iterables, timeout=, chunksize=, buffersize=)` | `map(f, items)` / `map_with(f, items, MapOptions::new().timeout(..).chunk_size(..).buffer_size(..))`, on every pool and on `AsyncExecutor` |
+//! | `asyncio.timeout(..)` around each `run` | `run_with(f, JobOptions::new().timeout(..))`, `submit_with(f, JobOptions)`, `MapOptions::job_timeout` |
+//! | a job that watches for cancellation | `submit_stoppable(\|token\| ..)`, `run_stoppable`, `Job::stoppable` |
+//!
 //! # tokio's `spawn_blocking`
 //!
 //! ```ignore
@@ -110,7 +155,7 @@
 //!
 //! What you gain: the pool is yours (its size, names and lifecycle), jobs not
 //! started are cancelled when the awaiting task goes away (`spawn_blocking`
-//! runs them anyway), `shutdown(cancel_futures)` exists, and the same code runs
+//! runs them anyway), `shutdown(CancelFutures::Yes)` exists, and the same code runs
 //! under any runtime. To keep tokio's blocking pool, wrap it:
 //! `TokioBlockingExecutor::new(handle)` (feature `tokio`).
 //!
