@@ -180,27 +180,40 @@ trait SpawnTicket {
     fn spawn(&self, ticket: Ticket);
 }
 
-/// The `Executor` impl of an adapter: a type with a `lifecycle: Arc<Lifecycle>`
+/// What the handles of one adapter share: dropped with the last handle, it
+/// begins shutdown (as the last `ThreadPoolExecutor` handle does), so that a
+/// `terminated()` taken before completes `Ok(())` once the accepted jobs are
+/// done, instead of being abandoned with the lifecycle. Tickets hold the
+/// lifecycle itself, not this: they are not handles.
+struct Handles(Arc<Lifecycle>);
+
+impl Drop for Handles {
+    fn drop(&mut self) {
+        self.0.shutdown_nowait(CancelFutures::No);
+    }
+}
+
+/// The `Executor` impl of an adapter: a type with a `lifecycle: Arc<Handles>`
 /// field that implements [`SpawnTicket`].
 macro_rules! adapter_executor {
     ($adapter:ty) => {
         impl Executor for $adapter {
             fn execute(&self, job: Job) -> Result<(), SubmitError> {
-                self.lifecycle.accept(job)?;
-                SpawnTicket::spawn(self, Ticket(Some(Arc::clone(&self.lifecycle))));
+                self.lifecycle.0.accept(job)?;
+                SpawnTicket::spawn(self, Ticket(Some(Arc::clone(&self.lifecycle.0))));
                 Ok(())
             }
 
             fn shutdown_nowait(&self, cancel: CancelFutures) {
-                self.lifecycle.shutdown_nowait(cancel);
+                self.lifecycle.0.shutdown_nowait(cancel);
             }
 
             fn is_shutdown(&self) -> bool {
-                self.lifecycle.is_shutdown()
+                self.lifecycle.0.is_shutdown()
             }
 
             fn terminated(&self) -> SharedFuture<()> {
-                self.lifecycle.terminated()
+                self.lifecycle.0.terminated()
             }
         }
     };
@@ -237,7 +250,7 @@ macro_rules! adapter_executor {
 #[derive(Clone)]
 pub struct RayonExecutor {
     pool: Arc<rayon::ThreadPool>,
-    lifecycle: Arc<Lifecycle>,
+    lifecycle: Arc<Handles>,
 }
 
 #[cfg(feature = "rayon")]
@@ -252,7 +265,7 @@ impl RayonExecutor {
     pub fn new(pool: Arc<rayon::ThreadPool>) -> Self {
         RayonExecutor {
             pool,
-            lifecycle: Arc::default(),
+            lifecycle: Arc::new(Handles(Arc::default())),
         }
     }
 
@@ -318,7 +331,7 @@ impl fmt::Debug for RayonExecutor {
 #[derive(Clone)]
 pub struct TokioBlockingExecutor {
     handle: tokio::runtime::Handle,
-    lifecycle: Arc<Lifecycle>,
+    lifecycle: Arc<Handles>,
 }
 
 #[cfg(feature = "tokio")]
@@ -333,7 +346,7 @@ impl TokioBlockingExecutor {
     pub fn new(handle: tokio::runtime::Handle) -> Self {
         TokioBlockingExecutor {
             handle,
-            lifecycle: Arc::default(),
+            lifecycle: Arc::new(Handles(Arc::default())),
         }
     }
 

@@ -145,20 +145,30 @@ mod inside {
 
     impl Inside {
         pub(crate) fn enter(id: usize) -> Inside {
-            tls::INSIDE.with(|inside: &RefCell<Vec<usize>>| inside.borrow_mut().push(id));
+            // `try_with` everywhere: during the thread's teardown (a
+            // thread-local's destructor) the list may be gone; no job of an
+            // executor is recorded as running there, and reading it must not
+            // panic ("cannot access a Thread Local Storage value during or
+            // after destruction" would abort inside a destructor).
+            let _ =
+                tls::INSIDE.try_with(|inside: &RefCell<Vec<usize>>| inside.borrow_mut().push(id));
             Inside(())
         }
     }
 
     impl Drop for Inside {
         fn drop(&mut self) {
-            tls::INSIDE.with(|inside: &RefCell<Vec<usize>>| inside.borrow_mut().pop());
+            let _ = tls::INSIDE.try_with(|inside: &RefCell<Vec<usize>>| inside.borrow_mut().pop());
         }
     }
 
     /// Whether the current thread is running a job of the executor `id`.
+    /// `false` once the thread's list is destroyed: a thread tearing down
+    /// runs no adapter's job.
     pub(crate) fn is_inside(id: usize) -> bool {
-        tls::INSIDE.with(|inside: &RefCell<Vec<usize>>| inside.borrow().contains(&id))
+        tls::INSIDE
+            .try_with(|inside: &RefCell<Vec<usize>>| inside.borrow().contains(&id))
+            .unwrap_or(false)
     }
 }
 

@@ -137,8 +137,10 @@ impl<'scope, E: Executor + ?Sized> Scope<'scope, '_, E> {
             // Counts the job as panicked if `f` unwinds; the job itself
             // catches the panic into the future. No `catch_unwind` here: it
             // would add copies of a `T` that may be large.
-            let _panicked = CountPanic(state);
-            f()
+            let mut panicked = CountPanic { state, armed: true };
+            let value = f();
+            panicked.armed = false;
+            value
         };
         let count_out = CountOut(Arc::clone(&self.state));
         // SAFETY: the job drops `count_out` only once its future is finished
@@ -303,15 +305,20 @@ impl ScopeState {
     }
 }
 
-/// Counts a panic of the job whose closure holds it, when dropped unwinding.
-struct CountPanic(Arc<ScopeState>);
+/// Counts a panic of the job whose closure holds it: dropped while still
+/// armed, the closure unwound. (Not `thread::panicking()`: a scope run inside
+/// a `Drop` during an unrelated panic would count its jobs that returned.)
+struct CountPanic {
+    state: Arc<ScopeState>,
+    armed: bool,
+}
 
 impl Drop for CountPanic {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if self.armed {
             // ORDERING: relaxed: read by `scope` after the wait, which the
             // scope's lock orders (see `ScopeState::panicked`).
-            self.0.panicked.fetch_add(1, Ordering::Relaxed);
+            self.state.panicked.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

@@ -24,7 +24,10 @@
 //!   comes back takes one unclaimed mark back if there is one; if there is none,
 //!   its own was claimed, and it pops the job left to it.
 //! - `retiring` counts workers that left `workers` after `keep_alive` idle and
-//!   whose exit guard has not run yet; their handles are detached.
+//!   whose exit guard has not run yet; their handles are detached. Their
+//!   threads are still alive, so `workers + retiring <= max_workers`: a job
+//!   that finds no place waits in the queue, and the exit guard of the
+//!   retiring worker dispatches it.
 //! - The pool is terminated (the latch is released) exactly when it is shut
 //!   down or broken, the queue is empty and `workers == retiring == 0`.
 //!
@@ -548,7 +551,10 @@ impl Shared {
             state.looking -= 1;
             return Ok(false);
         }
-        if state.workers >= this.max_workers {
+        // A retiring worker's thread is still alive (its thread-locals are
+        // being destroyed): it counts against `max_workers`, the most threads
+        // alive (Python's word). Its exit guard dispatches what waits.
+        if state.workers + state.retiring >= this.max_workers {
             return Ok(false);
         }
         Shared::spawn_worker(this, state).map(|()| false)
@@ -570,7 +576,7 @@ impl Shared {
                 state.workers += 1;
                 state.started += 1;
                 state.handles.push(handle);
-                debug_assert!(state.workers <= this.max_workers);
+                debug_assert!(state.workers + state.retiring <= this.max_workers);
                 Ok(())
             }
             Some(Err(error)) => Err(error.kind()),
@@ -632,17 +638,38 @@ impl Drop for ExitGuard {
         // foreign may unwind out of here (a waiter's wake, or the pool's own
         // drop, with its initializer, if this is the last reference).
         run_quietly(move || {
+            let mut notify = false;
+            let mut stranded = (VecDeque::new(), std::io::ErrorKind::Other);
             let released = {
                 let mut state = shared.lock();
                 if self.retired {
                     debug_assert!(state.retiring > 0, "a worker exited twice");
                     state.retiring -= 1;
+                    // Its thread held a place under `max_workers` that a
+                    // queued job may have waited for.
+                    if !state.queue.is_empty() && state.broken.is_none() {
+                        match Shared::dispatch(&shared, &mut state) {
+                            Ok(wake) => notify = wake,
+                            Err(kind) if state.workers == 0 && state.retiring == 0 => {
+                                // Nobody left to run them: fail them, as a
+                                // submit that cannot start a worker does.
+                                stranded = (core::mem::take(&mut state.queue), kind);
+                                shared.sync_queued(&state);
+                            }
+                            Err(_) => {}
+                        }
+                    }
                 } else {
                     debug_assert!(state.workers > 0, "a worker exited twice");
                     state.workers -= 1;
                 }
                 Shared::take_if_terminated(&mut state)
             };
+            if notify {
+                shared.work_ready.notify_one();
+            }
+            let (stranded, kind) = stranded;
+            lifecycle::finish_each(stranded, |job| job.fail(Error::Spawn(kind)));
             released.complete();
             drop(shared);
         });
