@@ -195,6 +195,7 @@ pub struct Panic {
 // SAFETY: `Panic` gives no `&` access to the payload of type `dyn Any + Send`
 // (which may be `!Sync`): `message` only downcasts to `&'static str` or `String`,
 // which are `Sync`, and every other access takes `self` or `&mut self`.
+#[allow(unsafe_code)]
 unsafe impl Sync for Panic {}
 
 impl Panic {

@@ -73,6 +73,11 @@
 //! park in this crate is loom's, so a downstream crate's own loom models see our
 //! internals too.
 #![no_std]
+// The unsafe code lives in the core (`cell/`) and the shim (`sync`); the three
+// exceptions elsewhere are allowed by name: the scope's lifetime erasure
+// (`Scope::submit`), `UnwrapFuture::into_inner` (a move out of a `Drop` type)
+// and `Panic`'s `Sync`.
+#![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
@@ -82,6 +87,7 @@ extern crate std;
 pub mod async_executor;
 #[cfg(feature = "std")]
 mod backoff;
+#[allow(unsafe_code)]
 mod cell;
 mod error;
 pub mod executor;
@@ -90,6 +96,7 @@ pub mod migration;
 #[cfg(all(feature = "process", unix, not(loom)))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "process", unix))))]
 pub mod process;
+#[allow(unsafe_code)]
 mod sync;
 #[cfg(feature = "std")]
 mod wait;

@@ -119,6 +119,7 @@ impl<T> UnwrapFuture<T> {
     /// let future = concurrent_futures::unwrap_future(future).into_inner();
     /// assert!(!future.is_cancelled());
     /// ```
+    #[allow(unsafe_code)] // a move out of a `Drop` type: see the SAFETY comment
     pub fn into_inner(self) -> SharedFuture<T> {
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, so the future is moved

@@ -126,6 +126,7 @@ impl<'scope, E: Executor + ?Sized> Scope<'scope, '_, E> {
     /// .unwrap();
     /// assert_eq!(total, 10);
     /// ```
+    #[allow(unsafe_code)] // the lifetime erasure: see the SAFETY comment
     pub fn submit<F, T>(&'scope self, f: F) -> Result<SharedFuture<T>, SubmitError>
     where
         F: FnOnce() -> T + Send + 'scope,
