@@ -795,3 +795,73 @@ async_scenarios!(
     async_panicking_job,
     async_cancelled_while_queued,
 );
+
+// ------------------------------------------- a `Drop` that panics, past it
+
+/// For comparison: a cancelled job whose closure's `Drop` panics is still
+/// `Err(Cancelled)` (the panic may unwind out of `run`; the outcome stands).
+#[test]
+fn a_cancelled_closure_whose_drop_panics_is_still_cancelled() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let tracked = Tracked::panicking(&drops);
+    let (job, mut future) = Job::with_options(
+        move |_| {
+            let _tracked = tracked;
+            1
+        },
+        JobOptions::new().timeout(FAR),
+    );
+    assert!(future.cancel());
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()));
+    assert!(matches!(future.try_take(), Some(Err(Error::Cancelled))));
+    assert_eq!(count(&drops), 1);
+}
+
+/// A job skipped at its deadline whose closure's `Drop` panics should report
+/// `Err(Timeout)` as documented ("either way the outcome is `Err(Timeout)`"),
+/// as a cancelled one stays `Err(Cancelled)`.
+#[test]
+#[ignore = "bug: WithDeadline::call drops the skipped closure inside the job's catch_unwind, so a panicking Drop turns Err(Timeout) into Err(Panicked(\"deliberate panic in Drop of Tracked\"))"]
+fn a_skipped_closure_whose_drop_panics_still_times_out() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let tracked = Tracked::panicking(&drops);
+    let (job, mut future) = Job::with_options(
+        move |_| {
+            let _tracked = tracked;
+            1
+        },
+        JobOptions::new().timeout(Duration::ZERO),
+    );
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()));
+    assert_eq!(count(&drops), 1);
+    match future.try_take() {
+        Some(Err(Error::Timeout)) => {}
+        other => panic!("expected Err(Timeout), got {other:?}"),
+    }
+}
+
+/// A value returned after the deadline whose `Drop` panics should still make
+/// the outcome `Err(Timeout)` (the job returned; it did not panic).
+#[test]
+#[ignore = "bug: WithDeadline::call drops the late value inside the job's catch_unwind, so a panicking Drop turns Err(Timeout) into Err(Panicked(\"deliberate panic in Drop of Tracked\")), reported as 'the job panicked'"]
+fn a_late_value_whose_drop_panics_still_times_out() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let late = Tracked::panicking(&drops);
+    let deadline = Instant::now() + SHORT;
+    let (job, mut future) = Job::with_options(
+        move |_| {
+            wait_past(deadline);
+            late
+        },
+        JobOptions::new().deadline(deadline),
+    );
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()));
+    assert_eq!(count(&drops), 1);
+    match future.try_take() {
+        Some(Err(Error::Timeout)) => {}
+        other => panic!(
+            "expected Err(Timeout), got {:?}",
+            other.map(|outcome| outcome.map(|_| "a value"))
+        ),
+    }
+}

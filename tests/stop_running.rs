@@ -311,6 +311,30 @@ fn no_then_and_stop_running<E: Executor>(executor: E, running: usize) {
     assert_eq!(count(&drops), 1);
 }
 
+/// A job that shuts its own executor down with `AndStopRunning` (the
+/// blocking `shutdown`, which from inside only begins it): its own token
+/// and every other running job's report the stop.
+fn stop_from_inside<E: Executor + Send + Sync + 'static>(executor: E, running: usize) {
+    let executor = Arc::new(executor);
+    let others = start_running(&*executor, running - 1, None);
+    let inner = Arc::clone(&executor);
+    let mut stopper = executor
+        .submit_stoppable(move |token| {
+            let before = token.is_stop_requested();
+            inner.shutdown(CancelFutures::AndStopRunning);
+            (before, token.is_stop_requested(), inner.is_shutdown())
+        })
+        .unwrap();
+    assert_eq!(stopper.wait().unwrap(), (false, true, true));
+    for (probe, mut future) in others {
+        assert!(probe.stop_seen());
+        probe.finish();
+        assert!(future.wait().unwrap());
+    }
+    assert_refuses_submits(&*executor);
+    executor.shutdown(CancelFutures::No);
+}
+
 /// Every scenario on one kind of executor: `$make` gives `(executor, what
 /// must outlive it)`, `$running` the jobs it runs at once.
 macro_rules! every_scenario {
@@ -360,6 +384,14 @@ macro_rules! every_scenario {
             no_hang(concat!(module_path!(), " no then stop"), || {
                 let (executor, _keep) = $make;
                 super::no_then_and_stop_running(executor, $running);
+            });
+        }
+
+        #[test]
+        fn a_job_stopping_its_own_executor() {
+            no_hang(concat!(module_path!(), " stop from inside"), || {
+                let (executor, _keep) = $make;
+                super::stop_from_inside(executor, $running);
             });
         }
     };
