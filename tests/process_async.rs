@@ -366,3 +366,70 @@ fn a_panicking_process_job_through_run() {
         });
     });
 }
+
+/// One worker, held; a `map` of the same function queued behind it, polled
+/// once (so it is live) and dropped: its jobs are cancelled and never run.
+#[test]
+fn dropping_a_polled_map_stream_cancels_its_queued_jobs() {
+    no_hang("drop map stream", || {
+        futures::executor::block_on(async {
+            let executor = executor(1);
+            let handshake = Handshake::new("async-drop-map");
+            let held = executor.run(hold_or_touch, (Some(handshake.path.clone()), None));
+            let (pid, stream) = handshake.accept();
+            let markers: Vec<Marker> = (0..3).map(|i| Marker::new(&format!("map-{i}"))).collect();
+            let mut results = executor
+                .map(
+                    hold_or_touch,
+                    markers.iter().map(|marker| (None, Some(marker.0.clone()))),
+                )
+                .unwrap();
+            assert!(futures::poll!(results.next()).is_pending());
+            drop(results);
+            release(stream);
+            assert_eq!(held.await.unwrap(), pid);
+            executor.shutdown(CancelFutures::No).await;
+            for marker in &markers {
+                assert!(!marker.exists(), "a job of a dropped map ran");
+            }
+        });
+    });
+}
+
+/// The map's overall `timeout` on the async stream: with the only worker
+/// held past it, the stream yields `Err(Timeout)` (woken by its timer) and
+/// ends; the jobs not started are cancelled and never run.
+#[test]
+fn map_stream_timeout_yields_timeout_and_ends() {
+    no_hang("map stream timeout", || {
+        futures::executor::block_on(async {
+            let executor = executor(1);
+            let handshake = Handshake::new("async-map-timeout");
+            let held = executor.run(hold_or_touch, (Some(handshake.path.clone()), None));
+            let (pid, stream) = handshake.accept();
+            let markers: Vec<Marker> = (0..2)
+                .map(|i| Marker::new(&format!("timeout-{i}")))
+                .collect();
+            let options = MapOptions::new().timeout(std::time::Duration::from_millis(20));
+            let outcomes: Vec<Result<u32, Error>> = executor
+                .map_with(
+                    hold_or_touch,
+                    markers.iter().map(|marker| (None, Some(marker.0.clone()))),
+                    options,
+                )
+                .unwrap()
+                .collect()
+                .await;
+            assert!(
+                matches!(outcomes.as_slice(), [Err(Error::Timeout)]),
+                "{outcomes:?}"
+            );
+            release(stream);
+            assert_eq!(held.await.unwrap(), pid);
+            executor.shutdown(CancelFutures::No).await;
+            for marker in &markers {
+                assert!(!marker.exists(), "a job of a timed-out map ran");
+            }
+        });
+    });
+}
