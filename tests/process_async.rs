@@ -433,3 +433,36 @@ fn map_stream_timeout_yields_timeout_and_ends() {
         });
     });
 }
+
+/// `shutdown_nowait(No)` leaves the queued job queued and the held one
+/// running; a later `shutdown(AndStopRunning).await` goes further: the queued
+/// job is cancelled, the held one's worker gets `SIGTERM`.
+#[test]
+fn a_later_shutdown_goes_further() {
+    no_hang("process later shutdown", || {
+        futures::executor::block_on(async {
+            let executor = executor(1);
+            let handshake = Handshake::new("async-further");
+            let held = executor.run(hold_or_touch, (Some(handshake.path.clone()), None));
+            let (pid, _stream) = handshake.accept();
+            let marker = Marker::new("further");
+            let mut queued = executor.run(hold_or_touch, (None, Some(marker.0.clone())));
+            executor.shutdown_nowait(CancelFutures::No);
+            assert!(executor.wrapped().is_shutdown());
+            assert!(futures::poll!(&mut queued).is_pending(), "still queued");
+            assert!(matches!(
+                executor.run(pow, (2, 2)).await,
+                Err(Error::Shutdown)
+            ));
+            executor.shutdown(CancelFutures::AndStopRunning).await;
+            match held.await {
+                Err(Error::Process(ProcessError::WorkerDied { pid: died, exit })) => {
+                    assert_eq!((died, exit), (pid, Exit::Signal(SIGTERM)));
+                }
+                other => panic!("expected the worker to die of SIGTERM, got {other:?}"),
+            }
+            assert!(matches!(queued.await, Err(Error::Cancelled)));
+            assert!(!marker.exists());
+        });
+    });
+}
