@@ -206,7 +206,11 @@ fn a_retiring_worker_counts_until_its_thread_locals_are_gone() {
     let mut next = pool.submit(|| ALIVE.load(Ordering::SeqCst)).unwrap();
     // The old thread is blocked in its thread-locals' teardown, so its exit
     // guard has not run: the submit started no second thread.
-    assert_eq!(pool.worker_count(), 0, "a second thread while the retiring one lives");
+    assert_eq!(
+        pool.worker_count(),
+        0,
+        "a second thread while the retiring one lives"
+    );
     release.send(()).unwrap();
     assert_eq!(
         next.wait().unwrap(),

@@ -821,7 +821,6 @@ fn a_cancelled_closure_whose_drop_panics_is_still_cancelled() {
 /// `Err(Timeout)` as documented ("either way the outcome is `Err(Timeout)`"),
 /// as a cancelled one stays `Err(Cancelled)`.
 #[test]
-#[ignore = "bug: WithDeadline::call drops the skipped closure inside the job's catch_unwind, so a panicking Drop turns Err(Timeout) into Err(Panicked(\"deliberate panic in Drop of Tracked\"))"]
 fn a_skipped_closure_whose_drop_panics_still_times_out() {
     let drops = Arc::new(AtomicUsize::new(0));
     let tracked = Tracked::panicking(&drops);
@@ -843,7 +842,6 @@ fn a_skipped_closure_whose_drop_panics_still_times_out() {
 /// A value returned after the deadline whose `Drop` panics should still make
 /// the outcome `Err(Timeout)` (the job returned; it did not panic).
 #[test]
-#[ignore = "bug: WithDeadline::call drops the late value inside the job's catch_unwind, so a panicking Drop turns Err(Timeout) into Err(Panicked(\"deliberate panic in Drop of Tracked\")), reported as 'the job panicked'"]
 fn a_late_value_whose_drop_panics_still_times_out() {
     let drops = Arc::new(AtomicUsize::new(0));
     let late = Tracked::panicking(&drops);

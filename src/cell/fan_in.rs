@@ -79,6 +79,8 @@ impl FanIn {
     /// calling thread until there is at least one or `deadline` passes.
     /// Returns `false` if the deadline passed with nothing recorded.
     pub(crate) fn wait(&self, into: &mut VecDeque<usize>, deadline: Option<Instant>) -> bool {
+        // On a pool's worker, run its queued jobs until one of ours finished.
+        crate::executor::help_while(0, &mut || self.lock().ready.is_empty(), deadline);
         let mut state = self.lock();
         loop {
             if !state.ready.is_empty() {

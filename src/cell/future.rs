@@ -350,6 +350,20 @@ impl<T> SharedFuture<T> {
         if deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
             return Err(Error::Timeout);
         }
+        // On a pool's worker, run that pool's queued jobs meanwhile (the one
+        // waited for first): a job that waits for another of its own pool
+        // does not deadlock the pool.
+        let raw = self.raw;
+        crate::executor::help_while(
+            raw.addr(),
+            &mut || !raw.state().load().is_finished(),
+            deadline,
+        );
+        seen = self.raw.state().load();
+        if seen.is_finished() {
+            // SAFETY: `&mut self`; finished, acquired.
+            return unsafe { self.raw.take(seen) };
+        }
         // A bounded wait first: a result that lands within a few microseconds
         // is taken without parking, which costs a futex call on both sides
         // (none under loom).

@@ -51,17 +51,31 @@ struct WithDeadline<F> {
     deadline: std::time::Instant,
 }
 
+/// Drops what a deadline made useless (a skipped closure, a late value): a
+/// `Drop` that panics does not turn the timeout into a panic, as a cancelled
+/// job's closure does not (its payload is dropped too; one whose own `Drop`
+/// panics is leaked).
+#[cfg(feature = "std")]
+fn drop_quietly<V>(value: V) {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        if let Err(second) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            core::mem::forget(second);
+        }
+    }
+}
+
 #[cfg(feature = "std")]
 impl<F: FnOnce(&StopToken<'_>) -> T, T> Work<T> for WithDeadline<F> {
     fn call(self, token: StopToken<'_>) -> Result<T, Error> {
         let WithDeadline { f, deadline } = self;
         if std::time::Instant::now() >= deadline {
-            drop(f);
+            drop_quietly(f);
             return Err(Error::Timeout);
         }
         let value = f(&token.until(deadline));
         if std::time::Instant::now() >= deadline {
-            drop(value);
+            drop_quietly(value);
             return Err(Error::Timeout);
         }
         Ok(value)
@@ -329,6 +343,14 @@ impl Job {
         let this = ManuallyDrop::new(self);
         // SAFETY: the job is consumed: its entry runs once.
         unsafe { (this.vtable.fail)(this.header, error) }
+    }
+
+    /// The address of the job's cell, the same as its future's
+    /// (`RawCell::addr`): a waiting worker finds the job it waits for in the
+    /// queue by it.
+    #[cfg(feature = "std")]
+    pub(crate) fn addr(&self) -> usize {
+        self.header.as_ptr().addr()
     }
 
     /// `true` if the job's future was cancelled: running it would skip the

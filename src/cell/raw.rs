@@ -196,6 +196,12 @@ impl<T> Clone for RawCell<T> {
 impl<T> Copy for RawCell<T> {}
 
 impl<T> RawCell<T> {
+    /// The cell's address: what tells a queued job apart (`Job::addr`).
+    #[cfg(feature = "std")]
+    pub(crate) fn addr(&self) -> usize {
+        self.ptr.as_ptr().addr()
+    }
+
     /// Allocates a stand-alone `Cell<T>` (a `promise()` pair), in place.
     pub(crate) fn allocate() -> Self {
         let ptr = allocate_uninit::<Cell<T>>();

@@ -111,9 +111,6 @@ impl Lifecycle {
     }
 
     fn shutdown_nowait(&self, cancel: CancelFutures) {
-        if cancel.stops_running() {
-            self.stop.request_stop();
-        }
         let (cancelled, released) = {
             let mut state = self.lock();
             state.shutdown = true;
@@ -124,6 +121,10 @@ impl Lifecycle {
             };
             (cancelled, Self::take_if_terminated(&mut state))
         };
+        if cancel.stops_running() {
+            // After the queue is taken, as in the thread pool.
+            self.stop.request_stop();
+        }
         lifecycle::cancel_all(cancelled);
         released.complete();
     }

@@ -37,6 +37,8 @@ pub use map::{Map, MapOptions};
 #[cfg(feature = "std")]
 pub use scope::{Scope, ScopeError, scope};
 #[cfg(feature = "std")]
+pub(crate) use thread_pool::help_while;
+#[cfg(feature = "std")]
 pub use thread_pool::{BuildError, ThreadPoolBuilder, ThreadPoolExecutor};
 
 use crate::future::SharedFuture;

@@ -26,11 +26,20 @@ use crate::sync::{Arc, AtomicUsize, Condvar, Mutex, Ordering};
 /// its job's future, as [`Error::Panicked`](crate::Error::Panicked)). The
 /// scope's value is in the error, so that nothing `f` computed is lost.
 ///
-/// # Deadlocks
+/// # Waiting inside the pool: helping, and what it does not cover
 ///
-/// The scope waits for its jobs on the calling thread. Called from a job of
-/// the same executor with no other worker free to run the scoped jobs, the
-/// wait cannot end (as with any blocking wait for work queued behind oneself).
+/// The scope waits for its jobs on the calling thread. Called from a job of a
+/// `ThreadPoolExecutor` (on one of its workers), the wait *helps*: it runs
+/// the pool's queued jobs, this scope's among them, on the waiting thread, as
+/// rayon's `scope` does, so a scope opened inside the only worker of its pool
+/// completes (see [`ThreadPoolExecutor`](crate::ThreadPoolExecutor)'s
+/// "Waiting inside the pool" for the rules). On the adapters
+/// (`RayonExecutor`, `TokioBlockingExecutor`) the queue is ours but the
+/// threads are not: the wait does not help, so a scope opened in a job of a
+/// one-thread rayon pool (or inside its `install`) waits for a thread that
+/// never comes; use rayon's own `scope` there, which helps with rayon's
+/// queue. Called from a job of the same executor with no worker free and
+/// nothing to help with, the wait cannot end (as in Python).
 ///
 /// # Examples
 ///
@@ -296,6 +305,10 @@ impl ScopeState {
     }
 
     fn wait_for_jobs(&self) {
+        // On a pool's worker, run its queued jobs (this scope's among them)
+        // instead of only waiting: a scope opened inside the only worker of
+        // its pool completes.
+        crate::executor::help_while(0, &mut || *self.lock() > 0, None);
         let mut jobs = self.lock();
         while *jobs > 0 {
             jobs = self

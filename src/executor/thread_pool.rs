@@ -92,9 +92,78 @@ mod worker_locals {
         /// up (thread-local destructors run in reverse order of registration).
         pub(super) static EXIT_GUARD: core::cell::RefCell<Option<super::ExitGuard>> =
             core::cell::RefCell::new(None);
+        /// The pool whose queue this worker helps with while a job of it
+        /// waits (see `help_while`).
+        pub(super) static HELPING: core::cell::RefCell<Option<crate::sync::Arc<super::Shared>>> =
+            core::cell::RefCell::new(None);
+        /// How many helped jobs are running on this thread, nested.
+        pub(super) static HELP_DEPTH: core::cell::Cell<usize> = core::cell::Cell::new(0);
     }
 }
-use worker_locals::{CURRENT_POOL, EXIT_GUARD};
+use worker_locals::{CURRENT_POOL, EXIT_GUARD, HELP_DEPTH, HELPING};
+
+/// How deep helped jobs may nest on one worker (a helped job that waits helps
+/// in turn): past it, a wait is a plain wait, so the stack stays bounded.
+const MAX_HELP_DEPTH: usize = 16;
+
+/// Helping (rayon's rule for `join` and `scope`, where Python's
+/// `ThreadPoolExecutor` deadlocks): called by every blocking wait
+/// (`SharedFuture::wait*`, the fan-in of `wait` and `as_completed`, the end of
+/// a `scope`) before it parks. On a worker of a `ThreadPoolExecutor`, while
+/// `pending()` holds and `deadline` has not passed, it takes queued jobs of
+/// that pool and runs them on this thread: first the job whose cell is at
+/// `wanted` (the future waited for) if it is still queued, then the others in
+/// queue order. It returns when the wait is over, the queue is empty (the
+/// awaited job runs elsewhere, or has yet to be submitted: the caller then
+/// parks as usual), or the nesting bound is reached. Off a worker it returns
+/// at once. A helped job runs as on any worker: under the pool's stop signal,
+/// with this thread's thread-locals; its panic is caught into its own future,
+/// and foreign code that unwinds from it (a waker, a callback) is caught too,
+/// so nothing unwinds through the waiter's frame.
+pub(crate) fn help_while(
+    wanted: usize,
+    pending: &mut dyn FnMut() -> bool,
+    deadline: Option<std::time::Instant>,
+) {
+    let _ = HELPING.try_with(|helping| {
+        let helping = helping.borrow();
+        let Some(shared) = helping.as_ref() else {
+            return;
+        };
+        let depth = HELP_DEPTH.with(core::cell::Cell::get);
+        if depth >= MAX_HELP_DEPTH {
+            return;
+        }
+        struct Nested(usize);
+        impl Drop for Nested {
+            fn drop(&mut self) {
+                HELP_DEPTH.with(|depth| depth.set(self.0));
+            }
+        }
+        HELP_DEPTH.with(|cell| cell.set(depth + 1));
+        let _nested = Nested(depth);
+        let mut wanted = Some(wanted);
+        while pending() && deadline.is_none_or(|deadline| std::time::Instant::now() < deadline) {
+            let job = {
+                let mut state = shared.lock();
+                // The one waited for, if queued: one scan per wait.
+                let at = wanted
+                    .take()
+                    .and_then(|wanted| state.queue.iter().position(|job| job.addr() == wanted))
+                    .unwrap_or(0);
+                let job = state.queue.remove(at);
+                if job.is_some() {
+                    shared.sync_queued(&state);
+                }
+                job
+            };
+            let Some(job) = job else {
+                return;
+            };
+            run_quietly(|| job.run_under(&shared.stop));
+        }
+    });
+}
 
 type Initializer =
     Box<dyn Fn() -> Result<(), Box<dyn core::error::Error + Send + Sync>> + Send + Sync>;
@@ -116,6 +185,43 @@ type Initializer =
 /// worker. A task's `Waker` or a blocked thread is woken in place, while the
 /// worker holds its next job: a `Waker::wake` must not block (no runtime's
 /// does), as every executor that wakes tasks assumes.
+///
+/// # Waiting inside the pool: helping
+///
+/// Python's documentation shows a deadlock: with `max_workers=1`, a job that
+/// submits another job to its own pool and waits for its result waits
+/// forever. Here it completes, as in rayon: a blocking wait on one of the
+/// pool's workers (`SharedFuture::wait`, `wait_timeout`, `wait_deadline`,
+/// `Map::next`, `as_completed`, `wait(..)`, the end of a `scope`) first runs
+/// the pool's queued jobs on the waiting thread:
+///
+/// - the job it waits for first, if it is still queued, then the others in
+///   queue order, until its wait is over;
+/// - a helped job runs as on any worker: on this thread (its thread-locals),
+///   under the pool's stop signal (its `StopToken`), its panic caught into
+///   its own future and nothing foreign unwinding into the waiter's frame;
+/// - helped jobs nest (a helped job that waits helps in turn) at most 16 deep
+///   per worker; deeper, and once the queue is empty (the awaited job runs on
+///   another worker, or is not submitted yet), the wait is a plain wait.
+///
+/// What helping cannot do: a cycle of running jobs that wait on each other,
+/// or a chain deeper than the bound with no free worker, still waits for
+/// ever, as in Python (a timed wait reports `Error::Timeout`); and a helped
+/// job that blocks (on a channel, say) holds the waiter under it until it
+/// returns, as in rayon. A job that waits for *another* pool's future does
+/// not help it.
+///
+/// ```
+/// use concurrent_futures::{Executor, ThreadPoolExecutor};
+///
+/// // Python's deadlock example, with max_workers=1: it completes.
+/// let pool = ThreadPoolExecutor::builder().max_workers(1).build().unwrap();
+/// let same_pool = pool.clone();
+/// let mut outer = pool
+///     .submit(move || same_pool.submit(|| 6 * 7).unwrap().wait().unwrap())
+///     .unwrap();
+/// assert_eq!(outer.wait().unwrap(), 42);
+/// ```
 ///
 /// # Cloning and dropping
 ///
@@ -685,6 +791,7 @@ fn worker_main(shared: Arc<Shared>) {
         });
     });
     CURRENT_POOL.with(|pool| pool.set(Arc::as_ptr(&shared) as usize));
+    HELPING.with(|helping| *helping.borrow_mut() = Some(Arc::clone(&shared)));
     if shared.initialize() {
         Worker {
             shared,
@@ -880,11 +987,6 @@ impl Executor for ThreadPoolExecutor {
     }
 
     fn shutdown_nowait(&self, cancel: CancelFutures) {
-        if cancel.stops_running() {
-            // Before the queue is taken: a job a worker takes meanwhile is
-            // running, and sees the request at its token's next look.
-            self.shared.stop.request_stop();
-        }
         let (cancelled, released) = {
             let mut state = self.shared.lock();
             state.shutdown = true;
@@ -896,6 +998,13 @@ impl Executor for ThreadPoolExecutor {
             self.shared.sync_queued(&state);
             (cancelled, Shared::take_if_terminated(&mut state))
         };
+        if cancel.stops_running() {
+            // After the queue is taken: every job a worker took before is
+            // running and sees the request at its token's next look, and no
+            // job freed by the stop can take a queued one meant to be
+            // cancelled (raised before, it could).
+            self.shared.stop.request_stop();
+        }
         self.shared.work_ready.notify_all();
         lifecycle::cancel_all(cancelled);
         released.complete();
