@@ -112,6 +112,8 @@ pub use async_executor::{AsyncExecutor, MapStream, UnwrapFuture, unwrap_future};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+#[cfg(feature = "std")]
+pub use async_executor::AsCompletedStream;
 #[cfg(all(feature = "std", not(loom)))]
 pub use async_executor::{default_executor, run_blocking};
 pub use error::{Error, Panic, Undelivered, UndeliveredReason};

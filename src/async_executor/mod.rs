@@ -9,11 +9,15 @@
 
 #[cfg(all(feature = "std", not(loom)))]
 mod default;
+#[cfg(feature = "std")]
+mod fan_in;
 mod stream;
 mod unwrap;
 
 #[cfg(all(feature = "std", not(loom)))]
 pub use default::{default_executor, run_blocking};
+#[cfg(feature = "std")]
+pub use fan_in::{AsCompletedStream, as_completed, wait};
 pub use stream::MapStream;
 pub use unwrap::{UnwrapFuture, unwrap_future};
 

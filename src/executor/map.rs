@@ -130,7 +130,7 @@ impl MapOptions {
 /// are dropped on the worker). An iterator that was never advanced cancels
 /// nothing: every submitted job runs (CPython's
 /// `test_map_submits_without_iteration`). Call [`cancel_remaining`](Map::cancel_remaining) to cancel
-/// explicitly.
+/// explicitly. (Dropping an [`AsCompleted`](crate::AsCompleted) cancels nothing.)
 ///
 /// ```
 /// use concurrent_futures::{Executor, ThreadPoolExecutor};
