@@ -128,7 +128,8 @@ pub use executor::SubmitError;
 pub use executor::TokioBlockingExecutor;
 #[cfg(feature = "std")]
 pub use executor::{
-    BuildError, Map, MapOptions, Scope, ScopeError, ThreadPoolBuilder, ThreadPoolExecutor, scope,
+    BuildError, Map, MapOptions, MapUnordered, Scope, ScopeError, ThreadPoolBuilder,
+    ThreadPoolExecutor, scope,
 };
 pub use executor::{CancelFutures, Executor, InlineExecutor, Job};
 pub use future::{SharedFuture, State};

@@ -215,7 +215,7 @@ where
 
 /// How `Executor::map` submits an item: `f(item)`, as a plain job, or with
 /// a deadline `job_timeout` from now.
-fn submitter<E, Item, F, T>(
+pub(super) fn submitter<E, Item, F, T>(
     executor: &E,
     job_timeout: Option<Duration>,
 ) -> impl FnMut(Item, Lease<F>) -> Result<SharedFuture<T>, SubmitError> + '_
