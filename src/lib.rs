@@ -113,7 +113,7 @@ pub use async_executor::{AsyncExecutor, MapStream, UnwrapFuture, unwrap_future};
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 #[cfg(feature = "std")]
-pub use async_executor::AsCompletedStream;
+pub use async_executor::{AsCompletedStream, MapUnorderedStream};
 #[cfg(all(feature = "std", not(loom)))]
 pub use async_executor::{default_executor, run_blocking};
 pub use error::{Error, Panic, Undelivered, UndeliveredReason};

@@ -216,3 +216,202 @@ fn map_unordered_timeout_yields_one_timeout_cancels_and_ends() {
         assert_eq!(count(&ran), 0); // 1 and 2 were queued behind 0: cancelled
     });
 }
+
+// The async stream: `AsyncExecutor::map_unordered(_with)`.
+
+use concurrent_futures::AsyncExecutor;
+use futures::StreamExt;
+
+/// The completion-order test as an async body, for each runtime.
+async fn stream_completion_order_body() {
+    let executor = AsyncExecutor::new(pool(3));
+    let (gates, items): (Vec<_>, Vec<_>) = (0..3).map(|_| mpsc::channel::<()>()).unzip();
+    let (started, starts) = mpsc::channel::<()>();
+    let mut results = executor
+        .map_unordered(
+            move |gate: mpsc::Receiver<()>| {
+                started.send(()).unwrap();
+                gate.recv().unwrap();
+            },
+            items,
+        )
+        .unwrap();
+    for _ in 0..3 {
+        starts.recv().unwrap();
+    }
+    for index in [1, 2, 0] {
+        gates[index].send(()).unwrap();
+        let (yielded, outcome) = results.next().await.unwrap();
+        assert_eq!(yielded, index);
+        outcome.unwrap();
+    }
+    assert!(results.next().await.is_none());
+}
+
+#[test]
+fn map_unordered_stream_yields_in_completion_order_under_three_runtimes() {
+    no_hang("futures::executor", || {
+        futures::executor::block_on(stream_completion_order_body())
+    });
+    no_hang("smol", || smol::block_on(stream_completion_order_body()));
+    no_hang("tokio", || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap()
+            .block_on(async { tokio::spawn(stream_completion_order_body()).await.unwrap() })
+    });
+}
+
+#[test]
+fn map_unordered_stream_keeps_the_bound_and_yields_each_index_once() {
+    let executor = AsyncExecutor::new(pool(4));
+    let started = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&started);
+    let mut results = executor
+        .map_unordered_with(
+            move |x: usize| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                x
+            },
+            0..100,
+            bound(2),
+        )
+        .unwrap();
+    let mut seen = HashSet::new();
+    futures::executor::block_on(async {
+        while let Some((index, outcome)) = results.next().await {
+            assert_eq!(outcome.unwrap(), index);
+            assert!(seen.insert(index), "{index} twice");
+            assert!(count(&started) <= seen.len() + 2);
+        }
+    });
+    assert_eq!(seen.len(), 100);
+}
+
+#[test]
+fn map_unordered_stream_stopped_after_n_submits_at_most_n_plus_buffer_size() {
+    let pool = pool(4);
+    let executor = AsyncExecutor::new(pool.clone());
+    let started = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&started);
+    let taken = futures::executor::block_on(
+        executor
+            .map_unordered_with(
+                move |x: u64| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    x
+                },
+                0_u64..,
+                bound(2),
+            )
+            .unwrap()
+            .take(3)
+            .count(),
+    );
+    assert_eq!(taken, 3);
+    pool.shutdown(CancelFutures::No);
+    assert!(count(&started) <= 3 + 2, "{} started", count(&started));
+}
+
+#[test]
+fn dropping_map_unordered_stream_after_polling_cancels_jobs_not_started() {
+    no_hang("stream drop cancels", || {
+        let pool = pool(1);
+        let executor = AsyncExecutor::new(pool.clone());
+        let drops = Arc::new(AtomicUsize::new(0));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (holding, held) = mpsc::channel();
+        let (release, gate) = mpsc::channel();
+        let items = vec![
+            Step::Quick(Tracked::counting(&drops)),
+            Step::Hold(Tracked::counting(&drops), holding, gate),
+            Step::Counted(Tracked::counting(&drops)),
+            Step::Counted(Tracked::counting(&drops)),
+        ];
+        let counter = Arc::clone(&ran);
+        let mut results = executor
+            .map_unordered(
+                move |step: Step| match step {
+                    Step::Quick(_tracked) => {}
+                    Step::Hold(_tracked, holding, gate) => {
+                        holding.send(()).unwrap();
+                        let _ = gate.recv();
+                    }
+                    Step::Counted(_tracked) => {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                },
+                items,
+            )
+            .unwrap();
+        assert_eq!(futures::executor::block_on(results.next()).unwrap().0, 0);
+        held.recv().unwrap();
+        drop(results);
+        release.send(()).unwrap();
+        pool.shutdown(CancelFutures::No);
+        assert_eq!(count(&ran), 0);
+        assert_eq!(count(&drops), 4);
+    });
+}
+
+#[test]
+fn map_unordered_stream_cancel_remaining_cancels_jobs_not_started() {
+    let pool = pool(1);
+    let executor = AsyncExecutor::new(pool.clone());
+    let (release, _held) = gated(&pool, || ());
+    let drops = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&ran);
+    let mut results = executor
+        .map_unordered(
+            move |_tracked: Tracked| {
+                counter.fetch_add(1, Ordering::SeqCst);
+            },
+            (0..3)
+                .map(|_| Tracked::counting(&drops))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    results.cancel_remaining();
+    assert!(futures::executor::block_on(results.next()).is_none());
+    release.send(()).unwrap();
+    pool.shutdown(CancelFutures::No);
+    assert_eq!(count(&ran), 0);
+    assert_eq!(count(&drops), 3);
+}
+
+#[test]
+fn map_unordered_stream_timeout_yields_one_timeout_cancels_and_ends() {
+    no_hang("stream timeout", || {
+        let pool = pool(1);
+        let executor = AsyncExecutor::new(pool.clone());
+        let (release, gate) = mpsc::channel::<()>();
+        let gate = std::sync::Mutex::new(gate);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&ran);
+        let options = MapOptions::new().timeout(std::time::Duration::from_millis(20));
+        let mut results = executor
+            .map_unordered_with(
+                move |x: usize| {
+                    if x == 0 {
+                        let _ = gate.lock().unwrap().recv();
+                    } else {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                },
+                0..3,
+                options,
+            )
+            .unwrap();
+        futures::executor::block_on(async {
+            let (index, outcome) = results.next().await.unwrap();
+            assert_eq!(index, 0);
+            assert!(matches!(outcome, Err(Error::Timeout)));
+            assert!(results.next().await.is_none());
+        });
+        drop(release);
+        pool.shutdown(CancelFutures::No);
+        assert_eq!(count(&ran), 0);
+    });
+}

@@ -100,7 +100,7 @@ where
 /// How the async layer submits an item: `f(item)` in the caller's context,
 /// with a deadline `job_timeout` from now if one is given (only with `std`,
 /// where `MapOptions` exists).
-fn submitter<E, Item, F, T>(
+pub(super) fn submitter<E, Item, F, T>(
     executor: &AsyncExecutor<E>,
     job_timeout: Option<Duration>,
 ) -> impl FnMut(Item, Lease<F>) -> Result<SharedFuture<T>, SubmitError> + '_
