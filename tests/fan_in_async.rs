@@ -134,17 +134,17 @@ fn as_completed_times_out_each_index_left_in_input_order() {
     assert!(!never_0.is_cancelled() && !never_2.is_cancelled());
 }
 
-/// A pool of one worker held by a gate, and `n` jobs queued behind it that
+/// A pool of one worker held by a gate, and jobs queued behind it that
 /// count their runs and hold a `Tracked` (each closure dropped exactly once).
-fn queued_behind_gate(
-    n: usize,
-) -> (
-    concurrent_futures::ThreadPoolExecutor,
-    mpsc::Sender<()>,
-    Vec<SharedFuture<()>>,
-    Arc<AtomicUsize>,
-    Arc<AtomicUsize>,
-) {
+struct Queued {
+    pool: concurrent_futures::ThreadPoolExecutor,
+    release: mpsc::Sender<()>,
+    futures: Vec<SharedFuture<()>>,
+    ran: Arc<AtomicUsize>,
+    drops: Arc<AtomicUsize>,
+}
+
+fn queued_behind_gate(n: usize) -> Queued {
     let pool = pool(1);
     let (release, gate_future) = gated(&pool, || ());
     drop(gate_future);
@@ -161,12 +161,24 @@ fn queued_behind_gate(
             .unwrap()
         })
         .collect();
-    (pool, release, futures, ran, drops)
+    Queued {
+        pool,
+        release,
+        futures,
+        ran,
+        drops,
+    }
 }
 
 #[test]
 fn as_completed_stream_cancel_remaining_cancels_jobs_not_started() {
-    let (pool, release, futures, ran, drops) = queued_behind_gate(3);
+    let Queued {
+        pool,
+        release,
+        futures,
+        ran,
+        drops,
+    } = queued_behind_gate(3);
     let mut stream = as_completed(futures, None);
     stream.cancel_remaining();
     assert!(futures::executor::block_on(stream.next()).is_none());
@@ -178,7 +190,13 @@ fn as_completed_stream_cancel_remaining_cancels_jobs_not_started() {
 
 #[test]
 fn dropping_as_completed_stream_lets_the_jobs_run() {
-    let (pool, release, futures, ran, drops) = queued_behind_gate(3);
+    let Queued {
+        pool,
+        release,
+        futures,
+        ran,
+        drops,
+    } = queued_behind_gate(3);
     let mut stream = as_completed(futures, None);
     // Polled once (nothing is done yet), then dropped.
     assert!(futures::executor::block_on(futures::future::poll_immediate(stream.next())).is_none());
@@ -191,7 +209,13 @@ fn dropping_as_completed_stream_lets_the_jobs_run() {
 
 #[test]
 fn blocking_as_completed_cancel_remaining_cancels_jobs_not_started() {
-    let (pool, release, futures, ran, drops) = queued_behind_gate(3);
+    let Queued {
+        pool,
+        release,
+        futures,
+        ran,
+        drops,
+    } = queued_behind_gate(3);
     let mut iter = blocking_as_completed(futures, None);
     iter.cancel_remaining();
     assert!(iter.next().is_none());

@@ -22,6 +22,17 @@ use crate::executor::MapOptions;
 use crate::fan_in::FanIn;
 use crate::sync::Arc;
 
+/// A chunk submitted and not yet taken: its first input index, its length
+/// and its future.
+struct InFlight<T> {
+    start: usize,
+    length: usize,
+    future: ChunkFuture<T>,
+}
+
+/// One item of the map: its input index and its outcome.
+type Indexed<T> = (usize, Result<T, Error>);
+
 /// The results of
 /// [`ProcessPoolExecutor::map_unordered`](super::ProcessPoolExecutor::map_unordered)
 /// and `map_unordered_with`, chunk by chunk as the chunks finish: one
@@ -66,9 +77,8 @@ pub struct ProcessMapUnordered<
     pool: ProcessPoolExecutor<Init>,
     /// Chunks not submitted yet; `None` once exhausted, refused or cancelled.
     chunks: Option<Chunks<I>>,
-    /// By slot: a chunk not yet yielded, as (first input index, length,
-    /// future).
-    slots: Vec<Option<(usize, usize, ChunkFuture<J::Output>)>>,
+    /// By slot: a chunk not yet taken.
+    slots: Vec<Option<InFlight<J::Output>>>,
     free: Vec<usize>,
     /// Chunks submitted and not yet taken.
     in_flight: usize,
@@ -79,7 +89,7 @@ pub struct ProcessMapUnordered<
     next_index: usize,
     bound: Option<NonZeroUsize>,
     /// Results of the chunk being yielded.
-    ready: VecDeque<(usize, Result<J::Output, Error>)>,
+    ready: VecDeque<Indexed<J::Output>>,
     /// A chunk was taken and its replacement is not submitted yet: submitted
     /// once all its results were yielded.
     refill_owed: bool,
@@ -144,12 +154,9 @@ where
         self.ready.clear();
         self.free.clear();
         self.in_flight = 0;
-        crate::executor::lifecycle::finish_each(
-            self.slots.drain(..).flatten(),
-            |(_, _, future)| {
-                future.cancel();
-            },
-        );
+        crate::executor::lifecycle::finish_each(self.slots.drain(..).flatten(), |chunk| {
+            chunk.future.cancel();
+        });
     }
 
     /// The same results as a [`Stream`](futures_core::Stream), for async
@@ -195,14 +202,18 @@ where
         if future.register_fan_in(&self.fan_in, slot).is_some() {
             self.done.push_back(slot);
         }
-        self.slots[slot] = Some((start, length, future));
+        self.slots[slot] = Some(InFlight {
+            start,
+            length,
+            future,
+        });
         self.in_flight += 1;
         Some(Ok(()))
     }
 
     /// What the map yields without waiting: `Some(item)` (the end as
     /// `Some(None)`), or `None` if it must wait for a chunk.
-    fn step(&mut self) -> Option<Option<(usize, Result<J::Output, Error>)>> {
+    fn step(&mut self) -> Option<Option<Indexed<J::Output>>> {
         self.started = true;
         loop {
             if let Some(result) = self.ready.pop_front() {
@@ -218,7 +229,11 @@ where
             let Some(slot) = self.done.pop_front() else {
                 return (self.in_flight == 0).then_some(None);
             };
-            let (start, length, mut future) = self.slots[slot]
+            let InFlight {
+                start,
+                length,
+                mut future,
+            } = self.slots[slot]
                 .take()
                 .expect("a slot is reported once, while it is taken");
             self.free.push(slot);
@@ -258,7 +273,7 @@ where
             .slots
             .iter()
             .flatten()
-            .map(|(start, _, _)| *start)
+            .map(|chunk| chunk.start)
             .min()
             .expect("a chunk is in flight");
         self.cancel_remaining();
