@@ -233,7 +233,8 @@ impl Tally {
 /// Dropping the iterator lets the futures not yielded yet run to the end (a
 /// dropped [`SharedFuture`] detaches, as in Python); call
 /// [`AsCompleted::cancel_remaining`] first to cancel those not started. This
-/// differs from [`Map`](crate::executor::Map), `MapStream` and
+/// differs from [`Map`](crate::executor::Map), [`MapStream`](crate::MapStream),
+/// [`MapUnordered`](crate::MapUnordered) and
 /// [`UnwrapFuture`](crate::UnwrapFuture), whose drop cancels the jobs not
 /// started: they own the jobs they submitted, `as_completed` is given futures.
 pub fn as_completed<T>(
@@ -276,9 +277,9 @@ pub fn as_completed<T>(
 /// Dropping an `AsCompleted` cancels nothing: the futures not yielded yet
 /// detach and their jobs run (Python's `as_completed` cancels nothing
 /// either). [`cancel_remaining`](AsCompleted::cancel_remaining) cancels those
-/// not started; dropping a [`Map`](crate::executor::Map), `MapStream`,
-/// `MapUnordered` or [`UnwrapFuture`](crate::UnwrapFuture) does that by
-/// itself.
+/// not started; dropping a [`Map`](crate::executor::Map),
+/// [`MapStream`](crate::MapStream), [`MapUnordered`](crate::MapUnordered) or
+/// [`UnwrapFuture`](crate::UnwrapFuture) does that by itself.
 ///
 /// ```
 /// use concurrent_futures::{as_completed, promise};

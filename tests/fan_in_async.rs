@@ -338,3 +338,16 @@ fn dropping_a_pending_wait_deregisters_and_leaves_the_futures_usable() {
     let mut stream = as_completed(futures, None);
     assert_eq!(futures::executor::block_on(stream.next()).unwrap().0, 0);
 }
+
+fn assert_send<T: Send>(_: &T) {}
+
+#[test]
+fn async_fan_in_futures_are_send_for_spawned_tasks() {
+    let (_producer, future) = promise::<u8>();
+    let mut futures = [future];
+    let waiting = wait(&mut futures, None, ReturnWhen::AllCompleted);
+    assert_send(&waiting);
+    drop(waiting);
+    let stream = as_completed(futures, None);
+    assert_send(&stream);
+}

@@ -44,7 +44,8 @@ use crate::wait::{AsCompleted, ReturnWhen, Waited, Waiting};
 /// # Dropping
 ///
 /// Dropping the stream cancels nothing: the futures not yielded yet detach
-/// and their jobs run. Dropping a `MapStream`, `MapUnorderedStream` or
+/// and their jobs run. Dropping a [`MapStream`](super::MapStream),
+/// [`MapUnorderedStream`](super::MapUnorderedStream) or
 /// [`UnwrapFuture`](crate::UnwrapFuture) cancels the jobs not started.
 ///
 /// # Examples
@@ -87,8 +88,9 @@ pub fn as_completed<T>(
 ///
 /// Dropping an `AsCompletedStream` lets the futures not yielded yet run (a
 /// dropped [`SharedFuture`] detaches); [`cancel_remaining`](Self::cancel_remaining)
-/// cancels those not started. Dropping a `MapStream`, `MapUnorderedStream`
-/// or [`UnwrapFuture`](crate::UnwrapFuture) cancels the jobs not started.
+/// cancels those not started. Dropping a [`MapStream`](super::MapStream),
+/// [`MapUnorderedStream`](super::MapUnorderedStream) or
+/// [`UnwrapFuture`](crate::UnwrapFuture) cancels the jobs not started.
 ///
 /// ```
 /// use concurrent_futures::{async_executor::as_completed, promise};
@@ -200,6 +202,7 @@ impl<T> fmt::Debug for AsCompletedStream<T> {
 /// A timeout is not an error, as in Python: the caller looks at `not_done`.
 /// Dropping the returned future before it resolves cancels nothing and leaves
 /// every `SharedFuture` as it was (no waiter of this `wait` is woken later).
+/// The future is `Send` when `T` is, and borrows `futures` until it resolves.
 ///
 /// # Examples
 ///
@@ -219,10 +222,7 @@ pub fn wait<T>(
     futures: &mut [SharedFuture<T>],
     timeout: Option<Duration>,
     return_when: ReturnWhen,
-) -> impl Future<Output = Waited> + Send + '_
-where
-    T: Send,
-{
+) -> impl Future<Output = Waited> + '_ {
     WaitFuture {
         futures,
         return_when,
