@@ -90,6 +90,44 @@ fn map_unordered_keeps_at_most_buffer_size_jobs_submitted_and_not_yielded() {
 }
 
 #[test]
+fn map_unordered_with_gated_jobs_never_has_more_than_buffer_size_submitted() {
+    no_hang("gated bound", || {
+        let pool = pool(4);
+        let (gates, items): (Vec<_>, Vec<_>) = (0..10).map(|_| mpsc::channel::<()>()).unzip();
+        let (started_tx, starts) = mpsc::channel::<()>();
+        let started = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&started);
+        let started_tx = std::sync::Mutex::new(started_tx);
+        let mut results = pool
+            .map_unordered_with(
+                move |gate: mpsc::Receiver<()>| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    started_tx.lock().unwrap().send(()).unwrap();
+                    gate.recv().unwrap();
+                },
+                items,
+                bound(2),
+            )
+            .unwrap();
+        // Two jobs run and block; nothing else is submitted until a result
+        // is yielded, so the count stays at two (workers are free for more).
+        starts.recv().unwrap();
+        starts.recv().unwrap();
+        assert_eq!(count(&started), 2);
+        for (yielded, gate) in gates.iter().enumerate() {
+            gate.send(()).unwrap();
+            let (index, outcome) = results.next().unwrap();
+            assert_eq!(index, yielded);
+            outcome.unwrap();
+            // `yielded + 1` yielded; at most 2 more submitted.
+            assert!(count(&started) <= yielded + 1 + 2);
+        }
+        assert!(results.next().is_none());
+        assert_eq!(count(&started), 10);
+    });
+}
+
+#[test]
 fn map_unordered_stopped_after_n_submits_at_most_n_plus_buffer_size() {
     let pool = pool(4);
     let started = Arc::new(AtomicUsize::new(0));
