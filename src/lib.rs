@@ -112,6 +112,8 @@ pub use async_executor::{AsyncExecutor, MapStream, UnwrapFuture, unwrap_future};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+#[cfg(feature = "std")]
+pub use async_executor::{AsCompletedStream, MapUnorderedStream};
 #[cfg(all(feature = "std", not(loom)))]
 pub use async_executor::{default_executor, run_blocking};
 pub use error::{Error, Panic, Undelivered, UndeliveredReason};
@@ -126,7 +128,8 @@ pub use executor::SubmitError;
 pub use executor::TokioBlockingExecutor;
 #[cfg(feature = "std")]
 pub use executor::{
-    BuildError, Map, MapOptions, Scope, ScopeError, ThreadPoolBuilder, ThreadPoolExecutor, scope,
+    BuildError, Map, MapOptions, MapUnordered, Scope, ScopeError, ThreadPoolBuilder,
+    ThreadPoolExecutor, scope,
 };
 pub use executor::{CancelFutures, Executor, InlineExecutor, Job};
 pub use future::{SharedFuture, State};

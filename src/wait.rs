@@ -79,22 +79,50 @@ pub fn wait<T>(
     return_when: ReturnWhen,
 ) -> Waited {
     let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-    let mut tally = Tally {
-        done: alloc::vec![false; futures.len()],
-        count: 0,
-        failed: false,
-        return_when,
-    };
-    // A first pass that only loads: futures already done need no registration,
-    // and a wait already satisfied registers nothing.
-    for (index, future) in futures.iter_mut().enumerate() {
-        if let Some(seen) = future.finished_snapshot() {
-            tally.mark(index, future.is_failure(seen));
+    let mut waiting = Waiting::register(futures, return_when);
+    if let Some(fan_in) = waiting.fan_in.clone() {
+        // Each completion from now on arrives once, by index: O(1) each.
+        let mut finished = VecDeque::new();
+        while !waiting.tally.satisfied() && fan_in.wait(&mut finished, deadline) {
+            waiting.absorb(futures, &mut finished);
         }
     }
-    // Every future not done by now gets the fan-in as its waiter.
-    let registered = !tally.satisfied();
-    if registered {
+    waiting.finish(futures)
+}
+
+/// The steps of [`wait`], shared with the async `wait`
+/// (`crate::async_executor::wait`): register, absorb completions, report.
+pub(crate) struct Waiting {
+    pub(crate) tally: Tally,
+    /// The fan-in registered with every future not done at the start; `None`
+    /// if the wait was satisfied without registering.
+    pub(crate) fan_in: Option<Arc<FanIn>>,
+}
+
+impl Waiting {
+    /// Marks the futures already done and registers one fan-in with the others,
+    /// unless that already satisfies `return_when`.
+    pub(crate) fn register<T>(futures: &mut [SharedFuture<T>], return_when: ReturnWhen) -> Self {
+        let mut tally = Tally {
+            done: alloc::vec![false; futures.len()],
+            count: 0,
+            failed: false,
+            return_when,
+        };
+        // A first pass that only loads: futures already done need no registration,
+        // and a wait already satisfied registers nothing.
+        for (index, future) in futures.iter_mut().enumerate() {
+            if let Some(seen) = future.finished_snapshot() {
+                tally.mark(index, future.is_failure(seen));
+            }
+        }
+        if tally.satisfied() {
+            return Waiting {
+                tally,
+                fan_in: None,
+            };
+        }
+        // Every future not done by now gets the fan-in as its waiter.
         let fan_in = FanIn::new();
         for (index, future) in futures.iter_mut().enumerate() {
             if tally.done[index] {
@@ -104,32 +132,45 @@ pub fn wait<T>(
                 tally.mark(index, future.is_failure(seen));
             }
         }
-        // Each completion from now on arrives once, by index: O(1) each.
-        let mut finished = VecDeque::new();
-        while !tally.satisfied() && fan_in.wait(&mut finished, deadline) {
-            for index in finished.drain(..) {
-                let future = &mut futures[index];
-                if let Some(seen) = future.finished_snapshot() {
-                    tally.mark(index, future.is_failure(seen));
-                }
+        Waiting {
+            tally,
+            fan_in: Some(fan_in),
+        }
+    }
+
+    /// Marks the futures whose completions the fan-in reported.
+    pub(crate) fn absorb<T>(
+        &mut self,
+        futures: &mut [SharedFuture<T>],
+        finished: &mut VecDeque<usize>,
+    ) {
+        for index in finished.drain(..) {
+            let future = &mut futures[index];
+            if let Some(seen) = future.finished_snapshot() {
+                self.tally.mark(index, future.is_failure(seen));
             }
         }
     }
-    let mut waited = Waited::default();
-    for (index, future) in futures.iter_mut().enumerate() {
-        // A future still registered is deregistered, unless it finished
-        // meanwhile (its producer then owns the fan-in's waiter and drops it).
-        if tally.done[index] || (registered && future.deregister().is_err()) {
-            waited.done.push(index);
-        } else {
-            waited.not_done.push(index);
+
+    /// Deregisters what is still registered and reports what is done.
+    pub(crate) fn finish<T>(self, futures: &mut [SharedFuture<T>]) -> Waited {
+        let registered = self.fan_in.is_some();
+        let mut waited = Waited::default();
+        for (index, future) in futures.iter_mut().enumerate() {
+            // A future still registered is deregistered, unless it finished
+            // meanwhile (its producer then owns the fan-in's waiter and drops it).
+            if self.tally.done[index] || (registered && future.deregister().is_err()) {
+                waited.done.push(index);
+            } else {
+                waited.not_done.push(index);
+            }
         }
+        waited
     }
-    waited
 }
 
 /// What [`wait`] has seen so far.
-struct Tally {
+pub(crate) struct Tally {
     done: Vec<bool>,
     count: usize,
     failed: bool,
@@ -144,7 +185,7 @@ impl Tally {
         }
     }
 
-    fn satisfied(&self) -> bool {
+    pub(crate) fn satisfied(&self) -> bool {
         let all = self.count == self.done.len();
         match self.return_when {
             ReturnWhen::FirstCompleted => self.count > 0 || all,
@@ -184,29 +225,18 @@ impl Tally {
 /// assert_eq!(squares, [0, 1, 4, 9]);
 /// ```
 ///
-/// In async code, await the futures in a `futures::stream::FuturesUnordered`
-/// (through [`unwrap_future`](crate::unwrap_future), so that dropping the
-/// stream cancels the jobs not started):
+/// In async code, use [`async_executor::as_completed`](crate::async_executor::as_completed),
+/// a `Stream` with the same items.
 ///
-/// ```
-/// use concurrent_futures::{Executor, ThreadPoolExecutor, unwrap_future};
-/// use futures::stream::{FuturesUnordered, StreamExt};
+/// # Dropping
 ///
-/// let pool = ThreadPoolExecutor::new();
-/// let futures: Vec<_> = (0..4_u64).map(|n| pool.submit(move || n * n).unwrap()).collect();
-/// let mut completed: FuturesUnordered<_> = futures
-///     .into_iter()
-///     .enumerate()
-///     .map(|(index, future)| async move { (index, unwrap_future(future).await) })
-///     .collect();
-/// futures::executor::block_on(async {
-///     let mut squares = vec![0; 4];
-///     while let Some((index, outcome)) = completed.next().await {
-///         squares[index] = outcome.unwrap();
-///     }
-///     assert_eq!(squares, [0, 1, 4, 9]);
-/// });
-/// ```
+/// Dropping the iterator lets the futures not yielded yet run to the end (a
+/// dropped [`SharedFuture`] detaches, as in Python); call
+/// [`AsCompleted::cancel_remaining`] first to cancel those not started. This
+/// differs from [`Map`](crate::executor::Map), [`MapStream`](crate::MapStream),
+/// [`MapUnordered`](crate::MapUnordered) and
+/// [`UnwrapFuture`](crate::UnwrapFuture), whose drop cancels the jobs not
+/// started: they own the jobs they submitted, `as_completed` is given futures.
 pub fn as_completed<T>(
     futures: impl IntoIterator<Item = SharedFuture<T>>,
     timeout: Option<Duration>,
@@ -241,6 +271,23 @@ pub fn as_completed<T>(
 /// completion then hands its index to the iterator, so yielding a future costs
 /// O(1) however many are still pending. The iterator may be moved to another
 /// thread: it parks and is woken on the thread that calls `next`.
+///
+/// # Dropping
+///
+/// Dropping an `AsCompleted` cancels nothing: the futures not yielded yet
+/// detach and their jobs run (Python's `as_completed` cancels nothing
+/// either). [`cancel_remaining`](AsCompleted::cancel_remaining) cancels those
+/// not started; dropping a [`Map`](crate::executor::Map),
+/// [`MapStream`](crate::MapStream), [`MapUnordered`](crate::MapUnordered) or
+/// [`UnwrapFuture`](crate::UnwrapFuture) does that by itself.
+///
+/// ```
+/// use concurrent_futures::{as_completed, promise};
+///
+/// let (producer, future) = promise::<u8>();
+/// drop(as_completed([future], None));
+/// assert!(!producer.is_cancelled()); // the job would still run
+/// ```
 #[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct AsCompleted<T> {
     /// By input index; `None` once yielded.
@@ -279,14 +326,7 @@ impl<T> AsCompleted<T> {
     /// ```
     pub fn into_remaining(mut self) -> Vec<(usize, SharedFuture<T>)> {
         let mut remaining = Vec::with_capacity(self.remaining);
-        for (index, slot) in self.futures.iter_mut().enumerate() {
-            if let Some(mut future) = slot.take() {
-                // Finished meanwhile (`Err`): the producer owns the fan-in's
-                // waiter and drops it; nothing to undo.
-                let _ = future.deregister();
-                remaining.push((index, future));
-            }
-        }
+        remaining.extend(self.take_remaining());
         remaining
     }
 }
@@ -299,26 +339,11 @@ impl<T> Iterator for AsCompleted<T> {
             self.deadline = Instant::now().checked_add(timeout);
         }
         loop {
-            while let Some(index) = self.ready.pop_front() {
-                // Each index is reported once (one registration, one wake-up);
-                // a slot already empty would be a second report: skip it.
-                if let Some(mut future) = self.futures[index].take() {
-                    self.remaining -= 1;
-                    let outcome = future
-                        .try_take()
-                        .expect("a future reported done has its outcome");
-                    return Some((index, outcome));
-                }
-                debug_assert!(false, "future {index} was reported done twice");
-            }
-            if self.remaining == 0 {
-                return None;
-            }
-            if let Some(from) = self.timed_out_from {
-                return self.next_timed_out(from);
+            if let Some(step) = self.step() {
+                return step;
             }
             if !self.fan_in.wait(&mut self.ready, self.deadline) {
-                self.timed_out_from = Some(0);
+                self.time_out();
             }
         }
     }
@@ -330,7 +355,93 @@ impl<T> Iterator for AsCompleted<T> {
 
 impl<T> ExactSizeIterator for AsCompleted<T> {}
 
+/// The steps of the iteration, shared with the async `AsCompletedStream`
+/// (`crate::async_executor::AsCompletedStream`), which waits on the same
+/// fan-in with a `Waker` instead of parking.
 impl<T> AsCompleted<T> {
+    /// What the iteration yields without waiting: `Some(item)` (the end as
+    /// `Some(None)`), or `None` if it must wait for a completion.
+    pub(crate) fn step(&mut self) -> Option<Option<(usize, Result<T, Error>)>> {
+        while let Some(index) = self.ready.pop_front() {
+            // Each index is reported once (one registration, one wake-up);
+            // a slot already empty would be a second report: skip it.
+            if let Some(mut future) = self.futures[index].take() {
+                self.remaining -= 1;
+                let outcome = future
+                    .try_take()
+                    .expect("a future reported done has its outcome");
+                return Some(Some((index, outcome)));
+            }
+            debug_assert!(false, "future {index} was reported done twice");
+        }
+        if self.remaining == 0 {
+            return Some(None);
+        }
+        if let Some(from) = self.timed_out_from {
+            return Some(self.next_timed_out(from));
+        }
+        None
+    }
+
+    /// Collects the completions reported since the last look; with none,
+    /// records the task of `cx` to be woken at the next (`false`).
+    pub(crate) fn poll_completions(&mut self, cx: &core::task::Context<'_>) -> bool {
+        self.fan_in.poll(&mut self.ready, cx)
+    }
+
+    /// The deadline passed: from now on every future not yielded is yielded
+    /// with `Timeout`, or its outcome if it finished meanwhile, in input order.
+    pub(crate) fn time_out(&mut self) {
+        self.timed_out_from.get_or_insert(0);
+    }
+
+    /// The timeout given to `as_completed`, taken (it is counted from the
+    /// first poll of the async stream).
+    pub(crate) fn take_timeout(&mut self) -> Option<Duration> {
+        self.timeout.take()
+    }
+
+    /// The futures not yielded yet (`cancel_remaining`, `into_remaining`).
+    fn take_remaining(&mut self) -> impl Iterator<Item = (usize, SharedFuture<T>)> + '_ {
+        self.remaining = 0;
+        self.ready.clear();
+        self.futures
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(index, slot)| slot.take().map(|future| (index, future)))
+            .map(|(index, mut future)| {
+                // Finished meanwhile (`Err`): the producer owns the fan-in's
+                // waiter and drops it; nothing to undo.
+                let _ = future.deregister();
+                (index, future)
+            })
+    }
+
+    /// Cancels every future not yielded yet that has not started (Python's
+    /// `Future.cancel` on each), and ends the iteration: `next` returns
+    /// `None` from now on. Futures already running are not stopped; they run
+    /// on, and their results are dropped when they finish, as are the
+    /// outcomes of futures that finished but were not yielded.
+    ///
+    /// Dropping the iterator instead cancels nothing (see
+    /// [`AsCompleted`]'s `# Dropping`).
+    ///
+    /// ```
+    /// use concurrent_futures::{as_completed, promise};
+    ///
+    /// let (first, first_future) = promise::<u8>();
+    /// let (second, second_future) = promise::<u8>();
+    /// let mut iter = as_completed([first_future, second_future], None);
+    /// iter.cancel_remaining();
+    /// assert!(iter.next().is_none());
+    /// assert!(first.is_cancelled() && second.is_cancelled());
+    /// ```
+    pub fn cancel_remaining(&mut self) {
+        for (_, future) in self.take_remaining() {
+            future.cancel();
+        }
+    }
+
     /// After the deadline: the next future not yielded yet, in input order,
     /// with `Timeout`, or with its outcome if it finished meanwhile.
     fn next_timed_out(&mut self, from: usize) -> Option<(usize, Result<T, Error>)> {

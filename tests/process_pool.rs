@@ -433,6 +433,90 @@ fn map_timeout_yields_timeout_and_cancels_the_rest() {
 }
 
 #[test]
+fn map_unordered_yields_each_index_once_by_chunks_with_a_panicking_item() {
+    let pool = pool(2);
+    let options = MapOptions::new()
+        .chunk_size(NonZeroUsize::new(7).unwrap())
+        .buffer_size(NonZeroUsize::new(3).unwrap());
+    let mut seen = vec![false; 50];
+    for (index, result) in pool
+        .map_unordered_with(parse_or_panic, 0..50, options)
+        .unwrap()
+    {
+        assert!(!std::mem::replace(&mut seen[index], true), "{index} twice");
+        let x = index as i64;
+        match result {
+            Ok(value) => assert_eq!(value, x * 10),
+            Err(Error::Panicked(panic)) => {
+                assert_eq!(x, 13);
+                assert_eq!(panic.message(), Some("unlucky 13"));
+            }
+            Err(other) => panic!("item {x}: {other:?}"),
+        }
+    }
+    assert!(seen.into_iter().all(|seen| seen));
+    pool.shutdown(CancelFutures::No);
+}
+
+#[test]
+fn map_unordered_yields_the_job_that_finished_first() {
+    let pool = pool(2);
+    let handshake = Handshake::new("unordered-order");
+    let items = vec![handshake.path.clone(); 2];
+    let mut results = pool.map_unordered(hold, items).unwrap();
+    // Both jobs run, one per worker; the one accepted second is released first.
+    let (_, first) = handshake.accept();
+    let (second_pid, second) = handshake.accept();
+    release(second);
+    let (_, outcome) = results.next().unwrap();
+    assert_eq!(outcome.unwrap(), second_pid);
+    release(first);
+    assert!(results.next().unwrap().1.is_ok());
+    assert!(results.next().is_none());
+    pool.shutdown(CancelFutures::No);
+}
+
+#[test]
+fn map_unordered_timeout_yields_one_timeout_and_cancels_the_rest() {
+    let pool = pool(1);
+    let handshake = Handshake::new("unordered-timeout");
+    let mut held = pool.submit(hold, handshake.path.clone()).unwrap();
+    let (_, stream) = handshake.accept();
+    let options = MapOptions::new().timeout(Duration::from_millis(100));
+    let items = vec![handshake.path.clone(); 3];
+    let mut results = pool.map_unordered_with(hold, items, options).unwrap();
+    let (index, outcome) = results.next().unwrap();
+    assert_eq!(index, 0);
+    assert!(matches!(outcome, Err(Error::Timeout)));
+    assert!(results.next().is_none());
+    drop(results);
+    release(stream);
+    held.wait().unwrap();
+    // Had a cancelled item run, it would connect and block here forever.
+    pool.shutdown(CancelFutures::No);
+}
+
+#[test]
+fn map_unordered_into_stream_yields_every_chunk() {
+    use futures::StreamExt;
+    let pool = pool(2);
+    let options = MapOptions::new()
+        .chunk_size(NonZeroUsize::new(3).unwrap())
+        .buffer_size(NonZeroUsize::new(2).unwrap());
+    let mut results: Vec<(usize, u64)> = futures::executor::block_on(
+        pool.map_unordered_with(pow, (0..20).map(|n| (n, 2)), options)
+            .unwrap()
+            .into_stream()
+            .map(|(index, value)| (index, value.unwrap()))
+            .collect(),
+    );
+    results.sort();
+    let expected: Vec<(usize, u64)> = (0..20).map(|n: u64| (n as usize, n * n)).collect();
+    assert_eq!(results, expected);
+    pool.shutdown(CancelFutures::No);
+}
+
+#[test]
 fn initializer_runs_in_each_worker() {
     let pool = ProcessPoolExecutor::builder()
         .max_workers(2)

@@ -9,12 +9,20 @@
 
 #[cfg(all(feature = "std", not(loom)))]
 mod default;
+#[cfg(feature = "std")]
+mod fan_in;
 mod stream;
+#[cfg(feature = "std")]
+mod unordered;
 mod unwrap;
 
 #[cfg(all(feature = "std", not(loom)))]
 pub use default::{default_executor, run_blocking};
+#[cfg(feature = "std")]
+pub use fan_in::{AsCompletedStream, as_completed, wait};
 pub use stream::MapStream;
+#[cfg(feature = "std")]
+pub use unordered::MapUnorderedStream;
 pub use unwrap::{UnwrapFuture, unwrap_future};
 
 use core::fmt;
@@ -351,6 +359,97 @@ impl<E: Executor> AsyncExecutor<E> {
             options.job_timeout,
             options.timeout,
         )
+    }
+
+    /// Python's `multiprocessing.Pool.imap_unordered(func, iterable)`,
+    /// awaited: runs `f` on every item and yields `(index, Result<T, Error>)`
+    /// as each job finishes, `index` being the item's position in the input,
+    /// as a [`Stream`](futures_core::Stream). Every item is submitted now;
+    /// once the stream has been polled, dropping it cancels the jobs not
+    /// started (see [`MapUnorderedStream`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Executor::map_unordered`]: the executor's refusal of the first
+    /// items; later, each item yields `Ok(value)` or the job's [`Error`].
+    ///
+    /// ```
+    /// use concurrent_futures::{AsyncExecutor, ThreadPoolExecutor};
+    /// use futures::StreamExt;
+    ///
+    /// futures::executor::block_on(async {
+    ///     let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
+    ///     let mut doubled: Vec<(usize, u32)> = executor
+    ///         .map_unordered(|x| x * 2, 1..=3)
+    ///         .unwrap()
+    ///         .map(|(index, value)| (index, value.unwrap()))
+    ///         .collect()
+    ///         .await;
+    ///     doubled.sort();
+    ///     assert_eq!(doubled, [(0, 2), (1, 4), (2, 6)]);
+    /// });
+    /// ```
+    #[cfg(feature = "std")]
+    pub fn map_unordered<F, I, T>(
+        &self,
+        f: F,
+        items: I,
+    ) -> Result<MapUnorderedStream<E, I::IntoIter, F, T>, SubmitError>
+    where
+        E: Clone,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        MapUnorderedStream::new(self.clone(), f, items.into_iter(), crate::MapOptions::new())
+    }
+
+    /// [`map_unordered`](AsyncExecutor::map_unordered) with
+    /// [`MapOptions`](crate::MapOptions), as
+    /// [`Executor::map_unordered_with`]: at most `buffer_size` jobs submitted
+    /// and not yet yielded; an overall `timeout` from this call, after which,
+    /// if nothing finished, the stream yields one `Err(Error::Timeout)` (for
+    /// the lowest input index not yielded), cancels the jobs not started and
+    /// ends (woken by the `futures-timer` thread); `job_timeout` per job;
+    /// `chunk_size` does not apply to closures.
+    ///
+    /// # Errors
+    ///
+    /// As [`Executor::map_unordered`].
+    ///
+    /// ```
+    /// use std::num::NonZeroUsize;
+    /// use concurrent_futures::{AsyncExecutor, MapOptions, ThreadPoolExecutor};
+    /// use futures::StreamExt;
+    ///
+    /// futures::executor::block_on(async {
+    ///     let executor = AsyncExecutor::new(ThreadPoolExecutor::new());
+    ///     let two_in_flight = MapOptions::new().buffer_size(NonZeroUsize::new(2).unwrap());
+    ///     let count = executor
+    ///         .map_unordered_with(|x: u64| x * x, 0_u64.., two_in_flight)
+    ///         .unwrap()
+    ///         .take(4)
+    ///         .count()
+    ///         .await;
+    ///     assert_eq!(count, 4);
+    /// });
+    /// ```
+    #[cfg(feature = "std")]
+    pub fn map_unordered_with<F, I, T>(
+        &self,
+        f: F,
+        items: I,
+        options: crate::MapOptions,
+    ) -> Result<MapUnorderedStream<E, I::IntoIter, F, T>, SubmitError>
+    where
+        E: Clone,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        MapUnorderedStream::new(self.clone(), f, items.into_iter(), options)
     }
 
     /// easynetwork's `shutdown`: begins shutdown (see

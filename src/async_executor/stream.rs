@@ -25,7 +25,7 @@ use crate::lease::Lease;
 /// dropping it cancels every job not started yet (running jobs finish and their
 /// values are dropped on the workers). A stream that was never polled cancels
 /// nothing: every submitted job runs. [`cancel_remaining`](MapStream::cancel_remaining) cancels
-/// explicitly.
+/// explicitly. (Dropping an [`AsCompletedStream`](super::AsCompletedStream) cancels nothing.)
 ///
 /// ```
 /// use concurrent_futures::{AsyncExecutor, InlineExecutor};
@@ -100,7 +100,7 @@ where
 /// How the async layer submits an item: `f(item)` in the caller's context,
 /// with a deadline `job_timeout` from now if one is given (only with `std`,
 /// where `MapOptions` exists).
-fn submitter<E, Item, F, T>(
+pub(super) fn submitter<E, Item, F, T>(
     executor: &AsyncExecutor<E>,
     job_timeout: Option<Duration>,
 ) -> impl FnMut(Item, Lease<F>) -> Result<SharedFuture<T>, SubmitError> + '_

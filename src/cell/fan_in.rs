@@ -13,7 +13,10 @@
 //!
 //! The thread to unpark is recorded by [`FanIn::wait`] each time it is about to
 //! park, never when the fan-in is made: an `AsCompleted` built on one thread and
-//! iterated on another parks and is woken on the one that iterates.
+//! iterated on another parks and is woken on the one that iterates. The async
+//! fan-in (`async_executor::as_completed` and `wait`) records the polling
+//! task's `Waker` the same way, through [`FanIn::poll`], each time a poll finds
+//! nothing ready.
 //!
 //! # Why a lost wake-up cannot happen
 //!
@@ -25,6 +28,7 @@
 //! from `park` only makes the waiter look at `ready` again.
 
 use alloc::collections::VecDeque;
+use core::task::{Context, Waker};
 use std::time::Instant;
 
 use crate::sync::thread::{self, Thread};
@@ -40,9 +44,16 @@ struct FanInState {
     /// Indices of futures that finished since the waiter last looked, in the
     /// order they finished.
     ready: VecDeque<usize>,
-    /// The thread parked in [`FanIn::wait`], recorded by itself under the lock
-    /// right before it parks; taken by the notifier that wakes it.
-    parked: Option<Thread>,
+    /// The thread parked in [`FanIn::wait`], or the task that polled
+    /// [`FanIn::poll`] last, recorded by itself under the lock right before it
+    /// parks or returns `Pending`; taken by the notifier that wakes it.
+    parked: Option<Parked>,
+}
+
+/// Who waits on a fan-in: a blocked thread or a polled task.
+enum Parked {
+    Thread(Thread),
+    Task(Waker),
 }
 
 impl FanIn {
@@ -70,9 +81,44 @@ impl FanIn {
             state.ready.push_back(index);
             state.parked.take()
         };
-        if let Some(thread) = parked {
-            thread.unpark();
+        match parked {
+            Some(Parked::Thread(thread)) => thread.unpark(),
+            // Foreign code, outside the lock.
+            Some(Parked::Task(waker)) => waker.wake(),
+            None => {}
         }
+    }
+
+    /// Moves every recorded completion to the back of `into` and returns
+    /// `true`; with none recorded, records the task of `cx` to be woken at the
+    /// next one and returns `false` (the async `wait` and `as_completed`).
+    pub(crate) fn poll(&self, into: &mut VecDeque<usize>, cx: &Context<'_>) -> bool {
+        let mut state = self.lock();
+        if !state.ready.is_empty() {
+            into.append(&mut state.ready);
+            return true;
+        }
+        if let Some(Parked::Task(waker)) = &state.parked {
+            if waker.will_wake(cx.waker()) {
+                return false;
+            }
+        }
+        // `Waker::clone` is foreign code: never under the lock.
+        drop(state);
+        let waker = cx.waker().clone();
+        let mut state = self.lock();
+        if !state.ready.is_empty() {
+            into.append(&mut state.ready);
+            let stale = state.parked.take();
+            drop(state);
+            drop(stale);
+            return true;
+        }
+        let stale = state.parked.replace(Parked::Task(waker));
+        // The waker replaced is dropped outside the lock too.
+        drop(state);
+        drop(stale);
+        false
     }
 
     /// Moves every recorded completion to the back of `into`, parking the
@@ -88,8 +134,9 @@ impl FanIn {
                 state.parked = None;
                 return true;
             }
-            state.parked = Some(thread::current());
+            let stale = state.parked.replace(Parked::Thread(thread::current()));
             drop(state);
+            drop(stale);
             let timed_out = match deadline {
                 None => {
                     thread::park();

@@ -130,7 +130,7 @@ impl MapOptions {
 /// are dropped on the worker). An iterator that was never advanced cancels
 /// nothing: every submitted job runs (CPython's
 /// `test_map_submits_without_iteration`). Call [`cancel_remaining`](Map::cancel_remaining) to cancel
-/// explicitly.
+/// explicitly. (Dropping an [`AsCompleted`](crate::AsCompleted) cancels nothing.)
 ///
 /// ```
 /// use concurrent_futures::{Executor, ThreadPoolExecutor};
@@ -215,7 +215,7 @@ where
 
 /// How `Executor::map` submits an item: `f(item)`, as a plain job, or with
 /// a deadline `job_timeout` from now.
-fn submitter<E, Item, F, T>(
+pub(super) fn submitter<E, Item, F, T>(
     executor: &E,
     job_timeout: Option<Duration>,
 ) -> impl FnMut(Item, Lease<F>) -> Result<SharedFuture<T>, SubmitError> + '_

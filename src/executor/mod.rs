@@ -22,6 +22,8 @@ mod map;
 mod scope;
 #[cfg(feature = "std")]
 mod thread_pool;
+#[cfg(feature = "std")]
+mod unordered;
 
 pub use crate::job::Job;
 #[cfg(feature = "rayon")]
@@ -40,6 +42,8 @@ pub use scope::{Scope, ScopeError, scope};
 pub(crate) use thread_pool::help_while;
 #[cfg(feature = "std")]
 pub use thread_pool::{BuildError, ThreadPoolBuilder, ThreadPoolExecutor};
+#[cfg(feature = "std")]
+pub use unordered::MapUnordered;
 
 use crate::future::SharedFuture;
 
@@ -325,6 +329,93 @@ pub trait Executor {
         T: Send + 'static,
     {
         Map::new(self.clone(), f, items, options)
+    }
+
+    /// Python's `multiprocessing.Pool.imap_unordered(func, iterable)`: runs
+    /// `f` on every item and yields `(index, Result<T, Error>)` as each job
+    /// finishes, `index` being the item's position in the input. Every item
+    /// is submitted now; see [`map_unordered_with`](Executor::map_unordered_with)
+    /// to bound the jobs in flight or set a timeout. Dropping the iterator
+    /// once iteration has begun cancels the jobs not started (see
+    /// [`MapUnordered`]).
+    ///
+    /// # Errors
+    ///
+    /// The executor's refusal of the first items ([`SubmitError`]); the jobs
+    /// already submitted are cancelled. Each item yields `Ok(value)` or the
+    /// job's [`Error`](crate::Error) (`Panicked`, `Cancelled` after a
+    /// shutdown with `cancel_futures`, a later refusal as `Shutdown` with
+    /// the refused item's index, after which nothing more is submitted).
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let mut lengths: Vec<(usize, usize)> = pool
+    ///     .map_unordered(str::len, ["a", "bb", "ccc"])
+    ///     .unwrap()
+    ///     .map(|(index, length)| (index, length.unwrap()))
+    ///     .collect();
+    /// lengths.sort();
+    /// assert_eq!(lengths, [(0, 1), (1, 2), (2, 3)]);
+    /// ```
+    #[cfg(feature = "std")]
+    fn map_unordered<F, I, T>(
+        &self,
+        f: F,
+        items: I,
+    ) -> Result<MapUnordered<Self, I::IntoIter, F, T>, SubmitError>
+    where
+        Self: Sized + Clone,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        MapUnordered::new(self.clone(), f, items, MapOptions::new())
+    }
+
+    /// [`map_unordered`](Executor::map_unordered) with [`MapOptions`]:
+    /// `buffer_size` bounds the jobs submitted and not yet yielded (the next
+    /// item is submitted once a result was yielded, so an endless input
+    /// works); `timeout`, counted from this call, ends the map with one
+    /// `Err(Error::Timeout)` (for the lowest input index not yielded) when
+    /// nothing finished by then, cancelling the jobs not started, as
+    /// [`Map`] does; `job_timeout` as for `map_with`; `chunk_size` is ignored
+    /// (one job per item, as Python's thread pool ignores `chunksize`).
+    ///
+    /// # Errors
+    ///
+    /// As [`map_unordered`](Executor::map_unordered).
+    ///
+    /// ```
+    /// use std::num::NonZeroUsize;
+    /// use concurrent_futures::{Executor, MapOptions, ThreadPoolExecutor};
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let options = MapOptions::new().buffer_size(NonZeroUsize::new(4).unwrap());
+    /// let firsts = pool
+    ///     .map_unordered_with(|x: u64| x * 2, 0_u64.., options) // endless input, 4 in flight
+    ///     .unwrap()
+    ///     .take(5)
+    ///     .count();
+    /// assert_eq!(firsts, 5);
+    /// ```
+    #[cfg(feature = "std")]
+    fn map_unordered_with<F, I, T>(
+        &self,
+        f: F,
+        items: I,
+        options: MapOptions,
+    ) -> Result<MapUnordered<Self, I::IntoIter, F, T>, SubmitError>
+    where
+        Self: Sized + Clone,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        MapUnordered::new(self.clone(), f, items, options)
     }
 
     /// Python's `shutdown(wait=True, cancel_futures=..)`: begins shutdown (see

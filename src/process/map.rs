@@ -209,7 +209,7 @@ where
 }
 
 /// A copy of `error` for another item of the same failed chunk.
-fn replicate(error: &Error) -> Error {
+pub(super) fn replicate(error: &Error) -> Error {
     match error {
         Error::Cancelled => Error::Cancelled,
         Error::Panicked(panic) => Error::Panicked(Panic::new(Box::new(

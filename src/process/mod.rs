@@ -75,11 +75,13 @@ mod async_pool;
 mod error;
 mod map;
 mod pool;
+mod unordered;
 mod worker;
 
 pub use error::{Exit, ProcessError};
 pub use map::{ProcessMap, ProcessMapStream};
 pub use pool::{NoInitializer, ProcessBuildError, ProcessPoolBuilder, ProcessPoolExecutor};
+pub use unordered::{ProcessMapUnordered, ProcessMapUnorderedStream};
 
 /// Re-exported for [`process_fn!`]'s expansion.
 #[doc(hidden)]
