@@ -15,8 +15,6 @@
 //! through serde. Run it with
 //! `cargo run --features process --example process_async`.
 
-use std::sync::Arc;
-
 use concurrent_futures::process::{self, ProcessPoolExecutor, process_fn};
 use concurrent_futures::unwrap_future;
 use futures::StreamExt;
@@ -43,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let executor = Arc::new(ProcessPoolExecutor::new());
+    let executor = ProcessPoolExecutor::new();
 
     // The task group: each task awaits one job; dropping a task's wait would
     // cancel its job if no worker had taken it yet.
