@@ -12,19 +12,16 @@
 
 use concurrent_futures::CancelFutures;
 use concurrent_futures::{AsyncExecutor, ThreadPoolExecutor};
-use std::sync::Arc;
 use tokio::task::JoinSet;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let executor = Arc::new(AsyncExecutor::new(
-        ThreadPoolExecutor::builder().max_workers(4).build()?,
-    ));
+    let executor = AsyncExecutor::new(ThreadPoolExecutor::builder().max_workers(4).build()?);
 
     // The group of tasks: each awaits one job on the pool.
     let mut group = JoinSet::new();
     for n in 0..10_u32 {
-        let executor = Arc::clone(&executor);
+        let executor = executor.clone(); // a handle to the same pool
         group.spawn(async move { (n, executor.run(move || 2_u64.pow(n)).await) });
     }
 

@@ -177,7 +177,7 @@
 //! ```
 //!
 //! What changes: `unblock` uses one global pool; here the pool is an explicit
-//! value you size, name, share (`Arc<ThreadPoolExecutor>`) and shut down, and
+//! value you size, name, share (`pool.clone()`, a handle) and shut down, and
 //! the future tells apart a panic (`Error::Panicked`), a cancellation and a
 //! shutdown instead of resuming the panic in the awaiting task (call
 //! `Error::resume_panic` for that).

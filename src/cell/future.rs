@@ -58,6 +58,16 @@ impl State {
 /// The consumer side of a lock-free, single-allocation completion cell: Python's
 /// `concurrent.futures.Future`, owned by one waiter at a time.
 ///
+/// It has exactly one consumer and is not `Clone`: its outcome is taken once.
+/// For several waiters, fan out from [`on_done`](Self::on_done), send the
+/// outcome down a channel, or put `futures::future::Shared` over it (after
+/// mapping the outcome to a `Clone` type: [`Error`] is not one).
+///
+/// ```compile_fail,E0599
+/// let (_producer, future) = concurrent_futures::promise::<u32>();
+/// let second_waiter = future.clone(); // no `Clone`: one consumer
+/// ```
+///
 /// A `SharedFuture<T>` is made together with its producer, a
 /// [`Promise<T>`](crate::Promise), by [`promise()`](crate::promise) (or by an
 /// executor's `submit`). It can be awaited (it implements

@@ -554,10 +554,9 @@ impl ThreadPoolExecutor {
     ///
     /// ```
     /// use concurrent_futures::{Executor, ThreadPoolExecutor};
-    /// use std::sync::Arc;
-    /// let pool = Arc::new(ThreadPoolExecutor::new());
+    /// let pool = ThreadPoolExecutor::new();
     /// assert!(!pool.is_worker_thread());
-    /// let inside = Arc::clone(&pool);
+    /// let inside = pool.clone(); // a handle: an atomic increment
     /// assert!(pool.submit(move || inside.is_worker_thread()).unwrap().wait().unwrap());
     /// ```
     pub fn is_worker_thread(&self) -> bool {
