@@ -133,6 +133,8 @@
 //! | `map(fn, *iterables, timeout=, chunksize=, buffersize=)` | `map(f, items)` / `map_with(f, items, MapOptions::new().timeout(..).chunk_size(..).buffer_size(..))`, on every pool and on `AsyncExecutor` |
 //! | `asyncio.timeout(..)` around each `run` | `run_with(f, JobOptions::new().timeout(..))`, `submit_with(f, JobOptions)`, `MapOptions::job_timeout` |
 //! | a job that watches for cancellation | `submit_stoppable(\|token\| ..)`, `run_stoppable`, `Job::stoppable` |
+//! | `multiprocessing.Pool.imap_unordered(fn, it)` (bounded) | `map_unordered_with(f, items, MapOptions::new().buffer_size(n))`: `(index, outcome)` as jobs finish |
+//! | `asyncio.as_completed(fs)` / `asyncio.wait(fs)` | `async_executor::as_completed(futures, timeout)` / `async_executor::wait(&mut futures, timeout, return_when).await` |
 //!
 //! # tokio's `spawn_blocking`
 //!
