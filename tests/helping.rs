@@ -238,12 +238,7 @@ fn a_job_running_elsewhere_is_waited_for() {
         })
         .unwrap();
     is_started.recv().unwrap();
-    let mut waiter = pool
-        .submit(move || {
-            let value = busy.wait().unwrap();
-            value
-        })
-        .unwrap();
+    let mut waiter = pool.submit(move || busy.wait().unwrap()).unwrap();
     release.send(()).unwrap();
     assert_eq!(waiter.wait().unwrap(), 9);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
