@@ -269,7 +269,7 @@ impl<E: Executor> AsyncExecutor<E> {
     ///
     /// # Errors
     ///
-    /// As [`Executor::map`]: the executor's refusal of the first items.
+    /// As `Executor::map`: the executor's refusal of the first items.
     ///
     /// ```
     /// use concurrent_futures::{AsyncExecutor, ThreadPoolExecutor};

@@ -25,7 +25,7 @@ use crate::lease::Lease;
 /// dropping it cancels every job not started yet (running jobs finish and their
 /// values are dropped on the workers). A stream that was never polled cancels
 /// nothing: every submitted job runs. [`cancel_remaining`](MapStream::cancel_remaining) cancels
-/// explicitly. (Dropping an [`AsCompletedStream`](super::AsCompletedStream) cancels nothing.)
+/// explicitly. (Dropping an `AsCompletedStream` cancels nothing.)
 ///
 /// ```
 /// use concurrent_futures::{AsyncExecutor, InlineExecutor};

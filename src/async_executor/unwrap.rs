@@ -21,8 +21,8 @@ use crate::future::SharedFuture;
 /// | the future was cancelled by someone else (`shutdown(cancel_futures=True)`) | resolves to `Err(Error::Cancelled)`                                                               |
 /// | the awaiting task is destroyed                                      | **dropping** the `UnwrapFuture` cancels the job if it has not started; a running job finishes and its value is dropped on the worker (Rust cannot block in `drop`) |
 ///
-/// Dropping an [`AsCompleted`](crate::AsCompleted) or
-/// [`AsCompletedStream`](super::AsCompletedStream) instead cancels nothing.
+/// Dropping an `AsCompleted` or
+/// `AsCompletedStream` instead cancels nothing.
 ///
 /// # Examples
 ///

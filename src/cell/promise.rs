@@ -244,7 +244,7 @@ impl<T> Promise<T> {
 /// executor was shut down with
 /// [`CancelFutures::AndStopRunning`](crate::CancelFutures::AndStopRunning)
 /// (through its [`StopSignal`]), or the job's deadline
-/// ([`JobOptions`](crate::JobOptions), with `std`) has passed. The job still
+/// (`JobOptions`, with `std`) has passed. The job still
 /// decides what to return; nothing else changes. (A *stop* is a request to
 /// running work; *cancelled* always means the future's state, Python's
 /// `cancelled()`.)
