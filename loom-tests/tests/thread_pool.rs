@@ -467,3 +467,35 @@ fn map_drop_vs_job_using_f() {
         },
     );
 }
+
+/// Helping: the only worker runs a job that submits another job to its own
+/// pool and waits for it (Python's documented deadlock). The waiting worker
+/// takes the inner job from the queue and runs it. Asserts: the outer job
+/// gets the inner value and the inner job ran exactly once, whether the
+/// main thread's wait or the worker's help comes first. Exhaustive: one
+/// worker and the main thread.
+#[test]
+fn a_waiting_worker_runs_the_job_it_waits_for() {
+    model(
+        "a_waiting_worker_runs_the_job_it_waits_for",
+        &["helped"],
+        |seen| {
+            let pool = one_worker();
+            let runs = loom::sync::Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+            let (inner_pool, counted) = (pool.clone(), loom::sync::Arc::clone(&runs));
+            let mut outer = pool
+                .submit(move || {
+                    let mut inner = inner_pool
+                        .submit(move || counted.fetch_add(1, Ordering::Relaxed) + 41)
+                        .unwrap();
+                    inner.wait().unwrap()
+                })
+                .unwrap();
+            seen.after_spawn();
+            assert_eq!(outer.wait().unwrap(), 41);
+            assert_eq!(runs.load(Ordering::Relaxed), 1);
+            seen.saw("helped");
+            pool.shutdown(CancelFutures::No);
+        },
+    );
+}

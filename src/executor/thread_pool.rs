@@ -799,6 +799,9 @@ fn worker_main(shared: Arc<Shared>) {
         }
         .serve();
     }
+    // Dropped here, not by the thread-local's destructor: the pool's last
+    // reference may be this one, and its drop belongs before the exit guard.
+    let _ = HELPING.try_with(|helping| helping.borrow_mut().take());
 }
 
 /// What a worker holds while it publishes the previous job's outcome.
