@@ -466,3 +466,35 @@ fn a_later_shutdown_goes_further() {
         });
     });
 }
+
+/// Two jobs submitted together before the only worker started, so that both
+/// may be sent to it in one batch; the first holds the worker. Stopping the
+/// running jobs kills the worker: the second job never ran, so it is
+/// `Cancelled` (whether it was still queued or in the killed worker's batch),
+/// never "died while running the job".
+#[test]
+fn stopping_the_workers_cancels_a_job_sent_but_not_started() {
+    no_hang("stop with a batched job", || {
+        futures::executor::block_on(async {
+            let executor = executor(1);
+            let handshake = Handshake::new("async-stop-batched");
+            let marker = Marker::new("stop-batched");
+            let held = executor.run(hold_or_touch, (Some(handshake.path.clone()), None));
+            let batched = executor.run(hold_or_touch, (None, Some(marker.0.clone())));
+            let (_pid, _stream) = handshake.accept();
+            executor.shutdown(CancelFutures::AndStopRunning).await;
+            assert!(
+                matches!(
+                    held.await,
+                    Err(Error::Process(ProcessError::WorkerDied { .. }))
+                ),
+                "the running job's worker was stopped"
+            );
+            match batched.await {
+                Err(Error::Cancelled) => {}
+                other => panic!("a job that never ran reported {other:?}"),
+            }
+            assert!(!marker.exists(), "the cancelled job ran");
+        });
+    });
+}

@@ -204,6 +204,14 @@ type Initializer =
 ///   per worker; deeper, and once the queue is empty (the awaited job runs on
 ///   another worker, or is not submitted yet), the wait is a plain wait.
 ///
+/// Only the blocking waits above help. An async wait run to completion inside
+/// a job (`futures::executor::block_on(executor.run(..))`, or polling a
+/// `SharedFuture`, `UnwrapFuture` or stream under any `block_on`) parks the
+/// worker in the runtime's own loop, which this pool cannot see: on a pool
+/// with no other free worker it waits for ever, as in Python. Inside a job,
+/// wait with `SharedFuture::wait` (or `Map`, `as_completed`, `wait`)
+/// instead.
+///
 /// What helping cannot do: a cycle of running jobs that wait on each other,
 /// or a chain deeper than the bound with no free worker, still waits for
 /// ever, as in Python (a timed wait reports `Error::Timeout`); and a helped

@@ -10,6 +10,7 @@
 use super::ProcessFn;
 use super::map::ProcessMapStream;
 use super::pool::ProcessPoolExecutor;
+use super::unordered::ProcessMapUnorderedStream;
 use crate::async_executor::{AsyncExecutor, UnwrapFuture, unwrap_future};
 use crate::error::{Error, SubmitError};
 use crate::executor::{CancelFutures, MapOptions};
@@ -132,6 +133,78 @@ impl<Init: ProcessFn<Output = ()>> AsyncExecutor<ProcessPoolExecutor<Init>> {
         I: IntoIterator<Item = J::Args>,
     {
         Ok(self.wrapped().map_with(f, items, options)?.into_stream())
+    }
+
+    /// Python's `imap_unordered` as a [`Stream`](futures_core::Stream), as
+    /// `AsyncExecutor::map_unordered` over a thread pool: `(index, result)`
+    /// as jobs finish. See [`map_unordered_with`](Self::map_unordered_with).
+    ///
+    /// # Errors
+    ///
+    /// As [`map`](Self::map).
+    ///
+    /// ```rust,standalone_crate
+    /// use concurrent_futures::{AsyncExecutor, CancelFutures, process::{self, ProcessPoolExecutor}};
+    /// use futures::StreamExt;
+    /// process::process_fn! {
+    ///     fn triple(x: u64) -> u64 { x * 3 }
+    /// }
+    /// fn main() {
+    ///     process::init();
+    ///     futures::executor::block_on(async {
+    ///         let executor = AsyncExecutor::new(ProcessPoolExecutor::new());
+    ///         let mut tripled = [0; 3];
+    ///         let mut results = executor.map_unordered(triple, [1, 2, 3]).unwrap();
+    ///         while let Some((index, result)) = results.next().await {
+    ///             tripled[index] = result.unwrap();
+    ///         }
+    ///         assert_eq!(tripled, [3, 6, 9]);
+    ///         executor.shutdown(CancelFutures::No).await;
+    ///     });
+    /// }
+    /// ```
+    pub fn map_unordered<J, I>(
+        &self,
+        f: J,
+        items: I,
+    ) -> Result<ProcessMapUnorderedStream<Init, J, I::IntoIter>, SubmitError>
+    where
+        J: ProcessFn,
+        I: IntoIterator<Item = J::Args>,
+    {
+        self.map_unordered_with(f, items, MapOptions::new())
+    }
+
+    /// [`map_unordered`](Self::map_unordered) with [`MapOptions`]: at most
+    /// `buffer_size` jobs (chunks) submitted and not yet yielded, a chunk
+    /// size, and an overall timeout, as the process pool's
+    /// `map_unordered_with`.
+    ///
+    /// # Errors
+    ///
+    /// As [`map`](Self::map).
+    ///
+    /// ```
+    /// use concurrent_futures::{AsyncExecutor, MapOptions, process::{ProcessPoolExecutor, process_fn}};
+    /// process_fn! { fn id(x: u8) -> u8 { x } }
+    /// let executor = AsyncExecutor::new(ProcessPoolExecutor::new());
+    /// executor.shutdown_nowait(concurrent_futures::CancelFutures::No);
+    /// assert!(executor.map_unordered_with(id, [1], MapOptions::new()).is_err()); // refused
+    /// ```
+    pub fn map_unordered_with<J, I>(
+        &self,
+        f: J,
+        items: I,
+        options: MapOptions,
+    ) -> Result<ProcessMapUnorderedStream<Init, J, I::IntoIter>, SubmitError>
+    where
+        J: ProcessFn,
+        I: IntoIterator<Item = J::Args>,
+    {
+        Ok(self
+            .wrapped()
+            .map_unordered_with(f, items, options)?
+            .into_stream())
     }
 
     /// easynetwork's `await shutdown()`: begins shutdown (see

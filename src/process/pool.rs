@@ -1440,9 +1440,11 @@ fn run_batch(
                     let force = !matches!(other, Err(IpcError::Disconnected));
                     let pid = worker.pid;
                     let exit = bury(shared, worker, force);
-                    let error = ProcessError::WorkerDied { pid, exit };
-                    finish(queued.sink, Error::Process(error.clone()));
-                    requeue(shared, index, batch, &error);
+                    finish(
+                        queued.sink,
+                        Error::Process(ProcessError::WorkerDied { pid, exit }),
+                    );
+                    requeue(shared, index, batch);
                     return None;
                 }
             }
@@ -1450,14 +1452,8 @@ fn run_batch(
     } else {
         // The batch never reached the worker: it died while idle. Nothing
         // ran; every job goes back to the queue.
-        let pid = worker.pid;
-        let exit = bury(shared, worker, true);
-        requeue(
-            shared,
-            index,
-            batch,
-            &ProcessError::WorkerDied { pid, exit },
-        );
+        bury(shared, worker, true);
+        requeue(shared, index, batch);
         return None;
     }
     match shared.max_tasks_per_child {
@@ -1470,8 +1466,11 @@ fn run_batch(
 }
 
 /// Puts jobs that a dead worker had not started back at the front of the
-/// queue (in order), or fails them if the workers are being stopped.
-fn requeue(shared: &Shared, index: usize, rest: VecDeque<Queued>, error: &ProcessError) {
+/// queue (in order), or cancels them if the workers are being stopped
+/// (`terminate_workers`, `kill_workers`, `CancelFutures::AndStopRunning`):
+/// they never ran, so they are `Cancelled`, as the jobs the shutdown found
+/// queued, never "died while running the job".
+fn requeue(shared: &Shared, index: usize, rest: VecDeque<Queued>) {
     if rest.is_empty() {
         return;
     }
@@ -1479,7 +1478,7 @@ fn requeue(shared: &Shared, index: usize, rest: VecDeque<Queued>, error: &Proces
     if state.stopping {
         drop(state);
         for queued in rest {
-            finish(queued.sink, Error::Process(error.clone()));
+            cancel(queued.sink);
         }
         return;
     }
