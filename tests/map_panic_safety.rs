@@ -165,7 +165,7 @@ fn map_stream_cancel_remaining_with_a_panicking_result_drop() {
     );
 }
 
-/// A scope whose queued jobs are cancelled by shutdown(true) while one queued
+/// A scope whose queued jobs are cancelled by shutdown(CancelFutures::Yes) while one queued
 /// closure panics in Drop: every other job reports Cancelled, the scope
 /// returns, shutdown does not panic.
 #[test]
@@ -214,13 +214,13 @@ fn scope_with_shutdown_cancel_and_a_panicking_closure_drop() {
             )
         });
         let (escaped, cancelled) = result.unwrap();
-        assert!(!escaped, "shutdown_nowait(true) panicked");
+        assert!(!escaped, "shutdown_nowait(CancelFutures::Yes) panicked");
         assert_eq!(cancelled, [true, true, true]);
         assert_eq!(common::count(&drops), 3);
     });
 }
 
-/// A done callback that panics, on a queued job cancelled by shutdown(true).
+/// A done callback that panics, on a queued job cancelled by shutdown(CancelFutures::Yes).
 #[test]
 fn shutdown_cancel_with_a_panicking_callback() {
     no_hang("callback cancel", || {

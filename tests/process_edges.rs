@@ -72,7 +72,7 @@ fn process_callback_panicking_payload() {
     });
 }
 
-/// shutdown_nowait(true) with queued jobs, one callback panicking with a
+/// shutdown_nowait(CancelFutures::Yes) with queued jobs, one callback panicking with a
 /// payload whose Drop panics: the others still report Cancelled, and
 /// shutdown does not panic.
 #[test]
@@ -110,7 +110,7 @@ fn process_shutdown_cancel_with_panicking_payload() {
             [(0, Err(true)), (1, Err(true)), (2, Err(true))],
             "escaped: {escaped}"
         );
-        assert!(!escaped, "shutdown_nowait(true) panicked");
+        assert!(!escaped, "shutdown_nowait(CancelFutures::Yes) panicked");
         assert_eq!(seen, [(0, Err(true)), (1, Err(true)), (2, Err(true))]);
     });
 }

@@ -71,7 +71,7 @@ fn reply_from_a_pool_job() {
             let (reply, how) = block_on_labelled(unwrap_future(future));
             assert_eq!(reply.unwrap(), 42);
             assert!(block_on(job).unwrap());
-            block_on(executor.shutdown(false));
+            block_on(executor.shutdown(concurrent_futures::CancelFutures::No));
             how
         },
     );

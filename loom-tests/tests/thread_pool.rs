@@ -33,7 +33,7 @@ fn one_worker() -> ThreadPoolExecutor {
         .unwrap()
 }
 
-/// `submit` on one thread races `shutdown_nowait(false)` on another. Asserts:
+/// `submit` on one thread races `shutdown_nowait(CancelFutures::No)` on another. Asserts:
 /// either the submit is refused with `Shutdown`, or its job runs to
 /// completion; termination always arrives, and after an accepted job finished.
 #[test]
