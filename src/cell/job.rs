@@ -51,18 +51,12 @@ struct WithDeadline<F> {
     deadline: std::time::Instant,
 }
 
-/// Drops what a deadline made useless (a skipped closure, a late value): a
-/// `Drop` that panics does not turn the timeout into a panic, as a cancelled
-/// job's closure does not (its payload is dropped too; one whose own `Drop`
-/// panics is leaked).
+/// Drops what a deadline made useless (a skipped closure, a late value)
+/// quietly: a `Drop` that panics does not turn the timeout into a panic, as a
+/// cancelled job's closure does not (the executor layer's `run_quietly`).
 #[cfg(feature = "std")]
 fn drop_quietly<V>(value: V) {
-    use std::panic::{AssertUnwindSafe, catch_unwind};
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
-        if let Err(second) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-            core::mem::forget(second);
-        }
-    }
+    crate::executor::lifecycle::run_quietly(move || drop(value));
 }
 
 #[cfg(feature = "std")]
