@@ -96,6 +96,12 @@ pub mod migration;
 #[cfg(all(feature = "process", unix, not(loom)))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "process", unix))))]
 pub mod process;
+/// The process pool's bookkeeping (a state machine without I/O), built under
+/// `--cfg loom` for `loom-tests/tests/process_book.rs`; not part of the API.
+#[cfg(all(loom, feature = "std"))]
+#[doc(hidden)]
+#[path = "process/book.rs"]
+pub mod process_book;
 #[allow(unsafe_code)]
 mod sync;
 #[cfg(feature = "std")]

@@ -15,7 +15,6 @@ use super::pool::ProcessPoolExecutor;
 use crate::error::{Error, Panic, SubmitError};
 use crate::executor::MapOptions;
 use crate::executor::feed::Feed;
-use crate::future::SharedFuture;
 use crate::lease::Lease;
 
 /// Groups items into chunks of `size`.
@@ -47,10 +46,7 @@ impl<I: Iterator> Iterator for Chunks<I> {
     }
 }
 
-/// The outcomes of one chunk's items.
-pub(super) type ChunkOutcomes<T> = Vec<Result<T, Error>>;
-/// The future of one chunk.
-pub(super) type ChunkFuture<T> = SharedFuture<ChunkOutcomes<T>>;
+pub(super) use super::sink::{ChunkFuture, ChunkOutcomes};
 
 /// The results of
 /// [`ProcessPoolExecutor::map`](super::ProcessPoolExecutor::map), in input
@@ -349,5 +345,79 @@ where
             .field("ready", &self.ready.len())
             .field("deadline", &self.deadline)
             .finish()
+    }
+}
+
+impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
+    /// Python's `map(fn, iterable, chunksize=1)`: runs `f` on every item in
+    /// worker processes and yields the results in input order. Every item is
+    /// submitted now (one job per item); see [`map_with`](Self::map_with) for
+    /// a chunk size, a bound and a timeout. The result is a blocking
+    /// [`Iterator`]; [`ProcessMap::into_stream`] makes it a
+    /// [`Stream`](futures_core::Stream).
+    ///
+    /// ```rust,standalone_crate
+    /// use concurrent_futures::process::{self, ProcessPoolExecutor};
+    /// process::process_fn! {
+    ///     fn cube(x: u64) -> u64 { x * x * x }
+    /// }
+    /// fn main() {
+    ///     process::init();
+    ///     let pool = ProcessPoolExecutor::new();
+    ///     let cubes: Vec<u64> = pool.map(cube, 1..=4).unwrap().map(Result::unwrap).collect();
+    ///     assert_eq!(cubes, [1, 8, 27, 64]);
+    ///     pool.shutdown(concurrent_futures::CancelFutures::No);
+    /// }
+    /// ```
+    pub fn map<J, I>(&self, f: J, items: I) -> Result<ProcessMap<Init, J, I::IntoIter>, SubmitError>
+    where
+        J: ProcessFn,
+        I: IntoIterator<Item = J::Args>,
+    {
+        self.map_with(f, items, MapOptions::new())
+    }
+
+    /// [`map`](Self::map) with [`MapOptions`]: Python's `chunksize` (items
+    /// per job, so small jobs share one round trip), a bound on the jobs
+    /// (chunks) in flight (Python 3.14's `buffersize`) and an overall timeout.
+    ///
+    /// # Errors
+    ///
+    /// The pool's refusal of the first chunks ([`SubmitError`]).
+    ///
+    /// ```rust,standalone_crate
+    /// use std::num::NonZeroUsize;
+    /// use concurrent_futures::MapOptions;
+    /// use concurrent_futures::process::{self, ProcessPoolExecutor};
+    /// process::process_fn! {
+    ///     fn double(x: u64) -> u64 { x * 2 }
+    /// }
+    /// fn main() {
+    ///     process::init();
+    ///     let pool = ProcessPoolExecutor::new();
+    ///     let options = MapOptions::new()
+    ///         .chunk_size(NonZeroUsize::new(256).unwrap())
+    ///         .buffer_size(NonZeroUsize::new(4).unwrap());
+    ///     let sum: u64 = pool.map_with(double, 0..10_000, options).unwrap().map(Result::unwrap).sum();
+    ///     assert_eq!(sum, 99_990_000);
+    ///     pool.shutdown(concurrent_futures::CancelFutures::No);
+    /// }
+    /// ```
+    pub fn map_with<J, I>(
+        &self,
+        f: J,
+        items: I,
+        options: MapOptions,
+    ) -> Result<ProcessMap<Init, J, I::IntoIter>, SubmitError>
+    where
+        J: ProcessFn,
+        I: IntoIterator<Item = J::Args>,
+    {
+        let _ = f;
+        ProcessMap::new(
+            self.clone(),
+            Chunks::new(items.into_iter(), options.chunk()),
+            options,
+        )
     }
 }

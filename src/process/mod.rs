@@ -29,11 +29,24 @@
 //! A job is a function that captures nothing, with serialisable arguments and
 //! result (serde). A closure cannot cross a process boundary, and neither can
 //! a function pointer without `unsafe`; so [`process_fn!`] turns a function
-//! into a unit type implementing [`ProcessFn`], and each worker process is
-//! started (by procspawn's documented `spawn`) for one such type: it knows the
-//! function statically. `pool.submit(pow, (3, 4))` then reads like Python's
-//! `executor.submit(pow, 3, 4)`. Each job function gets its own workers, up to
-//! `max_workers` of them, started lazily.
+//! into a unit type implementing [`ProcessFn`]. `pool.submit(pow, (3, 4))`
+//! then reads like Python's `executor.submit(pow, 3, 4)`. A job names its
+//! function by its place in the executable (the worker is the same
+//! executable, as Python's worker imports the function by its qualified
+//! name), so every worker process runs every job function: `max_workers`
+//! counts the pool's processes, as in Python, started lazily and shared by
+//! every function.
+//!
+//! # The pool's layout
+//!
+//! - `pool`: the handle, submits, shutdown; `builder`: its configuration;
+//!   `map` and `unordered`: the maps;
+//! - `book`: the bookkeeping as a state machine without I/O (queue, idle
+//!   dispatchers, shutdown, stopping, termination, live pids), loom-modelled;
+//! - `dispatch`: the threads that feed the worker processes, one per process;
+//!   `os`: spawning, signalling and reaping;
+//! - `worker`: the worker process's side and the wire format; `entry`: how a
+//!   job names its function.
 //!
 //! # Async: the same `AsyncExecutor`
 //!
@@ -72,15 +85,23 @@
 //! ```
 
 mod async_pool;
+pub(crate) mod book;
+mod builder;
+mod dispatch;
+mod entry;
 mod error;
 mod map;
+mod os;
 mod pool;
+mod sink;
 mod unordered;
+mod wire;
 mod worker;
 
+pub use builder::{ProcessBuildError, ProcessPoolBuilder};
 pub use error::{Exit, ProcessError};
 pub use map::{ProcessMap, ProcessMapStream};
-pub use pool::{NoInitializer, ProcessBuildError, ProcessPoolBuilder, ProcessPoolExecutor};
+pub use pool::ProcessPoolExecutor;
 pub use unordered::{ProcessMapUnordered, ProcessMapUnorderedStream};
 
 /// Re-exported for [`process_fn!`]'s expansion.
@@ -116,6 +137,21 @@ pub trait ProcessFn: 'static {
     type Output: serde::Serialize + serde::de::DeserializeOwned + Send + 'static;
     /// Runs the function (in a worker process, when submitted to a pool).
     fn call(args: Self::Args) -> Self::Output;
+}
+
+/// The initializer of a pool without one: does nothing.
+///
+/// ```
+/// use concurrent_futures::process::{NoInitializer, ProcessFn};
+/// NoInitializer::call(());
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoInitializer;
+
+impl ProcessFn for NoInitializer {
+    type Args = ();
+    type Output = ();
+    fn call((): ()) {}
 }
 
 /// Declares functions that can run in a [`ProcessPoolExecutor`]: each

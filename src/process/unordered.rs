@@ -428,3 +428,101 @@ where
             .finish()
     }
 }
+
+impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
+    /// Python's `multiprocessing.Pool.imap_unordered(func, iterable)`: runs
+    /// `f` on every item in worker processes and yields
+    /// `(index, Result<T, Error>)` as each job finishes, `index` being the
+    /// item's position in the input. Every item is submitted now (one job
+    /// per item); see [`map_unordered_with`](Self::map_unordered_with) for a
+    /// chunk size, a bound and a timeout. [`ProcessMapUnordered::into_stream`]
+    /// makes it a [`Stream`](futures_core::Stream).
+    ///
+    /// # Errors
+    ///
+    /// The pool's refusal of the first items ([`SubmitError`]); each item
+    /// then yields `Ok(value)` or its [`Error`] (`Panicked`, `Process(..)`
+    /// when its worker died, `Cancelled`, ...).
+    ///
+    /// ```rust,standalone_crate
+    /// use concurrent_futures::process::{self, ProcessPoolExecutor};
+    /// process::process_fn! {
+    ///     fn cube(x: u64) -> u64 { x * x * x }
+    /// }
+    /// fn main() {
+    ///     process::init();
+    ///     let pool = ProcessPoolExecutor::new();
+    ///     let mut cubes: Vec<(usize, u64)> = pool
+    ///         .map_unordered(cube, 1..=4)
+    ///         .unwrap()
+    ///         .map(|(index, value)| (index, value.unwrap()))
+    ///         .collect();
+    ///     cubes.sort();
+    ///     assert_eq!(cubes, [(0, 1), (1, 8), (2, 27), (3, 64)]);
+    ///     pool.shutdown(concurrent_futures::CancelFutures::No);
+    /// }
+    /// ```
+    pub fn map_unordered<J, I>(
+        &self,
+        f: J,
+        items: I,
+    ) -> Result<ProcessMapUnordered<Init, J, I::IntoIter>, SubmitError>
+    where
+        J: ProcessFn,
+        I: IntoIterator<Item = J::Args>,
+    {
+        self.map_unordered_with(f, items, MapOptions::new())
+    }
+
+    /// [`map_unordered`](Self::map_unordered) with [`MapOptions`]:
+    /// `chunk_size` items per job (the results of a chunk are yielded
+    /// together, when it finishes, in input order), at most `buffer_size`
+    /// chunks submitted and not fully yielded, and an overall `timeout` from
+    /// this call: when nothing finished by then, one `Err(Error::Timeout)`
+    /// (for the lowest input index not yielded), the chunks not started
+    /// cancelled, and the end, as [`map_with`](Self::map_with).
+    ///
+    /// # Errors
+    ///
+    /// As [`map_unordered`](Self::map_unordered).
+    ///
+    /// ```rust,standalone_crate
+    /// use std::num::NonZeroUsize;
+    /// use concurrent_futures::MapOptions;
+    /// use concurrent_futures::process::{self, ProcessPoolExecutor};
+    /// process::process_fn! {
+    ///     fn double(x: u64) -> u64 { x * 2 }
+    /// }
+    /// fn main() {
+    ///     process::init();
+    ///     let pool = ProcessPoolExecutor::new();
+    ///     let options = MapOptions::new()
+    ///         .chunk_size(NonZeroUsize::new(256).unwrap())
+    ///         .buffer_size(NonZeroUsize::new(4).unwrap());
+    ///     let sum: u64 = pool
+    ///         .map_unordered_with(double, 0..10_000, options)
+    ///         .unwrap()
+    ///         .map(|(_, value)| value.unwrap())
+    ///         .sum();
+    ///     assert_eq!(sum, 99_990_000);
+    ///     pool.shutdown(concurrent_futures::CancelFutures::No);
+    /// }
+    /// ```
+    pub fn map_unordered_with<J, I>(
+        &self,
+        f: J,
+        items: I,
+        options: MapOptions,
+    ) -> Result<ProcessMapUnordered<Init, J, I::IntoIter>, SubmitError>
+    where
+        J: ProcessFn,
+        I: IntoIterator<Item = J::Args>,
+    {
+        let _ = f;
+        ProcessMapUnordered::new(
+            self.clone(),
+            Chunks::new(items.into_iter(), options.chunk()),
+            options,
+        )
+    }
+}

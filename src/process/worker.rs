@@ -1,120 +1,102 @@
-//! The worker process's side: what crosses the pipe, and the loop that runs
+//! The worker process's side: what crosses the pipes, and the loop that runs
 //! in the child.
 //!
 //! Arguments and results cross as bytes that this module serialises itself
 //! (postcard, the format ipc-channel uses), one buffer per item, so that one
 //! item that cannot be serialised fails alone and the parent's queue holds no
-//! job types. ipc-channel carries the messages:
+//! job types. ipc-channel carries the messages, over four channels per worker:
 //!
-//! - parent → worker: a batch of jobs, `Vec<WireJob>` (each job one item, or
-//!   a `map` chunk of several);
-//! - worker → parent: first [`Reply::Ready`] (or [`Reply::InitFailed`]) once
-//!   the initializer ran, then one [`Reply::Done`] per job, sent as soon as
-//!   the job finished. Because results come back job by job, a worker that
-//!   dies mid-batch tells the parent exactly which job it was running: the
-//!   first without a reply.
+//! - `jobs`, parent → worker: one [`WireJob`] per message (one item, or a
+//!   `map` chunk of several), naming its function by
+//!   [offset](super::entry). The parent keeps at most
+//!   [`AHEAD`](super::dispatch::AHEAD) jobs in this pipe beyond the one the
+//!   worker runs.
+//! - `started`, worker → parent: one empty message just before the worker
+//!   starts each job. The parent reads it after the job's reply, or after the
+//!   worker's death: that is how it knows exactly which jobs a dead worker had
+//!   started (those fail with `WorkerDied`) and which it never started (those
+//!   run on another worker, or are cancelled when the pool is stopping).
+//! - `replies`, worker → parent: first [`Reply::Ready`] (or
+//!   [`Reply::InitFailed`]) once the initializer ran, then one
+//!   [`Reply::Done`] per job.
+//! - `lifeline`, parent → worker: never written. It closes when the parent
+//!   process is gone, however it ended; a thread of the worker waits on it
+//!   and ends the worker then, even in the middle of a job. On Linux the
+//!   worker also asks the kernel for `SIGKILL` when the parent's thread that
+//!   spawned it exits (`PR_SET_PDEATHSIG`; the pool spawns each worker from
+//!   the dispatcher thread that owns it for its whole life).
+//!
+//! Every piece of foreign code the worker runs (the initializer, a job,
+//! `Serialize` and `Deserialize` impls, the `Drop` of arguments, results and
+//! panic payloads) runs under `catch_unwind`, and a payload whose own `Drop`
+//! panics is leaked: a worker dies only of what kills a process (a signal, an
+//! abort, `exit`), never of a panic.
 
-use alloc::string::{String, ToString};
-use alloc::vec::Vec;
+use alloc::string::String;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use ipc_channel::ipc::{IpcBytesReceiver, IpcSender};
-use serde::{Deserialize, Serialize};
+use ipc_channel::ipc::IpcBytesReceiver;
 
 use super::ProcessFn;
-use crate::error::Panic;
+use super::entry::{self, RunItem};
+use super::wire::{Outcome, Reply, WireJob, WorkerArgs, decode, describe, encode};
+use crate::executor::lifecycle::drop_quietly;
 
-/// One job on the wire: the serialised arguments of its items (`None` for an
-/// item whose arguments could not be serialised in the parent: not run).
-#[derive(Serialize, Deserialize)]
-pub(super) struct WireJob {
-    pub(super) items: Vec<Option<Vec<u8>>>,
-}
+/// The exit status of a worker that ends because its parent is gone.
+const ORPHANED: i32 = 70;
 
-/// What a worker sends back.
-#[derive(Serialize, Deserialize)]
-pub(super) enum Reply {
-    /// The initializer ran; jobs may come.
-    Ready,
-    /// The initializer panicked (the message) or its arguments could not be
-    /// read; the worker exits.
-    InitFailed(String),
-    /// The outcomes of one job, one per item, in order.
-    Done(Vec<Outcome>),
-}
-
-/// The outcome of one item.
-#[derive(Serialize, Deserialize)]
-pub(super) enum Outcome {
-    /// The serialised result.
-    Value(Vec<u8>),
-    /// The function panicked; the panic message.
-    Panicked(String),
-    /// The arguments could not be deserialised here.
-    Arguments(String),
-    /// The result could not be serialised here.
-    Result(String),
-}
-
-/// What a worker process is started with (procspawn serialises it, channels
-/// included, into the child).
-#[derive(Serialize, Deserialize)]
-pub(super) struct WorkerArgs {
-    /// Batches of jobs, `Vec<WireJob>` serialised by the parent.
-    pub(super) jobs: IpcBytesReceiver,
-    pub(super) replies: IpcSender<Reply>,
-    /// The initializer's serialised arguments.
-    pub(super) init_args: Vec<u8>,
-}
-
-/// Serialises a value for the wire; a panicking `Serialize` is an error too.
-pub(super) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
-    match catch_unwind(AssertUnwindSafe(|| postcard::to_allocvec(value))) {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(payload) => Err(alloc::format!(
-            "Serialize panicked: {}",
-            Panic::new(payload)
-        )),
+/// Ends this process when the parent is gone: on Linux by the kernel's
+/// parent-death signal, everywhere by a thread that waits on the lifeline.
+fn watch_parent(parent: u32, lifeline: IpcBytesReceiver) {
+    #[cfg(target_os = "linux")]
+    {
+        // Fires when the parent's *thread* that spawned this process exits;
+        // the pool spawns each worker from the dispatcher thread that owns it
+        // until it is reaped.
+        let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    }
+    // The parent may have died before the request above: then this process
+    // was adopted already.
+    if std::os::unix::process::parent_id() != parent {
+        std::process::exit(ORPHANED);
+    }
+    let watcher = std::thread::Builder::new()
+        .name(String::from("ProcessPoolExecutor_lifeline"))
+        .spawn(move || {
+            // Never written: `recv` returns once every sender is gone, that
+            // is, once the parent process is.
+            while lifeline.recv().is_ok() {}
+            std::process::exit(ORPHANED);
+        });
+    if watcher.is_err() {
+        // Without a watcher, a job could outlive the parent: refuse to run.
+        std::process::exit(ORPHANED);
     }
 }
 
-/// Deserialises a value from the wire; a panicking `Deserialize` is an error
-/// too.
-pub(super) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
-    match catch_unwind(AssertUnwindSafe(|| postcard::from_bytes(bytes))) {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(payload) => Err(alloc::format!(
-            "Deserialize panicked: {}",
-            Panic::new(payload)
-        )),
-    }
-}
-
-/// The body of a worker process: runs the initializer `I`, then every job of
-/// function `J` it is sent, until the parent closes the job channel.
+/// The body of a worker process: runs the initializer `I`, then every job it
+/// is sent, of any function, until the parent closes the job channel.
 ///
 /// procspawn starts the child with this function's address (a plain generic
-/// function, marshalled by procspawn's documented `spawn`), so the child knows
-/// `I` and `J` statically: no function pointer crosses the pipe.
-pub(super) fn worker_main<I: ProcessFn<Output = ()>, J: ProcessFn>(args: WorkerArgs) {
+/// function, marshalled by procspawn's documented `spawn`); each job names
+/// its own function by offset.
+pub(super) fn worker_main<I: ProcessFn<Output = ()>>(args: WorkerArgs) {
     let WorkerArgs {
         jobs,
+        started,
         replies,
+        lifeline,
+        parent,
+        layout,
         init_args,
     } = args;
-    let ready = match decode::<I::Args>(&init_args) {
-        Ok(init_args) => match catch_unwind(AssertUnwindSafe(|| I::call(init_args))) {
-            Ok(()) => Reply::Ready,
-            Err(payload) => Reply::InitFailed(alloc::format!(
-                "the initializer panicked: {}",
-                Panic::new(payload)
-            )),
-        },
-        Err(error) => Reply::InitFailed(alloc::format!(
-            "the initializer's arguments could not be read: {error}"
-        )),
+    watch_parent(parent, lifeline);
+    let ready = if layout != self::layout() {
+        Reply::InitFailed(String::from(
+            "the worker process runs another executable than the pool's",
+        ))
+    } else {
+        initialize::<I>(&init_args)
     };
     let failed = matches!(ready, Reply::InitFailed(_));
     if replies.send(ready).is_err() || failed {
@@ -123,26 +105,56 @@ pub(super) fn worker_main<I: ProcessFn<Output = ()>, J: ProcessFn>(args: WorkerA
     // `recv` fails once the parent drops its sender (retirement, shutdown) or
     // dies: either way the worker is done.
     while let Ok(bytes) = jobs.recv() {
-        // The parent serialised the batch itself; a batch that does not
-        // decode would be a bug: exit, and the parent reports the jobs.
-        let Ok(batch) = decode::<Vec<WireJob>>(&bytes) else {
+        // The parent serialised the job itself; one that does not decode
+        // would be a bug: exit, and the parent reports the job.
+        let Ok(job) = decode::<WireJob>(&bytes) else {
             return;
         };
-        for job in batch {
-            let outcomes = job
-                .items
-                .iter()
-                .map(|item| run_one::<J>(item.as_deref()))
-                .collect();
-            if replies.send(Reply::Done(outcomes)).is_err() {
-                return;
-            }
+        // SAFETY: the parent took `job.entry` from `entry::offset_of` in the
+        // same executable: `layout` matched above.
+        #[allow(unsafe_code)]
+        let run: RunItem = unsafe { entry::resolve(job.entry) };
+        if started.send(&[]).is_err() {
+            return;
+        }
+        let outcomes = job
+            .items
+            .iter()
+            .map(|item| {
+                catch_unwind(AssertUnwindSafe(|| run(item.as_deref())))
+                    .unwrap_or_else(|payload| Outcome::Panicked(describe(payload)))
+            })
+            .collect();
+        if replies.send(Reply::Done(outcomes)).is_err() {
+            return;
         }
     }
 }
 
-/// Runs one item: deserialise, call (catching a panic), serialise.
-fn run_one<J: ProcessFn>(bytes: Option<&[u8]>) -> Outcome {
+/// Runs the initializer, containing every panic (its arguments' `Drop`, its
+/// payload's `Drop`).
+fn initialize<I: ProcessFn<Output = ()>>(init_args: &[u8]) -> Reply {
+    let args = match decode::<I::Args>(init_args) {
+        Ok(args) => args,
+        Err(error) => {
+            return Reply::InitFailed(alloc::format!(
+                "the initializer's arguments could not be read: {error}"
+            ));
+        }
+    };
+    match catch_unwind(AssertUnwindSafe(|| I::call(args))) {
+        Ok(()) => Reply::Ready,
+        Err(payload) => Reply::InitFailed(alloc::format!(
+            "the initializer panicked: {}",
+            describe(payload)
+        )),
+    }
+}
+
+/// Runs one item of function `J`: deserialise, call, serialise, drop the
+/// result, each step's panic contained. Named across processes by
+/// [`entry::offset_of`].
+pub(super) fn run_item<J: ProcessFn>(bytes: Option<&[u8]>) -> Outcome {
     let Some(bytes) = bytes else {
         // The parent reports its own serializer's message.
         return Outcome::Arguments(String::new());
@@ -152,10 +164,28 @@ fn run_one<J: ProcessFn>(bytes: Option<&[u8]>) -> Outcome {
         Err(error) => return Outcome::Arguments(error),
     };
     match catch_unwind(AssertUnwindSafe(|| J::call(args))) {
-        Ok(value) => match encode(&value) {
-            Ok(bytes) => Outcome::Value(bytes),
-            Err(error) => Outcome::Result(error),
-        },
-        Err(payload) => Outcome::Panicked(Panic::new(payload).to_string()),
+        Ok(value) => {
+            let outcome = match encode(&value) {
+                Ok(bytes) => Outcome::Value(bytes),
+                Err(error) => Outcome::Result(error),
+            };
+            // The result's `Drop` is foreign code: its panic is the worker's
+            // to contain; the value was computed and is delivered.
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
+                drop_quietly(payload);
+            }
+            outcome
+        }
+        Err(payload) => Outcome::Panicked(describe(payload)),
     }
+}
+
+/// A fingerprint of the executable's layout: the offsets of two functions of
+/// this module, as the parent and the worker each see them. Equal in both
+/// processes when both run the same image.
+pub(super) fn layout() -> (isize, isize) {
+    (
+        entry::offset_of(run_item::<super::NoInitializer>),
+        entry::offset_of_main(worker_main::<super::NoInitializer>),
+    )
 }

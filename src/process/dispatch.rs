@@ -1,0 +1,359 @@
+//! The pool's shared state and its dispatcher threads: each owns at most one
+//! worker process at a time and feeds it jobs from the pool's one queue.
+//!
+//! A dispatcher loops on [`Book::take`] (under the lock) and does what it
+//! says outside the lock:
+//!
+//! - **start** a worker (`procspawn::spawn` of `worker_main::<I>`, from this
+//!   thread, which owns the worker until it is reaped) and wait for its
+//!   initializer's `Ready`;
+//! - **send** jobs, each marked running when taken, keeping at most
+//!   [`AHEAD`] jobs in the worker's pipe beyond the one it runs (Python keeps
+//!   `max_workers + 1` calls in its call queue): cancel reaches every other
+//!   job, and the worker never waits for the parent between two jobs;
+//! - **receive** one reply and complete its job's future; a job the worker
+//!   had started is the one that fails with [`ProcessError::WorkerDied`] if
+//!   the reply channel breaks, and jobs it had not started go back to the
+//!   front of the queue (still marked: they run on the next worker), or are
+//!   cancelled if the pool is stopping;
+//! - **idle** on its seat's condition variable, with its worker alive, until
+//!   a submit, a shutdown or a broken pool wakes it;
+//! - **exit** when the pool is shut down and nothing is left: close the
+//!   worker's job channel (it exits by itself) and reap it.
+//!
+//! Reaping never blocks: the dispatcher polls `waitpid(WNOHANG)` under the
+//! lock, with a growing pause outside it, and kills a worker that has not
+//! ended [`GRACE`] after its channel closed (a job that replaced the worker
+//! by `exec`, or one that ignores the end of its input). A pid leaves the
+//! book in the critical section that reaps it, so `kill_workers`, which
+//! signals under the lock, reaches every process until it is reaped and
+//! never a recycled pid.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::num::NonZeroUsize;
+use core::time::Duration;
+use std::time::Instant;
+
+use ipc_channel::IpcError;
+use nix::sys::signal::Signal;
+
+use super::book::{Book, Entry, Take};
+use super::error::{Exit, ProcessError};
+use super::os::{self, SpawnFn, Worker};
+use super::sink::Sink;
+use super::wire::Reply;
+use crate::error::{BrokenError, Error};
+use crate::executor::lifecycle::{self, Inside};
+use crate::sync::{Arc, AtomicUsize, Condvar, Mutex, MutexGuard, thread};
+
+/// Jobs sent to a worker beyond the one it runs. Each is marked running when
+/// sent, so a `cancel` of it is refused; a shutdown that cancels the queue
+/// still cancels it if its worker dies before starting it.
+pub(super) const AHEAD: usize = 1;
+
+/// Jobs in a worker's pipe at most: the one it runs and [`AHEAD`].
+const WINDOW: usize = 1 + AHEAD;
+
+/// How long a worker whose channel closed (or was closed) may take to end
+/// before it is killed.
+pub(super) const GRACE: Duration = Duration::from_secs(2);
+
+/// A queued job: its wire message (serialised by the submitter, outside the
+/// lock) and where its outcome goes.
+pub(super) struct Job {
+    pub(super) message: Vec<u8>,
+    pub(super) sink: Box<dyn Sink>,
+}
+
+impl Entry for Job {
+    fn mark(&mut self) -> bool {
+        self.sink.start()
+    }
+}
+
+pub(super) struct Shared {
+    /// `ProcessPoolExecutor` handles alive; the last one dropped shuts down.
+    pub(super) handles: AtomicUsize,
+    pub(super) state: Mutex<State>,
+    pub(super) max_workers: usize,
+    pub(super) max_tasks_per_child: Option<NonZeroUsize>,
+    /// The initializer's serialised arguments.
+    pub(super) init_args: Vec<u8>,
+    pub(super) spawn: SpawnFn,
+}
+
+pub(super) struct State {
+    pub(super) book: Book<Job>,
+    /// Each dispatcher's condition variable, by seat.
+    pub(super) seats: Vec<Arc<Condvar>>,
+    /// Dispatcher threads to join in `shutdown`.
+    pub(super) threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Shared {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        // No foreign code runs under the lock, so a poisoned lock still
+        // guards consistent state.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The address that marks this pool's dispatcher threads.
+    pub(super) fn id(&self) -> usize {
+        self as *const Shared as usize
+    }
+
+    /// How many more jobs `worker` may be sent before it is retired.
+    fn tasks_left(&self, worker: &Worker) -> usize {
+        self.max_tasks_per_child
+            .map_or(usize::MAX, |max| max.get().saturating_sub(worker.done))
+    }
+}
+
+/// Completes a job's future with `error`, surviving a panicking `Drop` or
+/// waker on the way.
+pub(super) fn finish(sink: Box<dyn Sink>, error: Error) {
+    lifecycle::run_quietly(|| sink.fail(error));
+}
+
+/// Cancels a job that no worker started, surviving a panicking waker.
+pub(super) fn cancel(sink: Box<dyn Sink>) {
+    lifecycle::run_quietly(|| sink.cancel());
+}
+
+/// Wakes the dispatchers of `seats` (under the lock, so none misses it).
+pub(super) fn wake(state: &State, seats: &[usize]) {
+    for &seat in seats {
+        state.seats[seat].notify_one();
+    }
+}
+
+/// The body of the dispatcher thread of `seat`.
+pub(super) fn dispatcher(shared: Arc<Shared>, seat: usize) {
+    // Done callbacks of the pool's jobs run here: a wait for the pool's
+    // termination from one of them returns at once.
+    let _inside = Inside::enter(shared.id());
+    let mut worker: Option<Worker> = None;
+    let mut in_flight: VecDeque<Job> = VecDeque::new();
+    loop {
+        let room = worker.as_ref().map_or(0, |worker| {
+            WINDOW
+                .min(shared.tasks_left(worker))
+                .saturating_sub(in_flight.len())
+        });
+        let take = {
+            let mut state = shared.lock();
+            loop {
+                match state
+                    .book
+                    .take(seat, room, worker.is_some(), in_flight.len())
+                {
+                    Take::Idle => {
+                        let ready = Arc::clone(&state.seats[seat]);
+                        // Woken only by whoever took the seat off the idle
+                        // list (a submit, a shutdown, a broken pool).
+                        while state.book.is_idle(seat) {
+                            state = ready
+                                .wait(state)
+                                .unwrap_or_else(|poisoned| poisoned.into_inner());
+                        }
+                    }
+                    take => break take,
+                }
+            }
+        };
+        match take {
+            Take::Exit => break,
+            Take::Start => match start_worker(&shared) {
+                Ok(started) => worker = Some(started),
+                Err(StartError::Broken | StartError::Stopping) => {}
+                Err(StartError::Failed(error)) => {
+                    // Whatever stopped this start would stop the next one:
+                    // fail what is queued now rather than loop.
+                    let failed = shared.lock().book.fail_queued();
+                    for job in failed {
+                        finish(job.sink, Error::Process(error.clone()));
+                    }
+                }
+            },
+            Take::Send(jobs) => {
+                let Some(running) = worker.take() else {
+                    // `take` sends only to a dispatcher with a worker.
+                    let cancelled = shared.lock().book.put_back(jobs.into_iter());
+                    cancelled.into_iter().for_each(|job| cancel(job.sink));
+                    continue;
+                };
+                for job in jobs {
+                    // A failed send means a dead worker: the receive below
+                    // finds out, and the job, never started, goes back.
+                    let _ = running.jobs.send(&job.message);
+                    in_flight.push_back(job);
+                }
+                worker = receive(&shared, running, &mut in_flight);
+            }
+            Take::Idle => {}
+        }
+    }
+    if let Some(worker) = worker {
+        bury(&shared, worker, false);
+    }
+    let released = shared.lock().book.dispatcher_exited(seat);
+    released.complete();
+}
+
+/// Receives `worker`'s next reply and completes the oldest job in flight.
+/// Returns the worker if it is still usable.
+fn receive(shared: &Shared, mut worker: Worker, in_flight: &mut VecDeque<Job>) -> Option<Worker> {
+    match worker.replies.recv() {
+        Ok(Reply::Done(outcomes)) => {
+            // The job's start signal, written to the other pipe before its
+            // reply: read so that the pipe never fills.
+            let _ = worker.started.try_recv();
+            worker.done += 1;
+            if let Some(job) = in_flight.pop_front() {
+                lifecycle::run_quietly(|| job.sink.deliver(outcomes));
+            }
+            if in_flight.is_empty() && shared.tasks_left(&worker) == 0 {
+                // `max_tasks_per_child`: retired; a fresh one starts when
+                // there is work.
+                bury(shared, worker, false);
+                return None;
+            }
+            Some(worker)
+        }
+        other => {
+            // The worker died (or broke the protocol: then it is killed).
+            // Each start signal it left names a job it began: at most the
+            // oldest in flight, since it runs one job at a time.
+            let mut started = 0_usize;
+            while worker.started.try_recv().is_ok() {
+                started += 1;
+            }
+            let force = !matches!(other, Err(IpcError::Disconnected));
+            let pid = worker.pid;
+            let exit = bury(shared, worker, force);
+            let mut jobs = in_flight.drain(..);
+            if started > 0 {
+                if let Some(job) = jobs.next() {
+                    finish(
+                        job.sink,
+                        Error::Process(ProcessError::WorkerDied { pid, exit }),
+                    );
+                }
+            }
+            let not_started: Vec<Job> = jobs.collect();
+            let cancelled = shared.lock().book.put_back(not_started.into_iter());
+            for job in cancelled {
+                cancel(job.sink);
+            }
+            None
+        }
+    }
+}
+
+/// Closes `worker`'s job channel (a healthy worker exits by itself), kills it
+/// first with `force`, and reaps it without blocking: [`GRACE`] after the
+/// channel closed, a worker still alive is killed.
+fn bury(shared: &Shared, worker: Worker, force: bool) -> Exit {
+    let Worker {
+        handle,
+        pid,
+        jobs,
+        lifeline,
+        ..
+    } = worker;
+    drop(jobs);
+    if force {
+        // Not reaped yet, so `pid` is still this worker.
+        os::signal(pid, Signal::SIGKILL);
+    }
+    let since = Instant::now();
+    let mut pause = Duration::from_micros(50);
+    let mut killed = force;
+    let exit = loop {
+        {
+            let mut state = shared.lock();
+            if let Some(exit) = os::try_reap(pid) {
+                // In the critical section that reaped it: `kill_workers`
+                // never signals a recycled pid.
+                state.book.reaped(pid);
+                break exit;
+            }
+        }
+        if !killed && since.elapsed() >= GRACE {
+            os::signal(pid, Signal::SIGKILL);
+            killed = true;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(10));
+    };
+    drop(lifeline);
+    // procspawn's own wait finds the process reaped (and ignores that), and
+    // marks it exited, so dropping the handle signals nothing.
+    let _ = handle.join();
+    exit
+}
+
+/// Why a dispatcher has no worker to run the queue.
+enum StartError {
+    /// The initializer failed: the pool is broken (already recorded).
+    Broken,
+    /// `terminate_workers` / `kill_workers` was called.
+    Stopping,
+    /// The process could not be started.
+    Failed(ProcessError),
+}
+
+/// Starts a worker and waits for its initializer.
+fn start_worker(shared: &Shared) -> Result<Worker, StartError> {
+    let worker = (shared.spawn)(&shared.init_args).map_err(StartError::Failed)?;
+    {
+        let mut state = shared.lock();
+        state.book.add_pid(worker.pid);
+        if state.book.is_stopping() {
+            drop(state);
+            bury(shared, worker, true);
+            return Err(StartError::Stopping);
+        }
+    }
+    match worker.replies.recv() {
+        Ok(Reply::Ready) => Ok(worker),
+        Ok(Reply::InitFailed(message)) => {
+            bury(shared, worker, false);
+            break_pool(shared, message);
+            Err(StartError::Broken)
+        }
+        Ok(Reply::Done(_)) => {
+            let pid = worker.pid;
+            let exit = bury(shared, worker, true);
+            Err(StartError::Failed(ProcessError::Spawn(alloc::format!(
+                "worker process {pid} broke the protocol at startup ({exit})"
+            ))))
+        }
+        Err(error) => {
+            let pid = worker.pid;
+            let exit = bury(shared, worker, !matches!(error, IpcError::Disconnected));
+            Err(StartError::Failed(ProcessError::Spawn(alloc::format!(
+                "worker process {pid} died during startup: {exit}"
+            ))))
+        }
+    }
+}
+
+/// Records a failed initializer: every queued job fails with `Error::Broken`,
+/// and dispatchers exit.
+fn break_pool(shared: &Shared, message: String) {
+    let (broken, failed) = {
+        let mut state = shared.lock();
+        let (broken, failed, seats) = state.book.break_pool(|| BrokenError::new(message.into()));
+        wake(&state, &seats);
+        (broken, failed)
+    };
+    for job in failed {
+        finish(job.sink, Error::Broken(broken.clone()));
+    }
+}
