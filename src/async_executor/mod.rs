@@ -302,6 +302,8 @@ impl<E: Executor> AsyncExecutor<E> {
             None,
             #[cfg(feature = "std")]
             None,
+            #[cfg(feature = "std")]
+            1,
         )
     }
 
@@ -358,6 +360,7 @@ impl<E: Executor> AsyncExecutor<E> {
             options.buffer_size,
             options.job_timeout,
             options.timeout,
+            options.chunk(),
         )
     }
 

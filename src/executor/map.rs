@@ -4,8 +4,11 @@ use core::fmt;
 use core::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
+use alloc::collections::VecDeque;
+
+use super::chunk::{self, Chunks, Drain, Outcomes};
 use super::feed::Feed;
-use super::{Executor, Job, JobOptions};
+use super::{Executor, Job, JobOptions, lifecycle};
 use crate::error::{Error, SubmitError};
 use crate::future::SharedFuture;
 use crate::lease::Lease;
@@ -108,7 +111,6 @@ impl MapOptions {
     }
 
     /// Items per job: the chunk size, 1 by default.
-    #[cfg_attr(not(all(feature = "process", unix, not(loom))), allow(dead_code))]
     pub(crate) fn chunk(&self) -> usize {
         self.chunk_size.map_or(1, NonZeroUsize::get)
     }
@@ -147,9 +149,21 @@ where
     /// A handle of the executor (a clone, an `Arc`, or a reference): the
     /// iterator owns what it needs, so it can be returned or sent away.
     executor: E,
-    feed: Feed<I, F, T>,
+    mode: Mode<I, F, T>,
     deadline: Option<Instant>,
     job_timeout: Option<Duration>,
+}
+
+/// One job per item, or one per chunk of items.
+enum Mode<I: Iterator, F, T> {
+    Items(Feed<I, F, T>),
+    Chunks {
+        feed: Feed<Chunks<I>, F, Outcomes<T>>,
+        /// The item count of each chunk in `feed`, in order.
+        lengths: VecDeque<usize>,
+        /// The outcomes of the chunk being yielded.
+        current: Drain<T>,
+    },
 }
 
 impl<E, I, F, T> Map<E, I, F, T>
@@ -184,15 +198,33 @@ where
         options: MapOptions,
     ) -> Result<Self, SubmitError> {
         let deadline = options.deadline();
-        let feed = Feed::start(
-            items.into_iter(),
-            f,
-            options.buffer_size,
-            submitter(&executor, options.job_timeout),
-        )?;
+        let items = items.into_iter();
+        let mode = match options.chunk() {
+            1 => Mode::Items(Feed::start(
+                items,
+                f,
+                options.buffer_size,
+                submitter(&executor, options.job_timeout),
+            )?),
+            chunk => {
+                let (chunk, bound) = chunk::layout(chunk, options.buffer_size);
+                let mut lengths = VecDeque::new();
+                let feed = Feed::start(
+                    Chunks::new(items, chunk),
+                    f,
+                    bound,
+                    chunk::submitter(&executor, options.job_timeout, &mut lengths),
+                )?;
+                Mode::Chunks {
+                    feed,
+                    lengths,
+                    current: Drain::empty(),
+                }
+            }
+        };
         Ok(Map {
             executor,
-            feed,
+            mode,
             deadline,
             job_timeout: options.job_timeout,
         })
@@ -209,7 +241,20 @@ where
     /// assert!(results.next().is_none());
     /// ```
     pub fn cancel_remaining(&mut self) {
-        self.feed.cancel();
+        match &mut self.mode {
+            Mode::Items(feed) => feed.cancel(),
+            Mode::Chunks {
+                feed,
+                lengths,
+                current,
+            } => {
+                feed.cancel();
+                lengths.clear();
+                // Values already computed: dropped here, each once, a
+                // panicking `Drop` not stopping the others.
+                lifecycle::finish_each(core::mem::replace(current, Drain::empty()), drop);
+            }
+        }
     }
 }
 
@@ -247,34 +292,94 @@ where
     type Item = Result<T, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        // The item owed for the result yielded last is submitted now, not
-        // before that result was yielded: a result counts against the bound
-        // until it is yielded (CPython gh-131466, where the refill came first
-        // and ran one job too many).
-        self.feed
-            .refill(submitter(&self.executor, self.job_timeout));
-        let mut future = self.feed.pop_front()?;
-        let result = match self.deadline {
-            None => future.wait(),
-            Some(deadline) => future.wait_deadline(deadline),
-        };
-        // The map's own timeout leaves the job unfinished; a job that timed
-        // out itself (`job_timeout`) is done, and the map goes on.
-        if matches!(result, Err(Error::Timeout)) && !future.is_done() {
-            future.cancel();
-            self.feed.cancel();
+        let Map {
+            executor,
+            mode,
+            deadline,
+            job_timeout,
+        } = self;
+        match mode {
+            Mode::Items(feed) => {
+                // The item owed for the result yielded last is submitted now,
+                // not before that result was yielded: a result counts against
+                // the bound until it is yielded (CPython gh-131466, where the
+                // refill came first and ran one job too many).
+                feed.refill(submitter(executor, *job_timeout));
+                let mut future = feed.pop_front()?;
+                let result = match deadline {
+                    None => future.wait(),
+                    Some(deadline) => future.wait_deadline(*deadline),
+                };
+                // The map's own timeout leaves the job unfinished; a job that
+                // timed out itself (`job_timeout`) is done, and the map goes on.
+                if matches!(result, Err(Error::Timeout)) && !future.is_done() {
+                    future.cancel();
+                    feed.cancel();
+                }
+                Some(result)
+            }
+            Mode::Chunks {
+                feed,
+                lengths,
+                current,
+            } => loop {
+                if let Some(result) = current.next() {
+                    return Some(result);
+                }
+                // A chunk counts against the bound until its last result is
+                // yielded: its replacement is submitted only now.
+                feed.refill(chunk::submitter(executor, *job_timeout, lengths));
+                let mut future = feed.pop_front()?;
+                let length = lengths.pop_front().unwrap_or(1);
+                let outcome = match deadline {
+                    None => future.wait(),
+                    Some(deadline) => future.wait_deadline(*deadline),
+                };
+                // As one job per item: the item waited for reports the
+                // timeout, the chunks not started are cancelled, a running one
+                // is asked to stop (its items not started are dropped), and
+                // the map ends.
+                if matches!(outcome, Err(Error::Timeout)) && !future.is_done() {
+                    future.cancel();
+                    feed.cancel();
+                    lengths.clear();
+                    return Some(Err(Error::Timeout));
+                }
+                *current = Drain::new(outcome, length);
+            },
         }
-        Some(result)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.feed.size_hint()
+        match &self.mode {
+            Mode::Items(feed) => feed.size_hint(),
+            Mode::Chunks {
+                feed,
+                lengths,
+                current,
+            } => {
+                let queued = current.len() + lengths.iter().sum::<usize>();
+                match feed.items() {
+                    None => (queued, Some(queued)),
+                    Some(chunks) => {
+                        let (low, high) = chunks.items_hint();
+                        (
+                            low.saturating_add(queued),
+                            high.and_then(|high| high.checked_add(queued)),
+                        )
+                    }
+                }
+            }
+        }
     }
 }
 
 impl<E, I: Iterator, F, T> fmt::Debug for Map<E, I, F, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (in_flight, more_items) = self.feed.progress();
+        let (in_flight, more_items) = match &self.mode {
+            Mode::Items(feed) => feed.progress(),
+            Mode::Chunks { feed, .. } => feed.progress(),
+        };
         f.debug_struct("Map")
             .field("in_flight", &in_flight)
             .field("more_items", &more_items)

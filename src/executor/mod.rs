@@ -12,6 +12,8 @@
 
 #[cfg(any(feature = "rayon", feature = "tokio"))]
 mod adapter;
+#[cfg(feature = "std")]
+pub(crate) mod chunk;
 mod error;
 pub(crate) mod feed;
 mod inline;
