@@ -291,10 +291,14 @@ fn every_value_dropped_once_when_consumed_or_dropped_midway() {
         // Consumed.
         let counts = Counts::new();
         let executor = pool(2);
-        let results: Vec<_> =
-            Map::new(&executor, counts.function(None), counts.items(), chunked(chunk))
-                .unwrap()
-                .collect();
+        let results: Vec<_> = Map::new(
+            &executor,
+            counts.function(None),
+            counts.items(),
+            chunked(chunk),
+        )
+        .unwrap()
+        .collect();
         drop(results);
         executor.shutdown(CancelFutures::No);
         counts.check(N);

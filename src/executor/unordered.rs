@@ -119,9 +119,8 @@ where
 {
     /// What [`Executor::map_unordered_with`] makes, for any handle of an
     /// executor: owned, an `Arc`, or a reference (for an executor that is
-    /// not `Clone`, such as `InlineExecutor`). `options.chunk_size` is
-    /// ignored: one job per item, as Python's thread pool ignores
-    /// `chunksize`.
+    /// not `Clone`, such as `InlineExecutor`). With `options.chunk_size`, one
+    /// job runs that many items (see [`MapOptions::chunk_size`]).
     ///
     /// # Errors
     ///
