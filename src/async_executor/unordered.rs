@@ -94,6 +94,9 @@ struct Units<E: Executor, I: Iterator, F, U> {
     deadline: Option<Delay>,
 }
 
+/// A finished unit: its first input index, its item count, its outcome.
+type Unit<U> = (usize, usize, Result<U, Error>);
+
 /// A unit's future with its first input index and item count.
 struct Indexed<U> {
     index: usize,
@@ -264,10 +267,7 @@ impl<E: Executor, I: Iterator, F, U> Units<E, I, F, U> {
     }
 
     /// The next unit done: its first index, its item count and its outcome.
-    fn poll_unit(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<(usize, usize, Result<U, Error>)>> {
+    fn poll_unit(&mut self, cx: &mut Context<'_>) -> Poll<Option<Unit<U>>> {
         self.started = true;
         // The unit owed for the result yielded last: a result counts against
         // the bound until it is yielded (as `MapStream`).

@@ -132,7 +132,9 @@ impl<I: Iterator, F, T> Feed<I, F, T> {
         }
     }
 
-    /// The items not submitted yet, if any remain.
+    /// The items not submitted yet, if any remain (for a chunked map's
+    /// size hint, which needs `std`).
+    #[cfg(feature = "std")]
     pub(crate) fn items(&self) -> Option<&I> {
         self.items.as_ref()
     }
