@@ -15,13 +15,16 @@
 //! case spins or sleeps into the next; `blocking`'s pool is global (capped at 2
 //! threads, its idle threads exit after 500 ms). The `throughput_kept` cases
 //! instead make their pools once and keep them across every round, as a
-//! server does.
+//! server does; so do `round_trip_kept` (round trips, blocking and async,
+//! issue 24) and `chunked_map` (a map of 1,000,000 trivial items with
+//! `MapOptions::chunk_size` beside rayon's `par_iter`).
 //!
 //! Prints a table, and one `paired <group> <case> <median ns/op> <min> <max>`
 //! line per case for `benches/report.sh`. `PAIRED_ROUNDS` sets the number of
 //! rounds (default 21). `PAIRED_LOAD=N` runs N threads that burn CPU for the
 //! whole measurement beside it (a busy server: on this 2-core machine, 2 and 4
-//! such threads leave the pools no idle core). Run with
+//! such threads leave the pools no idle core). `PAIRED_ITEMS` sets the
+//! chunked map's item count (default 1,000,000; small for a smoke run). Run with
 //! `cargo bench --bench paired`.
 
 #[allow(dead_code)]
@@ -261,6 +264,112 @@ fn kept_cases() -> Vec<Case> {
     ]
 }
 
+/// Round trips with each pool made once and kept across every round (group
+/// `round_trip_kept`, issue 24 target 1): a service's pool, whose workers
+/// have gone through their spin-then-park cycle many times, not one whose
+/// workers have just started. Blocking (`submit` + `wait` against rayon
+/// `spawn` + oneshot `recv`) and async (`AsyncExecutor::run` under
+/// `block_on` against rayon `spawn` + the oneshot awaited under `block_on`).
+fn round_trip_kept_cases() -> Vec<Case> {
+    let case = |name, run: Box<dyn Fn() -> Duration>| Case {
+        group: "round_trip_kept",
+        name,
+        ops: TRIPS,
+        run,
+    };
+    let ours = common::ours_started();
+    let ours_async = AsyncExecutor::new(common::ours_started());
+    let rayon = std::sync::Arc::new(common::rayon());
+    let rayon_async = std::sync::Arc::clone(&rayon);
+    vec![
+        case(
+            "ours_submit_wait",
+            Box::new(move || timed(|n| trip::ours_submit_wait(&ours, n), TRIP_WARM_UP, TRIPS)),
+        ),
+        case(
+            "ours_async_run",
+            Box::new(move || {
+                timed(
+                    |n| trip::ours_async_run(&ours_async, n),
+                    TRIP_WARM_UP,
+                    TRIPS,
+                )
+            }),
+        ),
+        case(
+            "rayon_oneshot",
+            Box::new(move || timed(|n| trip::rayon_oneshot(&rayon, n), TRIP_WARM_UP, TRIPS)),
+        ),
+        case(
+            "rayon_oneshot_async",
+            Box::new(move || {
+                timed(
+                    |n| trip::rayon_oneshot_async(&rayon_async, n),
+                    TRIP_WARM_UP,
+                    TRIPS,
+                )
+            }),
+        ),
+    ]
+}
+
+/// A map of `PAIRED_ITEMS` (default 1,000,000) trivial `u64` items on kept
+/// pools (group `chunked_map`, issue 24 target 4): `Executor::map_with` with
+/// `CHUNK` items a job, collected in input order, against rayon's
+/// `par_iter().map().collect()` on its own 2 threads, in the same run. The
+/// figure is ns per item.
+fn chunked_map_cases() -> Vec<Case> {
+    use rayon::iter::{IntoParallelIterator, ParallelIterator};
+    const CHUNK: usize = 4096;
+    let items: u64 = std::env::var("PAIRED_ITEMS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
+    let warm_up = (items / 10).max(1);
+    let case = |name, run: Box<dyn Fn() -> Duration>| Case {
+        group: "chunked_map",
+        name,
+        ops: items,
+        run,
+    };
+    let ours = common::ours_started();
+    let rayon = common::rayon();
+    let options = concurrent_futures::MapOptions::new()
+        .chunk_size(std::num::NonZeroUsize::new(CHUNK).expect("not zero"));
+    vec![
+        case(
+            "ours_map_chunked",
+            Box::new(move || {
+                timed(
+                    |n| {
+                        let results: Vec<u64> = ours
+                            .map_with(bulk::job, 0..n, options)
+                            .expect("the pool accepts the map")
+                            .map(|result| result.expect("no item fails"))
+                            .collect();
+                        results
+                    },
+                    warm_up,
+                    items,
+                )
+            }),
+        ),
+        case(
+            "rayon_par_iter",
+            Box::new(move || {
+                timed(
+                    |n| {
+                        rayon
+                            .install(|| (0..n).into_par_iter().map(bulk::job).collect::<Vec<u64>>())
+                    },
+                    warm_up,
+                    items,
+                )
+            }),
+        ),
+    ]
+}
+
 /// Threads that burn CPU until dropped: the load of a busy machine.
 struct Load {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -310,6 +419,8 @@ fn main() {
     cases.extend(bulk_cases(false));
     cases.extend(bulk_cases(true));
     cases.extend(kept_cases());
+    cases.extend(round_trip_kept_cases());
+    cases.extend(chunked_map_cases());
     cases.retain(|case| {
         filter
             .as_deref()

@@ -5,7 +5,9 @@
 # instructions per op under callgrind, and idle CPU. Ours and every anchor are
 # measured in the same run, so the ratios compare like with like.
 #
-#   bash benches/report.sh            # about a minute once built
+#   bash benches/report.sh            # RUNS=3 runs of the paired cases by default
+#   PAIRED_ONLY=1 RUNS=2 PAIRED_ROUNDS=1 LOAD_ROUNDS=1 PAIRED_ITEMS=10000 bash benches/report.sh
+#                                     # smoke check: the paired runs and their summary only
 #
 # Needs: cargo, valgrind (callgrind), python3. The last section (the process
 # pool beside Python's) can be rerun alone: PROCESS_ONLY=1 bash benches/report.sh Run it on an otherwise idle
@@ -81,18 +83,35 @@ started=$SECONDS
 echo "==> building the benchmarks"
 cargo bench --no-run 2>&1 | tail -n 1
 
-echo "==> criterion: primitive (ours and the anchors, same run)"
-cargo bench --bench primitive 2>&1 | tee "$out/criterion.log" |
-  grep -E '^[a-z_]+/[a-z_]+|time:' || true
+if [[ -z "${PAIRED_ONLY:-}" ]]; then
+  echo "==> criterion: primitive (ours and the anchors, same run)"
+  cargo bench --bench primitive 2>&1 | tee "$out/criterion.log" |
+    grep -E '^[a-z_]+/[a-z_]+|time:' || true
+fi
 
-echo "==> round trip, throughput, contention: interleaved rounds (benches/paired.rs)"
-cargo bench --bench paired 2>/dev/null | tee "$out/paired.txt" | grep -v '^paired '
-
-echo "==> under load: the same cases beside 2 and 4 CPU-bound threads (PAIRED_LOAD)"
-for load in 2 4; do
-  PAIRED_LOAD=$load PAIRED_ROUNDS=${LOAD_ROUNDS:-15} cargo bench --bench paired 2>/dev/null |
-    tee "$out/paired_load$load.txt" | grep -v '^paired '
+# RUNS report runs of every paired case (issue 24: the median and the spread
+# of at least three runs, not the best one), each run quiet and then beside 2
+# and 4 CPU-bound threads. The sections below read run 1 (paired.txt); the
+# summary (benches/paired_summary.py) reads every run.
+runs=${RUNS:-3}
+for run in $(seq 1 "$runs"); do
+  echo "==> run $run/$runs: round trip, throughput, contention, kept pools, chunked map (benches/paired.rs)"
+  cargo bench --bench paired 2>/dev/null | tee "$out/paired_run$run.txt" | grep -v '^paired '
+  echo "==> run $run/$runs under load: the same cases beside 2 and 4 CPU-bound threads (PAIRED_LOAD)"
+  for load in 2 4; do
+    PAIRED_LOAD=$load PAIRED_ROUNDS=${LOAD_ROUNDS:-15} cargo bench --bench paired 2>/dev/null |
+      tee "$out/paired_load${load}_run$run.txt" | grep -v '^paired '
+  done
 done
+cp "$out/paired_run1.txt" "$out/paired.txt"
+for load in 2 4; do cp "$out/paired_load${load}_run1.txt" "$out/paired_load$load.txt"; done
+if [[ -n "${PAIRED_ONLY:-}" ]]; then
+  # Smoke check of the harness: PAIRED_ONLY=1 RUNS=2 PAIRED_ROUNDS=1
+  # LOAD_ROUNDS=1 PAIRED_ITEMS=10000 bash benches/report.sh prints the summary
+  # and leaves BENCHMARKS.md alone.
+  python3 benches/paired_summary.py "$out" "$runs"
+  exit 0
+fi
 
 echo "==> allocations per job (counting global allocator)"
 cargo bench --bench allocations 2>/dev/null | tee "$out/allocations.txt" | grep -v '^alloc '
@@ -416,6 +435,8 @@ p("")
 p(open("benches/analysis.md").read().rstrip("\n"))
 print("\n".join(lines))
 PY
+
+python3 benches/paired_summary.py "$out" "$runs" >>BENCHMARKS.md
 
 process_section "$out"
 

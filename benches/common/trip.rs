@@ -31,6 +31,19 @@ pub fn rayon_oneshot(pool: &rayon::ThreadPool, n: u64) {
     }
 }
 
+/// rayon `spawn`, the value back through a `oneshot` awaited under
+/// `futures::executor::block_on`: the async anchor of `ours_async_run`.
+pub fn rayon_oneshot_async(pool: &rayon::ThreadPool, n: u64) {
+    for i in 0..n {
+        let x = black_box(i);
+        let (tx, rx) = oneshot::async_channel();
+        pool.spawn(move || {
+            let _ = tx.send(x + 1);
+        });
+        black_box(block_on(rx).unwrap());
+    }
+}
+
 /// `blocking::unblock` under `futures::executor::block_on`.
 pub fn blocking_unblock(n: u64) {
     for i in 0..n {

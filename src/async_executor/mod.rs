@@ -302,6 +302,8 @@ impl<E: Executor> AsyncExecutor<E> {
             None,
             #[cfg(feature = "std")]
             None,
+            #[cfg(feature = "std")]
+            1,
         )
     }
 
@@ -311,8 +313,9 @@ impl<E: Executor> AsyncExecutor<E> {
     /// as each result is yielded, so an endless iterator works), and an
     /// overall `timeout`, after which the stream yields [`Error::Timeout`],
     /// cancels the jobs not started and ends (a timer wakes it: the
-    /// `futures-timer` crate's thread, started on first use). The chunk size
-    /// does not apply to closures (see
+    /// `futures-timer` crate's thread, started on first use). With a chunk size,
+    /// one job runs that many items and the stream still yields one result
+    /// per item, in input order (see
     /// [`MapOptions::chunk_size`](crate::MapOptions::chunk_size)).
     ///
     /// # Errors
@@ -358,6 +361,7 @@ impl<E: Executor> AsyncExecutor<E> {
             options.buffer_size,
             options.job_timeout,
             options.timeout,
+            options.chunk(),
         )
     }
 
@@ -412,7 +416,9 @@ impl<E: Executor> AsyncExecutor<E> {
     /// if nothing finished, the stream yields one `Err(Error::Timeout)` (for
     /// the lowest input index not yielded), cancels the jobs not started and
     /// ends (woken by the `futures-timer` thread); `job_timeout` per job;
-    /// `chunk_size` does not apply to closures.
+    /// `chunk_size` items a job, each still yielded as its own
+    /// `(index, outcome)` (see
+    /// [`MapOptions::chunk_size`](crate::MapOptions::chunk_size)).
     ///
     /// # Errors
     ///

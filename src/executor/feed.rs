@@ -132,6 +132,13 @@ impl<I: Iterator, F, T> Feed<I, F, T> {
         }
     }
 
+    /// The items not submitted yet, if any remain (for a chunked map's
+    /// size hint, which needs `std`).
+    #[cfg(feature = "std")]
+    pub(crate) fn items(&self) -> Option<&I> {
+        self.items.as_ref()
+    }
+
     /// (futures in flight, whether items remain to submit), for `Debug`.
     pub(crate) fn progress(&self) -> (usize, bool) {
         (self.in_flight.len(), self.items.is_some())

@@ -12,6 +12,8 @@
 
 #[cfg(any(feature = "rayon", feature = "tokio"))]
 mod adapter;
+#[cfg(feature = "std")]
+pub(crate) mod chunk;
 mod error;
 pub(crate) mod feed;
 mod inline;
@@ -292,9 +294,9 @@ pub trait Executor {
 
     /// [`map`](Executor::map) with [`MapOptions`]: a bound on the jobs in
     /// flight (Python 3.14's `buffersize`, so an endless iterator works) and an
-    /// overall timeout. A chunk size is for the process pool: an executor of
-    /// closures submits one job per item, as Python's `ThreadPoolExecutor.map`
-    /// ignores `chunksize`.
+    /// overall timeout, and a chunk size: [`MapOptions::chunk_size`] items a
+    /// job, results still yielded per item in input order (Python's
+    /// `ThreadPoolExecutor.map` ignores `chunksize`; here it is honoured).
     ///
     /// # Errors
     ///
@@ -381,8 +383,10 @@ pub trait Executor {
     /// works); `timeout`, counted from this call, ends the map with one
     /// `Err(Error::Timeout)` (for the lowest input index not yielded) when
     /// nothing finished by then, cancelling the jobs not started, as
-    /// [`Map`] does; `job_timeout` as for `map_with`; `chunk_size` is ignored
-    /// (one job per item, as Python's thread pool ignores `chunksize`).
+    /// [`Map`] does; `job_timeout` as for `map_with`; `chunk_size` items a
+    /// job, each item still yielded as its own `(index, outcome)` once its
+    /// chunk is done (see [`MapOptions::chunk_size`]; Python's thread pool
+    /// ignores `chunksize`).
     ///
     /// # Errors
     ///

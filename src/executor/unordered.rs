@@ -13,12 +13,13 @@ use core::fmt;
 use core::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
+use super::chunk::{self, Chunks, Drain, Outcomes};
 use super::map::{MapOptions, submitter};
 use super::{Executor, lifecycle};
 use crate::error::{Error, SubmitError};
 use crate::fan_in::FanIn;
 use crate::future::SharedFuture;
-use crate::lease::Lender;
+use crate::lease::{Lease, Lender};
 use crate::sync::Arc;
 
 /// The results of [`Executor::map_unordered`] and `map_unordered_with`, as
@@ -53,13 +54,42 @@ pub struct MapUnordered<E, I, F, T>
 where
     I: Iterator,
 {
+    mode: Mode<E, I, F, T>,
+}
+
+/// One job per item, or one per chunk of items (whose outcomes are yielded
+/// one by one, with their indices, once the chunk is done).
+enum Mode<E, I: Iterator, F, T> {
+    Items(Units<E, I, F, T>),
+    Chunks {
+        units: Units<E, Chunks<I>, F, Outcomes<T>>,
+        /// The input index of `current`'s next outcome.
+        index: usize,
+        current: Drain<T>,
+    },
+}
+
+/// How a unit (an item or a chunk) is submitted.
+type Submit<E, Unit, F, U> =
+    fn(&E, Option<Duration>, Unit, Lease<F>) -> Result<SharedFuture<U>, SubmitError>;
+
+/// The core of [`MapUnordered`] over units of work: an item each, or a chunk
+/// each (a unit of `length` items takes as many input indices).
+struct Units<E, I, F, U>
+where
+    I: Iterator,
+{
     /// A handle of the executor, as `Map` holds one.
     executor: E,
     /// Items not submitted yet; `None` once exhausted, refused or cancelled.
     items: Option<I>,
     f: Lender<F>,
-    /// By slot: the input index and the future of a job not yielded yet.
-    slots: Vec<Option<(usize, SharedFuture<T>)>>,
+    submit: Submit<E, I::Item, F, U>,
+    /// The items a unit holds.
+    length: fn(&I::Item) -> usize,
+    /// By slot: the first input index, the item count, and the future of a
+    /// unit not yielded yet.
+    slots: Vec<Option<(usize, usize, SharedFuture<U>)>>,
     /// Slots free for the next job.
     free: Vec<usize>,
     /// Jobs submitted and not yet yielded.
@@ -69,7 +99,7 @@ where
     fan_in: Arc<FanIn>,
     /// The input index of the next item.
     next_index: usize,
-    /// `buffer_size`, or unbounded (every item submitted at once).
+    /// `buffer_size` (in units), or unbounded (every item submitted at once).
     bound: Option<NonZeroUsize>,
     /// A result was yielded and its replacement is not submitted yet.
     refill_owed: bool,
@@ -89,9 +119,8 @@ where
 {
     /// What [`Executor::map_unordered_with`] makes, for any handle of an
     /// executor: owned, an `Arc`, or a reference (for an executor that is
-    /// not `Clone`, such as `InlineExecutor`). `options.chunk_size` is
-    /// ignored: one job per item, as Python's thread pool ignores
-    /// `chunksize`.
+    /// not `Clone`, such as `InlineExecutor`). With `options.chunk_size`, one
+    /// job runs that many items (see [`MapOptions::chunk_size`]).
     ///
     /// # Errors
     ///
@@ -114,34 +143,38 @@ where
         items: impl IntoIterator<IntoIter = I>,
         options: MapOptions,
     ) -> Result<Self, SubmitError> {
-        let mut map = MapUnordered {
-            executor,
-            items: Some(items.into_iter()),
-            f: Lender::new(f),
-            slots: Vec::new(),
-            free: Vec::new(),
-            in_flight: 0,
-            ready: VecDeque::new(),
-            fan_in: FanIn::new(),
-            next_index: 0,
-            bound: options.buffer_size,
-            refill_owed: false,
-            started: false,
-            deadline: options.deadline(),
-            job_timeout: options.job_timeout,
-        };
-        let limit = map.bound.map_or(usize::MAX, NonZeroUsize::get);
-        while map.in_flight < limit {
-            match map.submit_next() {
-                Some(Ok(())) => {}
-                None => break,
-                Some(Err((_, error))) => {
-                    map.cancel_remaining();
-                    return Err(error);
+        let items = items.into_iter();
+        let mode = match options.chunk() {
+            1 => Mode::Items(Units::new(
+                executor,
+                f,
+                items,
+                options,
+                options.buffer_size,
+                |executor, job_timeout, item, f| submitter(executor, job_timeout)(item, f),
+                |_| 1,
+            )?),
+            chunk => {
+                let (chunk, bound) = chunk::layout(chunk, options.buffer_size);
+                Mode::Chunks {
+                    units: Units::new(
+                        executor,
+                        f,
+                        Chunks::new(items, chunk),
+                        options,
+                        bound,
+                        |executor, job_timeout, items, f| {
+                            let (job, future) = chunk::job(items, f, job_timeout);
+                            executor.execute(job).map(|()| future)
+                        },
+                        Vec::len,
+                    )?,
+                    index: 0,
+                    current: Drain::empty(),
                 }
             }
-        }
-        Ok(map)
+        };
+        Ok(MapUnordered { mode })
     }
 
     /// Cancels every job that has not started and ends the iteration: no more
@@ -156,34 +189,92 @@ where
     /// assert!(results.next().is_none());
     /// ```
     pub fn cancel_remaining(&mut self) {
+        match &mut self.mode {
+            Mode::Items(units) => units.cancel_remaining(),
+            Mode::Chunks { units, current, .. } => {
+                units.cancel_remaining();
+                lifecycle::finish_each(core::mem::replace(current, Drain::empty()), drop);
+            }
+        }
+    }
+}
+
+impl<E, I, F, U> Units<E, I, F, U>
+where
+    E: Executor,
+    I: Iterator,
+{
+    /// Submits up to `bound` units; a refusal cancels what was submitted.
+    fn new(
+        executor: E,
+        f: F,
+        items: I,
+        options: MapOptions,
+        bound: Option<NonZeroUsize>,
+        submit: Submit<E, I::Item, F, U>,
+        length: fn(&I::Item) -> usize,
+    ) -> Result<Self, SubmitError> {
+        let mut map = Units {
+            executor,
+            items: Some(items),
+            f: Lender::new(f),
+            submit,
+            length,
+            slots: Vec::new(),
+            free: Vec::new(),
+            in_flight: 0,
+            ready: VecDeque::new(),
+            fan_in: FanIn::new(),
+            next_index: 0,
+            bound,
+            refill_owed: false,
+            started: false,
+            deadline: options.deadline(),
+            job_timeout: options.job_timeout,
+        };
+        let limit = map.bound.map_or(usize::MAX, NonZeroUsize::get);
+        while map.in_flight < limit {
+            match map.submit_next() {
+                Some(Ok(())) => {}
+                None => break,
+                Some(Err((_, _, error))) => {
+                    map.cancel_remaining();
+                    return Err(error);
+                }
+            }
+        }
+        Ok(map)
+    }
+
+    fn cancel_remaining(&mut self) {
         self.items = None;
         self.ready.clear();
         self.in_flight = 0;
         self.free.clear();
         // A `Drop` of a finished value that panics does not keep the others
         // from being cancelled.
-        lifecycle::finish_each(self.slots.drain(..).flatten(), |(_, future)| {
+        lifecycle::finish_each(self.slots.drain(..).flatten(), |(_, _, future)| {
             future.cancel();
         });
     }
 
-    /// Submits the next item into a free slot, if there is one; a refusal
-    /// comes back with the item's index, and ends the input.
-    fn submit_next(&mut self) -> Option<Result<(), (usize, SubmitError)>> {
+    /// Submits the next unit into a free slot, if there is one; a refusal
+    /// comes back with the unit's first index and length, and ends the input.
+    fn submit_next(&mut self) -> Option<Result<(), (usize, usize, SubmitError)>> {
         let item = self.items.as_mut()?.next();
         let Some(item) = item else {
             self.items = None;
             return None;
         };
         let index = self.next_index;
-        self.next_index += 1;
+        let length = (self.length)(&item);
+        self.next_index += length;
         let lease = self.f.lend();
-        let submitted = submitter(&self.executor, self.job_timeout)(item, lease);
-        let mut future = match submitted {
+        let mut future = match (self.submit)(&self.executor, self.job_timeout, item, lease) {
             Ok(future) => future,
             Err(error) => {
                 self.items = None;
-                return Some(Err((index, error)));
+                return Some(Err((index, length, error)));
             }
         };
         let slot = self.free.pop().unwrap_or_else(|| {
@@ -194,7 +285,7 @@ where
         if future.register_fan_in(&self.fan_in, slot).is_some() {
             self.ready.push_back(slot);
         }
-        self.slots[slot] = Some((index, future));
+        self.slots[slot] = Some((index, length, future));
         self.in_flight += 1;
         Some(Ok(()))
     }
@@ -202,16 +293,67 @@ where
     /// The deadline passed with nothing finished: as the ordered `Map`, one
     /// `Timeout` (for the lowest input index not yielded), every job not
     /// started cancelled, and the end.
-    fn time_out(&mut self) -> (usize, Result<T, Error>) {
+    fn time_out(&mut self) -> (usize, usize, Result<U, Error>) {
         let index = self
             .slots
             .iter()
             .flatten()
-            .map(|(index, _)| *index)
+            .map(|(index, _, _)| *index)
             .min()
             .expect("a job is in flight");
         self.cancel_remaining();
-        (index, Err(Error::Timeout))
+        (index, 1, Err(Error::Timeout))
+    }
+
+    /// The next unit done: its first index, its item count and its outcome.
+    fn next_unit(&mut self) -> Option<(usize, usize, Result<U, Error>)> {
+        self.started = true;
+        // The unit owed for the result yielded last, submitted only now: a
+        // result counts against the bound until it is yielded (as `Map`).
+        if core::mem::take(&mut self.refill_owed) {
+            if let Some(Err((index, length, error))) = self.submit_next() {
+                return Some((index, length, Err(Error::from(error))));
+            }
+        }
+        loop {
+            if let Some(slot) = self.ready.pop_front() {
+                let (index, length, mut future) = self.slots[slot]
+                    .take()
+                    .expect("a slot is reported once, while it is taken");
+                self.free.push(slot);
+                self.in_flight -= 1;
+                self.refill_owed = self.bound.is_some();
+                let outcome = future
+                    .try_take()
+                    .expect("a future reported done has its outcome");
+                return Some((index, length, outcome));
+            }
+            if self.in_flight == 0 {
+                return None;
+            }
+            if !self.fan_in.wait(&mut self.ready, self.deadline) {
+                return Some(self.time_out());
+            }
+        }
+    }
+
+    /// Units in flight and the items not submitted: bounds in items, given
+    /// the items' hint.
+    fn size_hint(
+        &self,
+        in_flight_items: usize,
+        items: impl Fn(&I) -> (usize, Option<usize>),
+    ) -> (usize, Option<usize>) {
+        match &self.items {
+            None => (in_flight_items, Some(in_flight_items)),
+            Some(rest) => {
+                let (low, high) = items(rest);
+                (
+                    low.saturating_add(in_flight_items),
+                    high.and_then(|high| high.checked_add(in_flight_items)),
+                )
+            }
+        }
     }
 }
 
@@ -226,55 +368,47 @@ where
     type Item = (usize, Result<T, Error>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.started = true;
-        // The item owed for the result yielded last, submitted only now: a
-        // result counts against the bound until it is yielded (as `Map`).
-        if core::mem::take(&mut self.refill_owed) {
-            if let Some(Err((index, error))) = self.submit_next() {
-                return Some((index, Err(Error::from(error))));
-            }
-        }
-        loop {
-            if let Some(slot) = self.ready.pop_front() {
-                let (index, mut future) = self.slots[slot]
-                    .take()
-                    .expect("a slot is reported once, while it is taken");
-                self.free.push(slot);
-                self.in_flight -= 1;
-                self.refill_owed = self.bound.is_some();
-                let outcome = future
-                    .try_take()
-                    .expect("a future reported done has its outcome");
-                return Some((index, outcome));
-            }
-            if self.in_flight == 0 {
-                return None;
-            }
-            if !self.fan_in.wait(&mut self.ready, self.deadline) {
-                return Some(self.time_out());
-            }
+        match &mut self.mode {
+            Mode::Items(units) => units
+                .next_unit()
+                .map(|(index, _, outcome)| (index, outcome)),
+            Mode::Chunks {
+                units,
+                index,
+                current,
+            } => loop {
+                if let Some(outcome) = current.next() {
+                    *index += 1;
+                    return Some((*index - 1, outcome));
+                }
+                let (first, length, outcome) = units.next_unit()?;
+                *index = first;
+                *current = Drain::new(outcome, length);
+            },
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        match &self.items {
-            None => (self.in_flight, Some(self.in_flight)),
-            Some(items) => {
-                let (low, high) = items.size_hint();
-                (
-                    low.saturating_add(self.in_flight),
-                    high.and_then(|high| high.checked_add(self.in_flight)),
-                )
+        match &self.mode {
+            Mode::Items(units) => units.size_hint(units.in_flight, Iterator::size_hint),
+            Mode::Chunks { units, current, .. } => {
+                let in_flight: usize = units
+                    .slots
+                    .iter()
+                    .flatten()
+                    .map(|(_, length, _)| length)
+                    .sum();
+                units.size_hint(in_flight + current.len(), Chunks::items_hint)
             }
         }
     }
 }
 
-impl<E, I: Iterator, F, T> Drop for MapUnordered<E, I, F, T> {
+impl<E, I: Iterator, F, U> Drop for Units<E, I, F, U> {
     fn drop(&mut self) {
         if self.started {
             self.items = None;
-            lifecycle::finish_each(self.slots.drain(..).flatten(), |(_, future)| {
+            lifecycle::finish_each(self.slots.drain(..).flatten(), |(_, _, future)| {
                 future.cancel();
             });
         }
@@ -283,11 +417,28 @@ impl<E, I: Iterator, F, T> Drop for MapUnordered<E, I, F, T> {
 
 impl<E, I: Iterator, F, T> fmt::Debug for MapUnordered<E, I, F, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (in_flight, ready, more_items, deadline) = match &self.mode {
+            Mode::Items(units) => units.progress(),
+            Mode::Chunks { units, .. } => units.progress(),
+        };
         f.debug_struct("MapUnordered")
-            .field("in_flight", &self.in_flight)
-            .field("ready", &self.ready.len())
-            .field("more_items", &self.items.is_some())
-            .field("deadline", &self.deadline)
+            .field("in_flight", &in_flight)
+            .field("ready", &ready)
+            .field("more_items", &more_items)
+            .field("deadline", &deadline)
             .finish()
+    }
+}
+
+impl<E, I: Iterator, F, U> Units<E, I, F, U> {
+    /// (jobs in flight, jobs ready, whether items remain, the deadline), for
+    /// `Debug`.
+    fn progress(&self) -> (usize, usize, bool, Option<Instant>) {
+        (
+            self.in_flight,
+            self.ready.len(),
+            self.items.is_some(),
+            self.deadline,
+        )
     }
 }
