@@ -209,9 +209,11 @@ impl<Init: ProcessFn<Output = ()>> AsyncExecutor<ProcessPoolExecutor<Init>> {
 
     /// easynetwork's `await shutdown()`: begins shutdown (see
     /// [`ProcessPoolExecutor::shutdown_nowait`] for what `cancel` does) and
-    /// resolves once every accepted job has finished and every worker process
-    /// has exited and been reaped. No thread is blocked: this awaits the
-    /// pool's [`terminated`](ProcessPoolExecutor::terminated) future.
+    /// resolves once every accepted job has finished, every worker process
+    /// has exited and been reaped, and every dispatcher thread has ended. No
+    /// thread is blocked: this awaits the pool's
+    /// [`terminated`](ProcessPoolExecutor::terminated) future, then joins the
+    /// dispatcher threads, whose last act was to complete it.
     ///
     /// ```
     /// use concurrent_futures::{AsyncExecutor, CancelFutures, process::ProcessPoolExecutor};
@@ -226,6 +228,7 @@ impl<Init: ProcessFn<Output = ()>> AsyncExecutor<ProcessPoolExecutor<Init>> {
         // Completed by the pool once its last dispatcher is done; the borrow
         // of `self` keeps the pool alive, so it is never abandoned.
         let _ = self.wrapped().terminated().await;
+        self.wrapped().join_dispatchers();
     }
 
     /// easynetwork's `shutdown_nowait()`: begins shutdown and returns at once.

@@ -234,5 +234,9 @@ pub use crate::process_fn;
 /// // Application setup starts here, after the call.
 /// ```
 pub fn init() {
+    // procspawn's marker of a process it started (its `ENV_NAME`).
+    if std::env::var_os("__PROCSPAWN_CONTENT_PROCESS_ID").is_some() {
+        worker::quiet_when_orphaned();
+    }
     procspawn::init();
 }

@@ -369,11 +369,21 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
             return;
         }
         let _ = self.terminated().wait();
-        let handles = core::mem::take(&mut self.shared.lock().threads);
-        for handle in handles {
+        self.join_dispatchers();
+    }
+
+    /// Joins the dispatcher threads once the pool is terminated (each one's
+    /// last act was to count itself out, so this does not wait for work).
+    /// Not on a dispatcher thread: it would join itself.
+    pub(super) fn join_dispatchers(&self) {
+        if lifecycle::is_inside(self.id()) {
+            return;
+        }
+        let threads = core::mem::take(&mut self.shared.lock().threads);
+        for thread in threads {
             // A dispatcher catches the panics it can meet; a join error is
             // not expected, and there is nothing to do with one but go on.
-            let _ = handle.join();
+            let _ = thread.join();
         }
     }
 

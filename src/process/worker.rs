@@ -45,6 +45,25 @@ use crate::executor::lifecycle::drop_quietly;
 /// The exit status of a worker that ends because its parent is gone.
 const ORPHANED: i32 = 70;
 
+/// In a worker process, before procspawn's bootstrap runs: a panic raised by
+/// procspawn's own code (its bootstrap, or the send of the worker's result)
+/// means the parent's end of a pipe closed, that is, the parent is gone or
+/// going; nobody is left to read a message, so the worker ends quietly
+/// instead of printing procspawn's `Disconnected` panic on the terminal the
+/// program shared. Every other panic goes to the hooks as before.
+pub(super) fn quiet_when_orphaned() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(alloc::boxed::Box::new(move |info| {
+        if info
+            .location()
+            .is_some_and(|location| location.file().contains("procspawn"))
+        {
+            std::process::exit(ORPHANED);
+        }
+        previous(info);
+    }));
+}
+
 /// Ends this process when the parent is gone: on Linux by the kernel's
 /// parent-death signal, everywhere by a thread that waits on the lifeline.
 fn watch_parent(parent: u32, lifeline: IpcBytesReceiver) {
