@@ -222,6 +222,19 @@ impl<J: Entry> Book<J> {
         Take::Idle
     }
 
+    /// A submit that woke the idle dispatcher of `seat` sends its job to that
+    /// dispatcher's worker itself: the job (the newest, just queued) is taken
+    /// here, marked, and counted in flight for `seat`. `None` if it was
+    /// cancelled meanwhile (it cannot be: its future was not handed out yet).
+    pub fn hand_off(&mut self, seat: usize) -> Option<J> {
+        let mut queued = self.queue.pop_back()?;
+        if !(queued.marked || queued.job.mark()) {
+            return None;
+        }
+        self.in_flight[seat] = Some(1);
+        Some(queued.job)
+    }
+
     /// The dispatcher of `seat` still waits for work.
     pub fn is_idle(&self, seat: usize) -> bool {
         self.idle[seat]

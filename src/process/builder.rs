@@ -167,6 +167,8 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolBuilder<Init> {
                 state: Mutex::new(State {
                     book: Book::new(max_workers),
                     seats: Vec::new(),
+                    senders: Vec::new(),
+                    handed: Vec::new(),
                     threads: Vec::new(),
                 }),
                 max_workers,

@@ -38,6 +38,7 @@ use core::time::Duration;
 use std::time::Instant;
 
 use ipc_channel::IpcError;
+use ipc_channel::ipc::IpcBytesSender;
 use nix::sys::signal::Signal;
 
 use super::book::{Book, Entry, Take};
@@ -56,6 +57,12 @@ pub(super) const AHEAD: usize = 1;
 
 /// Jobs in a worker's pipe at most: the one it runs and [`AHEAD`].
 const WINDOW: usize = 1 + AHEAD;
+
+/// The largest job message a submit sends to an idle worker itself. Such a
+/// worker has read everything it was sent (its dispatcher was idle: every job
+/// was answered), so its pipe is empty, and a message this small fits in the
+/// socket's buffer: the send cannot block, even on a stopped worker.
+pub(super) const HANDOFF_MAX: usize = 16 * 1024;
 
 /// How long a worker whose channel closed (or was closed) may take to end
 /// before it is killed.
@@ -89,6 +96,12 @@ pub(super) struct State {
     pub(super) book: Book<Job>,
     /// Each dispatcher's condition variable, by seat.
     pub(super) seats: Vec<Arc<Condvar>>,
+    /// By seat, while its dispatcher idles with a live worker: that worker's
+    /// job channel, so that a submit can send a small job itself.
+    pub(super) senders: Vec<Option<IpcBytesSender>>,
+    /// By seat: a job a submit sent that way; its dispatcher receives the
+    /// reply.
+    pub(super) handed: Vec<Option<Job>>,
     /// Dispatcher threads to join in `shutdown`.
     pub(super) threads: Vec<thread::JoinHandle<()>>,
 }
@@ -132,6 +145,13 @@ pub(super) fn wake(state: &State, seats: &[usize]) {
     }
 }
 
+/// What a dispatcher was told under the lock.
+enum Next {
+    Take(Take<Job>),
+    /// A submit sent this job to the worker itself.
+    Handed(Job),
+}
+
 /// The body of the dispatcher thread of `seat`.
 pub(super) fn dispatcher(shared: Arc<Shared>, seat: usize) {
     // Done callbacks of the pool's jobs run here: a wait for the pool's
@@ -154,6 +174,7 @@ pub(super) fn dispatcher(shared: Arc<Shared>, seat: usize) {
                 {
                     Take::Idle => {
                         let ready = Arc::clone(&state.seats[seat]);
+                        state.senders[seat] = worker.as_ref().map(|worker| worker.jobs.clone());
                         // Woken only by whoever took the seat off the idle
                         // list (a submit, a shutdown, a broken pool).
                         while state.book.is_idle(seat) {
@@ -161,9 +182,25 @@ pub(super) fn dispatcher(shared: Arc<Shared>, seat: usize) {
                                 .wait(state)
                                 .unwrap_or_else(|poisoned| poisoned.into_inner());
                         }
+                        state.senders[seat] = None;
+                        if let Some(job) = state.handed[seat].take() {
+                            break Next::Handed(job);
+                        }
                     }
-                    take => break take,
+                    take => break Next::Take(take),
                 }
+            }
+        };
+        let take = match take {
+            Next::Take(take) => take,
+            Next::Handed(job) => {
+                // Sent by the submit (or about to be): nothing else is sent
+                // before its reply, so replies stay in the order of sends.
+                in_flight.push_back(job);
+                if let Some(running) = worker.take() {
+                    worker = receive(&shared, running, &mut in_flight);
+                }
+                continue;
             }
         };
         match take {
@@ -209,10 +246,16 @@ pub(super) fn dispatcher(shared: Arc<Shared>, seat: usize) {
 /// Returns the worker if it is still usable.
 fn receive(shared: &Shared, mut worker: Worker, in_flight: &mut VecDeque<Job>) -> Option<Worker> {
     match worker.replies.recv() {
-        Ok(Reply::Done(outcomes)) => {
-            // The job's start signal, written to the other pipe before its
-            // reply: read so that the pipe never fills.
-            let _ = worker.started.try_recv();
+        Ok(Reply::Done {
+            outcomes,
+            next_started,
+        }) => {
+            if !worker.front_started {
+                // The job's start signal, written to the other pipe before
+                // its reply: read so that the pipe never fills.
+                let _ = worker.started.try_recv();
+            }
+            worker.front_started = next_started;
             worker.done += 1;
             if let Some(job) = in_flight.pop_front() {
                 lifecycle::run_quietly(|| job.sink.deliver(outcomes));
@@ -227,17 +270,15 @@ fn receive(shared: &Shared, mut worker: Worker, in_flight: &mut VecDeque<Job>) -
         }
         other => {
             // The worker died (or broke the protocol: then it is killed).
-            // Each start signal it left names a job it began: at most the
-            // oldest in flight, since it runs one job at a time.
-            let mut started = 0_usize;
-            while worker.started.try_recv().is_ok() {
-                started += 1;
-            }
+            // It runs one job at a time, so only the oldest in flight can
+            // have started: announced by the last reply, or signalled on
+            // the start pipe (read after the death: the pipe keeps it).
+            let started = worker.front_started || worker.started.try_recv().is_ok();
             let force = !matches!(other, Err(IpcError::Disconnected));
             let pid = worker.pid;
             let exit = bury(shared, worker, force);
             let mut jobs = in_flight.drain(..);
-            if started > 0 {
+            if started {
                 if let Some(job) = jobs.next() {
                     finish(
                         job.sink,
@@ -327,7 +368,7 @@ fn start_worker(shared: &Shared) -> Result<Worker, StartError> {
             break_pool(shared, message);
             Err(StartError::Broken)
         }
-        Ok(Reply::Done(_)) => {
+        Ok(Reply::Done { .. }) => {
             let pid = worker.pid;
             let exit = bury(shared, worker, true);
             Err(StartError::Failed(ProcessError::Spawn(alloc::format!(

@@ -28,6 +28,9 @@ pub(super) struct Worker {
     pub(super) lifeline: IpcBytesSender,
     /// Jobs it has answered, for `max_tasks_per_child`.
     pub(super) done: usize,
+    /// The oldest job in flight is known to be started (announced by the
+    /// previous reply); otherwise its start, if any, is on `started`.
+    pub(super) front_started: bool,
 }
 
 /// Starts a worker process: `spawn_worker::<I>`, for the pool's initializer.
@@ -73,6 +76,7 @@ pub(super) fn spawn_worker<I: ProcessFn<Output = ()>>(
             replies,
             lifeline,
             done: 0,
+            front_started: false,
         }),
         None => Err(ProcessError::Spawn(match handle.join() {
             Err(error) => error.to_string(),

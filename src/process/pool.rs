@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::NoInitializer;
 use super::ProcessFn;
 use super::book::{Admitted, Refused, ShutDown};
-use super::dispatch::{Job, Shared, cancel, dispatcher, finish, wake};
+use super::dispatch::{HANDOFF_MAX, Job, Shared, cancel, dispatcher, finish, wake};
 use super::entry;
 use super::error::ProcessError;
 use super::os;
@@ -207,12 +207,33 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
                 return Ok(());
             }
         };
+        let small = message.len() <= HANDOFF_MAX;
         let shared = &self.shared;
         let mut state = shared.lock();
         match state.book.submit(Job { message, sink }) {
             Ok(Admitted::Queued) => Ok(()),
             Ok(Admitted::Wake(seat)) => {
+                let sender = if small {
+                    state.senders[seat].take()
+                } else {
+                    None
+                };
+                let handed = sender.and_then(|sender| {
+                    let mut job = state.book.hand_off(seat)?;
+                    let message = core::mem::take(&mut job.message);
+                    state.handed[seat] = Some(job);
+                    Some((sender, message))
+                });
                 wake(&state, &[seat]);
+                drop(state);
+                if let Some((sender, message)) = handed {
+                    // Outside the lock, and it cannot block (`HANDOFF_MAX`):
+                    // the woken dispatcher only waits for the reply, so its
+                    // wake-up overlaps the worker's run. A failed send means
+                    // a dead worker: the dispatcher finds out, and the job,
+                    // never started, goes back.
+                    let _ = sender.send(&message);
+                }
                 Ok(())
             }
             Ok(Admitted::Start(seat)) => {
@@ -220,6 +241,8 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
                 // one critical section: a shutdown never sees one without the
                 // others.
                 state.seats.push(Arc::new(Condvar::new()));
+                state.senders.push(None);
+                state.handed.push(None);
                 let for_thread = Arc::clone(shared);
                 let spawned = thread::Builder::new()
                     .name(alloc::format!("ProcessPoolExecutor_{seat}"))

@@ -29,8 +29,13 @@ pub(super) enum Reply {
     /// read, or the worker runs another executable than the parent; the
     /// worker exits.
     InitFailed(String),
-    /// The outcomes of one job, one per item, in order.
-    Done(Vec<Outcome>),
+    /// The outcomes of one job, one per item, in order; `next_started`: the
+    /// worker has already taken its next job from the pipe and begins it
+    /// right after this reply (so that job sends no start signal).
+    Done {
+        outcomes: Vec<Outcome>,
+        next_started: bool,
+    },
 }
 
 /// The outcome of one item.

@@ -11,11 +11,14 @@
 //!   [offset](super::entry). The parent keeps at most
 //!   [`AHEAD`](super::dispatch::AHEAD) jobs in this pipe beyond the one the
 //!   worker runs.
-//! - `started`, worker → parent: one empty message just before the worker
-//!   starts each job. The parent reads it after the job's reply, or after the
-//!   worker's death: that is how it knows exactly which jobs a dead worker had
-//!   started (those fail with `WorkerDied`) and which it never started (those
-//!   run on another worker, or are cancelled when the pool is stopping).
+//! - `started`, worker → parent: one empty message when the worker, idle,
+//!   takes a job from its pipe (a job it takes right after a reply is
+//!   announced in that reply instead: `Reply::Done::next_started`). The
+//!   parent reads it after the job's reply, or after the worker's death: that
+//!   is how it knows exactly which jobs a dead worker had started, that is,
+//!   taken from its pipe (those fail with `WorkerDied`), and which it never
+//!   started (those run on another worker, or are cancelled when the pool is
+//!   stopping).
 //! - `replies`, worker → parent: first [`Reply::Ready`] (or
 //!   [`Reply::InitFailed`]) once the initializer ran, then one
 //!   [`Reply::Done`] per job.
@@ -33,6 +36,7 @@
 //! abort, `exit`), never of a panic.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ipc_channel::ipc::IpcBytesReceiver;
@@ -121,9 +125,26 @@ pub(super) fn worker_main<I: ProcessFn<Output = ()>>(args: WorkerArgs) {
     if replies.send(ready).is_err() || failed {
         return;
     }
-    // `recv` fails once the parent drops its sender (retirement, shutdown) or
-    // dies: either way the worker is done.
-    while let Ok(bytes) = jobs.recv() {
+    // A job taken from the pipe before the previous reply, announced in it.
+    let mut next: Option<Vec<u8>> = None;
+    loop {
+        let bytes = match next.take() {
+            Some(bytes) => bytes,
+            // `recv` fails once the parent drops its sender (retirement,
+            // shutdown) or dies: either way the worker is done.
+            None => match jobs.recv() {
+                Ok(bytes) => {
+                    // Taken while idle: its start is signalled on its own
+                    // pipe, which the parent reads after the reply (or after
+                    // this worker's death).
+                    if started.send(&[]).is_err() {
+                        return;
+                    }
+                    bytes
+                }
+                Err(_) => return,
+            },
+        };
         // The parent serialised the job itself; one that does not decode
         // would be a bug: exit, and the parent reports the job.
         let Ok(job) = decode::<WireJob>(&bytes) else {
@@ -133,9 +154,6 @@ pub(super) fn worker_main<I: ProcessFn<Output = ()>>(args: WorkerArgs) {
         // same executable: `layout` matched above.
         #[allow(unsafe_code)]
         let run: RunItem = unsafe { entry::resolve(job.entry) };
-        if started.send(&[]).is_err() {
-            return;
-        }
         let outcomes = job
             .items
             .iter()
@@ -144,7 +162,15 @@ pub(super) fn worker_main<I: ProcessFn<Output = ()>>(args: WorkerArgs) {
                     .unwrap_or_else(|payload| Outcome::Panicked(describe(payload)))
             })
             .collect();
-        if replies.send(Reply::Done(outcomes)).is_err() {
+        // The next job, if the parent sent it ahead, is taken now and
+        // begun right after the reply, which says so: a worker under load
+        // sends one message per job.
+        next = jobs.try_recv().ok();
+        let reply = Reply::Done {
+            outcomes,
+            next_started: next.is_some(),
+        };
+        if replies.send(reply).is_err() {
             return;
         }
     }
