@@ -520,9 +520,7 @@ impl<T> SharedFuture<T> {
 
     /// Whether a finished future holds a failure (Python: `exception()` is set).
     pub(crate) fn is_failure(&mut self, seen: Snapshot) -> bool {
-        // SAFETY: `&mut self`: the only consumer call; `seen` is finished and
-        // was acquired.
-        unsafe { self.raw().is_failure(seen) }
+        RawCell::<T>::is_failure(seen)
     }
 }
 

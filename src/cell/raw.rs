@@ -9,7 +9,7 @@
 //!  │   waiter: WaiterSlot      │          │   outcome ...             │
 //!  │  (layout: BlockLayout)    │          ├───────────────────────────┤
 //!  ├───────────────────────────┤          │ the closure F             │
-//!  │ outcome: Outcome<T>       │          └───────────────────────────┘
+//!  │ outcome: Slot<T>          │          └───────────────────────────┘
 //!  └───────────────────────────┘
 //! ```
 //!
@@ -19,13 +19,21 @@
 //! call: no function pointer on the freeing path). On 64-bit targets the layout
 //! rides in the state word's upper bits (see `state::PROTOCOL_BITS`), so the
 //! header has no field for it; elsewhere it is a field of its own.
+//!
+//! The outcome slot is a union of a `T`, a [`Panic`] and a `Box<Error>`,
+//! without a tag of its own: which one it holds (if any) is the lifecycle
+//! value of the state word (COMPLETE, PANICKED, FAILED; see `crate::state`),
+//! published by the same RMW that finishes the future. For a `u64` the slot is
+//! one word and the cell 32 bytes (the state word and the two-word waiter
+//! slot), `oneshot`'s size; a `Result<u64, Error>` would take two.
 
+use alloc::boxed::Box;
 use core::alloc::Layout;
-use core::mem::MaybeUninit;
+use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ptr::{self, NonNull};
 use core::task::Poll;
 
-use crate::error::{Error, UndeliveredReason};
+use crate::error::{Error, Panic, UndeliveredReason};
 use crate::state::{self, Finish, Publish, Snapshot, StateWord};
 
 /// How a producer finishes without an outcome.
@@ -39,12 +47,26 @@ pub(crate) enum Empty {
 use crate::sync::{self, UnsafeCell};
 use crate::waiter::{Waiter, WaiterRef, WaiterSlot};
 
-/// What a finished producer wrote to the outcome slot: the value, or a failure
-/// to report (a captured panic, or an executor's error). Once the consumer
-/// has taken it, the slot holds `Err(Error::AlreadyTaken)`, which is what a
-/// second take returns: taking is one `ptr::replace` that hands the old
-/// outcome straight back as the caller's `Result`, with nothing to re-wrap.
+/// What a producer hands over: the value, or a failure to report (a captured
+/// panic, or an executor's or a job's error). The slot stores it untagged
+/// ([`Slot`]); the state word keeps the tag.
 pub(crate) type Outcome<T> = Result<T, Error>;
+
+/// The outcome slot: a value, a panic or a boxed error, overlapping, with the
+/// tag in the state word (COMPLETE, PANICKED, FAILED); uninitialized in every
+/// other lifecycle value (TAKEN included: taking moves the outcome out). An
+/// error other than a panic is boxed so that the slot is no wider than a `T`
+/// or a pointer: that costs an allocation on a path that reports an
+/// executor's or a deadline's error, never on a value's or a panic's.
+#[repr(C)]
+pub(crate) union Slot<T> {
+    value: ManuallyDrop<T>,
+    panic: ManuallyDrop<Panic>,
+    error: ManuallyDrop<Box<Error>>,
+}
+
+// The whole point of the untagged slot: a panic and an error take one word.
+const _: () = assert!(core::mem::size_of::<Slot<u64>>() == core::mem::size_of::<usize>());
 
 #[repr(C)]
 pub(crate) struct Header {
@@ -138,7 +160,7 @@ impl BlockLayout {
 #[repr(C)]
 pub(crate) struct Cell<T> {
     header: Header,
-    outcome: UnsafeCell<MaybeUninit<Outcome<T>>>,
+    outcome: UnsafeCell<MaybeUninit<Slot<T>>>,
 }
 
 impl<T> Cell<T> {
@@ -235,7 +257,7 @@ impl<T> RawCell<T> {
     }
 
     #[inline]
-    fn outcome(&self) -> &UnsafeCell<MaybeUninit<Outcome<T>>> {
+    fn outcome(&self) -> &UnsafeCell<MaybeUninit<Slot<T>>> {
         // SAFETY: as in `waiter`.
         unsafe { &(*self.ptr.as_ptr()).outcome }
     }
@@ -314,42 +336,46 @@ impl<T> RawCell<T> {
     ///
     /// Only the consumer may call this, with a finished `seen` obtained with
     /// acquire ordering (from `StateWord::load` or a failed RMW of this module).
+    #[inline]
     pub(crate) unsafe fn take(&self, seen: Snapshot) -> Result<T, Error> {
         debug_assert!(seen.is_finished());
-        match seen.lifecycle() {
-            state::CANCELLED => Err(Error::Cancelled),
-            state::ABANDONED => Err(Error::Abandoned),
-            state::COMPLETE => {
-                // SAFETY: COMPLETE was published (release) after the producer wrote
-                // the slot, and we acquired it; the producer never touches the slot
-                // again, so the consumer has it exclusively.
-                self.outcome().with_mut(|slot| unsafe {
-                    ptr::replace((*slot).as_mut_ptr(), Err(Error::AlreadyTaken))
-                })
-            }
+        let outcome = match seen.lifecycle() {
+            // SAFETY: COMPLETE, PANICKED and FAILED were published (release)
+            // after the producer wrote the slot's matching field, and we
+            // acquired them; the producer never touches the slot again, so the
+            // consumer has it exclusively. It moves the outcome out and marks
+            // TAKEN right after, so the slot is read once.
+            state::COMPLETE => Ok(self
+                .outcome()
+                .with_mut(|slot| unsafe { ptr::read(slot.cast::<T>()) })),
+            state::PANICKED => Err(Error::Panicked(
+                // SAFETY: as above.
+                self.outcome()
+                    .with_mut(|slot| unsafe { ptr::read(slot.cast::<Panic>()) }),
+            )),
+            // SAFETY: as above.
+            state::FAILED => Err(*self
+                .outcome()
+                .with_mut(|slot| unsafe { ptr::read(slot.cast::<Box<Error>>()) })),
+            state::TAKEN => return Err(Error::AlreadyTaken),
+            state::CANCELLED => return Err(Error::Cancelled),
+            state::ABANDONED => return Err(Error::Abandoned),
             _ => unreachable!("not finished: {seen:?}"),
-        }
+        };
+        self.state().mark_taken(seen);
+        outcome
     }
 
-    /// Whether a finished future's outcome is a failure: an error in the slot,
-    /// or abandoned. Cancelled and taken outcomes are not failures (Python's
-    /// `FIRST_EXCEPTION` ignores cancelled futures).
-    ///
-    /// # Safety
-    ///
-    /// As for [`RawCell::take`].
+    /// Whether a finished future's outcome is a failure: a panic or an error
+    /// in the slot, or abandoned. Cancelled and taken outcomes are not
+    /// failures (Python's `FIRST_EXCEPTION` ignores cancelled futures). The
+    /// tag is in the state word: the slot is not read.
     #[cfg(feature = "std")]
-    pub(crate) unsafe fn is_failure(&self, seen: Snapshot) -> bool {
-        match seen.lifecycle() {
-            state::ABANDONED => true,
-            state::COMPLETE => self.outcome().with(|slot| {
-                // SAFETY: COMPLETE was acquired: the slot is initialized and the
-                // consumer's alone; this is a shared read.
-                let outcome = unsafe { (*slot).assume_init_ref() };
-                matches!(outcome, Err(error) if !matches!(error, Error::AlreadyTaken))
-            }),
-            _ => false,
-        }
+    pub(crate) fn is_failure(seen: Snapshot) -> bool {
+        matches!(
+            seen.lifecycle(),
+            state::ABANDONED | state::PANICKED | state::FAILED
+        )
     }
 
     /// Python's `cancel()`.
@@ -467,9 +493,9 @@ impl<T> RawCell<T> {
         self.state().start()
     }
 
-    /// Publishes a value or panic. On `Err` the outcome is handed back (the
-    /// consumer cancelled or is gone); either way the producer's reference is
-    /// released.
+    /// Publishes a value or a failure. On `Err` the outcome is handed back
+    /// (the consumer cancelled or is gone); either way the producer's
+    /// reference is released.
     ///
     /// # Safety
     ///
@@ -481,51 +507,104 @@ impl<T> RawCell<T> {
     ) -> Result<(), (Outcome<T>, UndeliveredReason)> {
         // SAFETY: forwarded: the producer, once.
         unsafe {
-            self.write_outcome(outcome);
-            self.publish_outcome()
+            let written = self.write_outcome(outcome);
+            self.publish_outcome(written)
+        }
+    }
+
+    /// Publishes a value: `complete(Ok(value))` without building the
+    /// `Result` (`Promise::set_result`, the hot path). On `Err` the value is
+    /// handed back.
+    ///
+    /// # Safety
+    ///
+    /// As for [`RawCell::complete`].
+    #[inline]
+    pub(crate) unsafe fn complete_value(self, value: T) -> Result<(), (T, UndeliveredReason)> {
+        // SAFETY: not finished yet (the producer publishes once, and a
+        // cancelled future never gets an outcome): the producer owns the slot.
+        self.outcome()
+            .with_mut(|slot| unsafe { slot.cast::<T>().write(value) });
+        match self.state().publish(Finish::Value) {
+            Publish::Released => Ok(()),
+            // SAFETY: forwarded: the producer, once, after publishing a value.
+            other => match unsafe { self.after_publish(other, Finish::Value) } {
+                Ok(()) => Ok(()),
+                Err((Ok(value), reason)) => Err((value, reason)),
+                Err((Err(_), _)) => unreachable!("a value was written"),
+            },
         }
     }
 
     /// Writes the outcome without publishing it yet (a worker publishes after it
-    /// has taken its next job, see `executor::thread_pool`).
+    /// has taken its next job, see `executor::thread_pool`). Returns the tag
+    /// to publish it with.
     ///
     /// # Safety
     ///
     /// Called at most once, by the producer, before [`RawCell::publish_outcome`].
-    pub(crate) unsafe fn write_outcome(&self, outcome: Outcome<T>) {
+    pub(crate) unsafe fn write_outcome(&self, outcome: Outcome<T>) -> Finish {
         // SAFETY: forwarded.
-        unsafe { self.write_outcome_with(|| outcome) }
+        unsafe {
+            self.write_outcome_with(|place| match outcome {
+                Ok(value) => {
+                    place.write(value);
+                    Ok(())
+                }
+                Err(error) => Err(error),
+            })
+        }
     }
 
-    /// Writes the outcome that `make` returns, calling it with the slot in
-    /// hand, so that the value goes from the call into the slot without a
-    /// chain of copies (a large `T` in a debug build). If `make` unwinds,
-    /// nothing is written.
+    /// Writes the outcome that `make` produces, calling it with the slot in
+    /// hand, so that a value goes from the call into the slot without a chain
+    /// of copies (a large `T` in a debug build): `make` writes the value to
+    /// the place it is given and returns `Ok`, or writes nothing and returns
+    /// the error. If `make` unwinds, it must have written nothing; nothing is
+    /// published then. Returns the tag to publish the outcome with.
     ///
     /// # Safety
     ///
-    /// As for [`RawCell::write_outcome`].
+    /// As for [`RawCell::write_outcome`]; `make` keeps its contract above.
     #[inline]
-    pub(crate) unsafe fn write_outcome_with(&self, make: impl FnOnce() -> Outcome<T>) {
+    pub(crate) unsafe fn write_outcome_with(
+        &self,
+        make: impl FnOnce(&mut MaybeUninit<T>) -> Result<(), Error>,
+    ) -> Finish {
         // SAFETY: not finished yet (the producer publishes once, and a cancelled
         // future never gets an outcome): the producer owns the outcome slot.
-        self.outcome()
-            .with_mut(|slot| unsafe { slot.cast::<Outcome<T>>().write(make()) });
+        // Every field of the `repr(C)` union is at its offset 0.
+        self.outcome().with_mut(|slot| unsafe {
+            match make(&mut *slot.cast::<MaybeUninit<T>>()) {
+                Ok(()) => Finish::Value,
+                Err(Error::Panicked(panic)) => {
+                    slot.cast::<Panic>().write(panic);
+                    Finish::Panicked
+                }
+                Err(error) => {
+                    slot.cast::<Box<Error>>().write(Box::new(error));
+                    Finish::Failed
+                }
+            }
+        })
     }
 
-    /// Publishes the outcome written by [`RawCell::write_outcome`]; see
-    /// [`RawCell::complete`].
+    /// Publishes the outcome written by [`RawCell::write_outcome`] with the tag
+    /// it returned; see [`RawCell::complete`].
     ///
     /// # Safety
     ///
-    /// Called once, by the producer, after `write_outcome`; the producer must
-    /// not use the cell afterwards.
+    /// Called once, by the producer, after `write_outcome` returned `written`;
+    /// the producer must not use the cell afterwards.
     #[inline]
-    pub(crate) unsafe fn publish_outcome(self) -> Result<(), (Outcome<T>, UndeliveredReason)> {
-        match self.state().publish(Finish::Complete) {
+    pub(crate) unsafe fn publish_outcome(
+        self,
+        written: Finish,
+    ) -> Result<(), (Outcome<T>, UndeliveredReason)> {
+        match self.state().publish(written) {
             Publish::Released => Ok(()),
             // SAFETY: forwarded: the producer, once, after publishing.
-            other => unsafe { self.after_publish(other) },
+            other => unsafe { self.after_publish(other, written) },
         }
     }
 
@@ -534,10 +613,14 @@ impl<T> RawCell<T> {
     ///
     /// # Safety
     ///
-    /// The producer just got `publish` (not `Released`) from
-    /// `publish_outcome`, and does not use the cell afterwards.
+    /// The producer just got `publish` (not `Released`) from publishing the
+    /// outcome it wrote as `written`, and does not use the cell afterwards.
     #[cold]
-    unsafe fn after_publish(self, publish: Publish) -> Result<(), (Outcome<T>, UndeliveredReason)> {
+    unsafe fn after_publish(
+        self,
+        publish: Publish,
+        written: Finish,
+    ) -> Result<(), (Outcome<T>, UndeliveredReason)> {
         let reason = match publish {
             Publish::Released => unreachable!("the callers handle `Released` inline"),
             Publish::TakeWaiter => {
@@ -548,14 +631,33 @@ impl<T> RawCell<T> {
             Publish::Cancelled => UndeliveredReason::Cancelled,
             Publish::NoConsumer => UndeliveredReason::ConsumerDropped,
         };
-        // SAFETY: nothing was published: the slot is still the producer's, and it
-        // was initialized by `write_outcome`.
-        let outcome = self
-            .outcome()
-            .with_mut(|slot| unsafe { (*slot).assume_init_read() });
+        // SAFETY: nothing was published: the slot is still the producer's, and
+        // its `written` field was initialized by `write_outcome`.
+        let outcome = unsafe { self.read_written(written) };
         // SAFETY: we are the producer, done with the cell.
         unsafe { self.release_producer() };
         Err((outcome, reason))
+    }
+
+    /// Moves the outcome written as `written` out of the slot.
+    ///
+    /// # Safety
+    ///
+    /// The caller has the slot exclusively, its `written` field is
+    /// initialized, and it is not read again.
+    #[inline]
+    unsafe fn read_written(&self, written: Finish) -> Outcome<T> {
+        // SAFETY: the caller's contract.
+        self.outcome().with_mut(|slot| unsafe {
+            match written {
+                Finish::Value => Ok(ptr::read(slot.cast::<T>())),
+                Finish::Panicked => Err(Error::Panicked(ptr::read(slot.cast::<Panic>()))),
+                Finish::Failed => Err(*ptr::read(slot.cast::<Box<Error>>())),
+                Finish::Cancelled | Finish::Abandoned => {
+                    unreachable!("no outcome is written for {written:?}")
+                }
+            }
+        })
     }
 
     /// Finishes without an outcome: cancelled (the producer declines) or
@@ -618,16 +720,16 @@ impl<T> RawCell<T> {
     ///
     /// # Safety
     ///
-    /// As for [`RawCell::publish_outcome`].
+    /// As for [`RawCell::publish_outcome`], with the `written` tag.
     #[cfg(feature = "std")]
-    pub(crate) unsafe fn publish_outcome_deferred(self) -> Option<Waiter> {
-        match self.state().publish(Finish::Complete) {
+    pub(crate) unsafe fn publish_outcome_deferred(self, written: Finish) -> Option<Waiter> {
+        match self.state().publish(written) {
             Publish::Released => None,
             // SAFETY: published with `WAITER` set, by the producer, once.
             Publish::TakeWaiter => unsafe { self.take_published_waiter() },
             other => {
                 // SAFETY: forwarded: nothing was published, the producer, once.
-                drop(unsafe { self.after_publish(other) });
+                drop(unsafe { self.after_publish(other, written) });
                 None
             }
         }
@@ -680,17 +782,25 @@ impl<T> RawCell<T> {
         // SAFETY: both handles have released: the slot is ours alone.
         let waiter = self.waiter().with_mut(|slot| unsafe { (*slot).take() });
         let free_header = FreeHeader(self.ptr.cast::<Header>(), seen);
-        if seen.lifecycle() == state::COMPLETE {
-            // SAFETY: COMPLETE means the producer wrote the slot; it holds a value,
-            // a failure or `AlreadyTaken`, and is dropped exactly once, here. A
-            // taken outcome (the common case) owns nothing: one tag check skips
-            // the out-of-line drop glue.
-            self.outcome().with_mut(|slot| unsafe {
-                let outcome = (*slot).as_mut_ptr();
-                if !matches!(*outcome, Err(Error::AlreadyTaken)) {
-                    ptr::drop_in_place(outcome);
-                }
-            });
+        // An outcome never taken is dropped exactly once, here; a taken one
+        // (the common case) and the outcome-less states own nothing in the
+        // slot: one test of the lifecycle skips the drop glue.
+        match seen.lifecycle() {
+            // SAFETY: COMPLETE, PANICKED and FAILED mean the producer wrote
+            // the matching field, and nobody moved it out (that would have
+            // marked TAKEN); both handles have released, so it is ours.
+            state::COMPLETE => self
+                .outcome()
+                .with_mut(|slot| unsafe { ptr::drop_in_place(slot.cast::<T>()) }),
+            // SAFETY: as above.
+            state::PANICKED => self
+                .outcome()
+                .with_mut(|slot| unsafe { ptr::drop_in_place(slot.cast::<Panic>()) }),
+            // SAFETY: as above.
+            state::FAILED => self
+                .outcome()
+                .with_mut(|slot| unsafe { ptr::drop_in_place(slot.cast::<Box<Error>>()) }),
+            _ => {}
         }
         drop(free_header);
         if let Some(waiter) = waiter {
