@@ -33,11 +33,8 @@ mod imp {
             Self(core::cell::UnsafeCell::new(value))
         }
 
-        /// Shared access to the contents through a raw pointer. Unused since
-        /// the outcome's tag moved to the state word (nothing reads a slot
-        /// without taking it); kept so the shim has loom's whole API.
+        /// Shared access to the contents through a raw pointer.
         #[inline(always)]
-        #[allow(dead_code)]
         pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
             f(self.0.get())
         }

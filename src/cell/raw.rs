@@ -339,17 +339,32 @@ impl<T> RawCell<T> {
     #[inline]
     pub(crate) unsafe fn take(&self, seen: Snapshot) -> Result<T, Error> {
         debug_assert!(seen.is_finished());
-        let outcome = match seen.lifecycle() {
-            // SAFETY: COMPLETE, PANICKED and FAILED were published (release)
-            // after the producer wrote the slot's matching field, and we
-            // acquired them; the producer never touches the slot again, so the
-            // consumer has it exclusively. It moves the outcome out and marks
-            // TAKEN right after, so the slot is read once.
-            state::COMPLETE => Ok(self
+        if seen.lifecycle() == state::COMPLETE {
+            // SAFETY: COMPLETE was published (release) after the producer
+            // wrote the value, and we acquired it; the producer never touches
+            // the slot again, so the consumer has it exclusively. It moves
+            // the value out and marks TAKEN right after: read once.
+            let value = self
                 .outcome()
-                .with_mut(|slot| unsafe { ptr::read(slot.cast::<T>()) })),
+                .with_mut(|slot| unsafe { ptr::read(slot.cast::<T>()) });
+            self.state().mark_taken(seen);
+            return Ok(value);
+        }
+        // SAFETY: forwarded.
+        unsafe { self.take_other(seen) }
+    }
+
+    /// `take` of anything but a value: out of line.
+    ///
+    /// # Safety
+    ///
+    /// As for [`RawCell::take`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn take_other(&self, seen: Snapshot) -> Result<T, Error> {
+        let outcome = match seen.lifecycle() {
             state::PANICKED => Err(Error::Panicked(
-                // SAFETY: as above.
+                // SAFETY: as in `take`, for the failure the lifecycle names.
                 self.outcome()
                     .with_mut(|slot| unsafe { ptr::read(slot.cast::<Panic>()) }),
             )),
@@ -455,8 +470,9 @@ impl<T> RawCell<T> {
     pub(crate) unsafe fn drop_consumer(self) {
         let seen = self.state().load();
         if !seen.producer_alive() {
-            // SAFETY: the producer released (acquired above) and we are the last.
-            unsafe { self.free() };
+            // SAFETY: the producer released (acquired above) and we are the
+            // last; `seen` is final (nobody else writes the word any more).
+            unsafe { self.free(seen) };
             return;
         }
         // SAFETY: forwarded.
@@ -479,9 +495,10 @@ impl<T> RawCell<T> {
         } else {
             None
         };
-        if self.state().release_consumer() {
-            // SAFETY: the producer released before us (acq-rel): we are the last.
-            unsafe { self.free() };
+        if let Some(last) = self.state().release_consumer() {
+            // SAFETY: the producer released before us (acq-rel): we are the
+            // last, and `last` is the final state.
+            unsafe { self.free(last) };
         }
         drop(waiter);
     }
@@ -528,11 +545,24 @@ impl<T> RawCell<T> {
         match self.state().publish(Finish::Value) {
             Publish::Released => Ok(()),
             // SAFETY: forwarded: the producer, once, after publishing a value.
-            other => match unsafe { self.after_publish(other, Finish::Value) } {
-                Ok(()) => Ok(()),
-                Err((Ok(value), reason)) => Err((value, reason)),
-                Err((Err(_), _)) => unreachable!("a value was written"),
-            },
+            other => unsafe { self.after_publish_value(other) },
+        }
+    }
+
+    /// `after_publish` for [`RawCell::complete_value`], handing back a bare
+    /// value: out of line, so the inline path is the publish alone.
+    ///
+    /// # Safety
+    ///
+    /// As for [`RawCell::after_publish`], with a value written.
+    #[cold]
+    #[inline(never)]
+    unsafe fn after_publish_value(self, publish: Publish) -> Result<(), (T, UndeliveredReason)> {
+        // SAFETY: forwarded.
+        match unsafe { self.after_publish(publish, Finish::Value) } {
+            Ok(()) => Ok(()),
+            Err((Ok(value), reason)) => Err((value, reason)),
+            Err((Err(_), _)) => unreachable!("a value was written"),
         }
     }
 
@@ -741,9 +771,10 @@ impl<T> RawCell<T> {
     ///
     /// Called once, by the producer, which must not use the cell afterwards.
     pub(crate) unsafe fn release_producer(self) {
-        if self.state().release_producer() {
-            // SAFETY: the consumer released before us (acq-rel): we are the last.
-            unsafe { self.free() };
+        if let Some(last) = self.state().release_producer() {
+            // SAFETY: the consumer released before us (acq-rel): we are the
+            // last, and `last` is the final state.
+            unsafe { self.free(last) };
         }
     }
 
@@ -753,66 +784,112 @@ impl<T> RawCell<T> {
     /// # Safety
     ///
     /// Both handles have released, and the caller synchronized with the other
-    /// side's release (acquire). Nobody uses the cell afterwards.
-    pub(crate) unsafe fn free(self) {
+    /// side's release (acquire); `seen` is the state word's final value (as
+    /// the caller's last load or RMW gave it; only the lifecycle and the
+    /// layout are read). Nobody uses the cell afterwards.
+    #[inline]
+    pub(crate) unsafe fn free(self, seen: Snapshot) {
+        // The common case inline: the outcome was taken (or there never was
+        // one) and the waiter slot is empty, so there is nothing to drop but
+        // the memory, and nothing that can unwind. Everything else (a value
+        // never taken, a failure, a waiter left in the slot) is out of line.
+        // SAFETY: both handles have released: the slot is ours alone; the
+        // read goes through the cell, so loom checks it against the
+        // producer's take.
+        let waiter_left = self.waiter().with(|slot| unsafe { !(*slot).is_empty() });
+        let outcome_left = match seen.lifecycle() {
+            state::COMPLETE => core::mem::needs_drop::<T>(),
+            state::PANICKED | state::FAILED => true,
+            _ => false,
+        };
+        if waiter_left || outcome_left {
+            // SAFETY: forwarded.
+            return unsafe { self.free_slow(seen) };
+        }
+        // SAFETY: the block holds nothing to drop (above); it is freed with
+        // the layout it was allocated with.
+        unsafe { dealloc_block(self.ptr.cast::<Header>(), seen) }
+    }
+
+    /// `free` of a cell that still holds an outcome or a waiter.
+    ///
+    /// # Safety
+    ///
+    /// As for [`RawCell::free`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn free_slow(self, seen: Snapshot) {
         struct FreeHeader(NonNull<Header>, Snapshot);
         impl Drop for FreeHeader {
             #[inline]
             fn drop(&mut self) {
-                // SAFETY: runs once, even if dropping the outcome panicked:
-                // frees the memory with the layout the block was allocated
-                // with. The header owns nothing by then (its waiter slot was
-                // emptied by `free`, and the state word is an integer), so
-                // there is nothing to drop first; under loom its cells are
-                // dropped, for loom's bookkeeping.
-                unsafe {
-                    let layout = BlockLayout::of_block(self.0, self.1);
-                    #[cfg(loom)]
-                    ptr::drop_in_place(self.0.as_ptr());
-                    sync::dealloc(self.0.as_ptr().cast::<u8>(), layout);
-                }
+                // SAFETY: runs once, even if dropping the outcome panicked.
+                unsafe { dealloc_block(self.0, self.1) }
             }
         }
-        let seen = self.state().load_relaxed();
         // The waiter is taken out through the cell, so that loom checks this
         // access against the producer's take, and it is dropped only after the
         // memory is freed: a panicking `Drop` of a waker cannot leak the
-        // allocation. The slot is empty in the common case: a test of the tag,
-        // and no call of the drop glue.
+        // allocation.
         // SAFETY: both handles have released: the slot is ours alone.
         let waiter = self.waiter().with_mut(|slot| unsafe { (*slot).take() });
         let free_header = FreeHeader(self.ptr.cast::<Header>(), seen);
         // An outcome never taken is dropped exactly once, here; a taken one
-        // (the common case) and the outcome-less states own nothing in the
-        // slot: one test of the lifecycle skips the drop glue.
+        // and the outcome-less states own nothing in the slot.
         match seen.lifecycle() {
-            // SAFETY: COMPLETE, PANICKED and FAILED mean the producer wrote
-            // the matching field, and nobody moved it out (that would have
-            // marked TAKEN); both handles have released, so it is ours.
+            // SAFETY: COMPLETE means the producer wrote the value, and nobody
+            // moved it out (that would have marked TAKEN); both handles have
+            // released, so it is ours.
             state::COMPLETE => self
                 .outcome()
                 .with_mut(|slot| unsafe { ptr::drop_in_place(slot.cast::<T>()) }),
-            // SAFETY: as above.
-            state::PANICKED => self
-                .outcome()
-                .with_mut(|slot| unsafe { ptr::drop_in_place(slot.cast::<Panic>()) }),
-            // SAFETY: as above.
-            state::FAILED => self
-                .outcome()
-                .with_mut(|slot| unsafe { ptr::drop_in_place(slot.cast::<Box<Error>>()) }),
+            // SAFETY: as above, for the failure the lifecycle names.
+            state::PANICKED | state::FAILED => unsafe { self.drop_failure(seen) },
             _ => {}
         }
         drop(free_header);
-        if let Some(waiter) = waiter {
-            drop_late(waiter);
-        }
+        drop(waiter);
     }
 }
 
-/// Drops a waiter left in a freed cell's slot (a consumer that registered
-/// and then took the outcome itself): out of line, as the rare case.
-#[cold]
-#[inline(never)]
-fn drop_late(waiter: Waiter) {
-    drop(waiter);
+/// Frees a block's memory with the layout it was allocated with.
+///
+/// # Safety
+///
+/// `header` heads a block whose contents own nothing any more (its waiter
+/// slot is empty, its outcome dropped or moved out), `seen` was loaded from
+/// its state word, and nobody uses the block afterwards.
+#[inline]
+unsafe fn dealloc_block(header: NonNull<Header>, seen: Snapshot) {
+    // SAFETY: the caller's contract. The header owns nothing by then (the
+    // state word is an integer), so there is nothing to drop first; under
+    // loom its cells are dropped, for loom's bookkeeping.
+    unsafe {
+        let layout = BlockLayout::of_block(header, seen);
+        #[cfg(loom)]
+        ptr::drop_in_place(header.as_ptr());
+        sync::dealloc(header.as_ptr().cast::<u8>(), layout);
+    }
+}
+
+impl<T> RawCell<T> {
+    /// Drops a failure nobody took, out of line (the rare case; its drop glue
+    /// would swell the inline `free`).
+    ///
+    /// # Safety
+    ///
+    /// `seen` is PANICKED or FAILED, the slot holds that failure, and the
+    /// caller has it exclusively; it is not read again.
+    #[cold]
+    #[inline(never)]
+    unsafe fn drop_failure(&self, seen: Snapshot) {
+        // SAFETY: the caller's contract.
+        self.outcome().with_mut(|slot| unsafe {
+            if seen.lifecycle() == state::PANICKED {
+                ptr::drop_in_place(slot.cast::<Panic>());
+            } else {
+                ptr::drop_in_place(slot.cast::<Box<Error>>());
+            }
+        });
+    }
 }

@@ -408,15 +408,15 @@ impl StateWord {
         }
     }
 
-    /// Lets go of the producer's reference. Returns `true` if the consumer is
-    /// gone too: the caller must free the allocation.
+    /// Lets go of the producer's reference. Returns the final state if the
+    /// consumer is gone too: the caller must free the allocation.
     #[inline]
-    pub(crate) fn release_producer(&self) -> bool {
+    pub(crate) fn release_producer(&self) -> Option<Snapshot> {
         // ORDERING: acq-rel: release hands the producer's writes to a consumer that
         // frees later; acquire takes the consumer's writes if we free now.
         let previous = Snapshot(self.0.fetch_and(!PRODUCER, Ordering::AcqRel));
         debug_assert!(previous.producer_alive());
-        !previous.consumer_alive()
+        (!previous.consumer_alive()).then_some(Snapshot(previous.0 & !PRODUCER))
     }
 
     // ---------------------------------------------------------------- consumer
@@ -533,13 +533,13 @@ impl StateWord {
         }
     }
 
-    /// Lets go of the consumer's reference. Returns `true` if the producer is gone
-    /// too: the caller must free the allocation.
+    /// Lets go of the consumer's reference. Returns the final state if the
+    /// producer is gone too: the caller must free the allocation.
     #[inline]
-    pub(crate) fn release_consumer(&self) -> bool {
+    pub(crate) fn release_consumer(&self) -> Option<Snapshot> {
         // ORDERING: acq-rel, as in `release_producer`.
         let previous = Snapshot(self.0.fetch_and(!CONSUMER, Ordering::AcqRel));
         debug_assert!(previous.consumer_alive());
-        !previous.producer_alive()
+        (!previous.producer_alive()).then_some(Snapshot(previous.0 & !CONSUMER))
     }
 }
