@@ -339,19 +339,53 @@ impl<T> RawCell<T> {
     #[inline]
     pub(crate) unsafe fn take(&self, seen: Snapshot) -> Result<T, Error> {
         debug_assert!(seen.is_finished());
+        // SAFETY: forwarded.
+        match unsafe { self.take_if_finished(seen) } {
+            Some(outcome) => outcome,
+            None => unreachable!("not finished: {seen:?}"),
+        }
+    }
+
+    /// Takes the outcome if `seen` is finished, else `None`.
+    ///
+    /// # Safety
+    ///
+    /// Only the consumer may call this, with `seen` obtained with acquire
+    /// ordering (from `StateWord::load` or a failed RMW of this module).
+    #[inline]
+    pub(crate) unsafe fn take_if_finished(&self, seen: Snapshot) -> Option<Result<T, Error>> {
         if seen.lifecycle() == state::COMPLETE {
-            // SAFETY: COMPLETE was published (release) after the producer
-            // wrote the value, and we acquired it; the producer never touches
-            // the slot again, so the consumer has it exclusively. It moves
-            // the value out and marks TAKEN right after: read once.
-            let value = self
-                .outcome()
-                .with_mut(|slot| unsafe { ptr::read(slot.cast::<T>()) });
-            self.state().mark_taken(seen);
-            return Ok(value);
+            // SAFETY: forwarded; COMPLETE.
+            return Some(Ok(unsafe { self.take_value(seen) }));
+        }
+        if !seen.is_finished() {
+            return None;
         }
         // SAFETY: forwarded.
-        unsafe { self.take_other(seen) }
+        Some(unsafe { self.take_other(seen) })
+    }
+
+    /// Takes the value of a COMPLETE future: the hot path of `wait`,
+    /// `try_take` and `poll`, which test for COMPLETE before anything else
+    /// (one test in the common case) and call [`RawCell::take_other`] for
+    /// every other finished state.
+    ///
+    /// # Safety
+    ///
+    /// Only the consumer may call this, with a COMPLETE `seen` obtained with
+    /// acquire ordering.
+    #[inline]
+    pub(crate) unsafe fn take_value(&self, seen: Snapshot) -> T {
+        debug_assert_eq!(seen.lifecycle(), state::COMPLETE);
+        // SAFETY: COMPLETE was published (release) after the producer wrote
+        // the value, and we acquired it; the producer never touches the slot
+        // again, so the consumer has it exclusively. It moves the value out
+        // and marks TAKEN right after: read once.
+        let value = self
+            .outcome()
+            .with_mut(|slot| unsafe { ptr::read(slot.cast::<T>()) });
+        self.state().mark_taken(seen);
+        value
     }
 
     /// `take` of anything but a value: out of line.
@@ -361,17 +395,25 @@ impl<T> RawCell<T> {
     /// As for [`RawCell::take`].
     #[cold]
     #[inline(never)]
-    unsafe fn take_other(&self, seen: Snapshot) -> Result<T, Error> {
+    pub(crate) unsafe fn take_other(&self, seen: Snapshot) -> Result<T, Error> {
+        // SAFETY (both reads): as in `take_value`, for the failure that the
+        // lifecycle names: published after the write, acquired, the
+        // consumer's alone, read once (TAKEN is marked right after).
         let outcome = match seen.lifecycle() {
-            state::PANICKED => Err(Error::Panicked(
-                // SAFETY: as in `take`, for the failure the lifecycle names.
-                self.outcome()
-                    .with_mut(|slot| unsafe { ptr::read(slot.cast::<Panic>()) }),
-            )),
-            // SAFETY: as above.
-            state::FAILED => Err(*self
-                .outcome()
-                .with_mut(|slot| unsafe { ptr::read(slot.cast::<Box<Error>>()) })),
+            state::PANICKED => {
+                // SAFETY: see above.
+                let panic = self
+                    .outcome()
+                    .with_mut(|slot| unsafe { ptr::read(slot.cast::<Panic>()) });
+                Err(Error::Panicked(panic))
+            }
+            state::FAILED => {
+                // SAFETY: see above.
+                let error = self
+                    .outcome()
+                    .with_mut(|slot| unsafe { ptr::read(slot.cast::<Box<Error>>()) });
+                Err(*error)
+            }
             state::TAKEN => return Err(Error::AlreadyTaken),
             state::CANCELLED => return Err(Error::Cancelled),
             state::ABANDONED => return Err(Error::Abandoned),
@@ -797,11 +839,12 @@ impl<T> RawCell<T> {
         // read goes through the cell, so loom checks it against the
         // producer's take.
         let waiter_left = self.waiter().with(|slot| unsafe { !(*slot).is_empty() });
-        let outcome_left = match seen.lifecycle() {
-            state::COMPLETE => core::mem::needs_drop::<T>(),
-            state::PANICKED | state::FAILED => true,
-            _ => false,
-        };
+        // One bit test: the lifecycle values that leave something in the
+        // outcome slot to drop (a value only if `T` has drop glue).
+        let owning: u32 = 1 << state::PANICKED
+            | 1 << state::FAILED
+            | (core::mem::needs_drop::<T>() as u32) << state::COMPLETE;
+        let outcome_left = owning >> seen.lifecycle() & 1 != 0;
         if waiter_left || outcome_left {
             // SAFETY: forwarded.
             return unsafe { self.free_slow(seen) };

@@ -32,16 +32,16 @@
 //!
 //! # Lifecycle values (bits 0..=2)
 //!
-//! | value | name        | outcome slot holds              |
-//! |------:|-------------|---------------------------------|
-//! | 0     | `PENDING`   | nothing                         |
+//! | value | name        | outcome slot holds                       |
+//! |------:|-------------|------------------------------------------|
+//! | 0     | `PENDING`   | nothing                                  |
 //! | 1     | `RUNNING`   | nothing (the producer may be writing it) |
-//! | 2     | `CANCELLED` | nothing, ever                   |
-//! | 3     | `COMPLETE`  | a `T`                           |
-//! | 4     | `ABANDONED` | nothing, ever                   |
-//! | 5     | `PANICKED`  | a `Panic` (one pointer)         |
-//! | 6     | `FAILED`    | a `Box<Error>` (one pointer)    |
-//! | 7     | `TAKEN`     | nothing any more (moved out)    |
+//! | 2     | `CANCELLED` | nothing, ever                            |
+//! | 3     | `COMPLETE`  | a `T`                                    |
+//! | 4     | `ABANDONED` | nothing, ever                            |
+//! | 5     | `PANICKED`  | a `Panic` (one pointer)                  |
+//! | 6     | `FAILED`    | a `Box<Error>` (one pointer)             |
+//! | 7     | `TAKEN`     | nothing any more (moved out)             |
 //!
 //! The tag of the outcome (value, panic or error) is the lifecycle value
 //! itself, published by the same release RMW that finishes the future, so the
@@ -66,7 +66,7 @@
 //! - `TAKEN`: the consumer moved the outcome out (`wait`, `try_take`, `poll`);
 //!   a second take reports `Error::AlreadyTaken`, and `free` drops nothing.
 //!   Reached only from COMPLETE, PANICKED or FAILED, only by the consumer.
-
+//!
 //! # Flag bits
 //!
 //! - `WAITER`: the waiter slot holds a waiter that the producer must wake. Set
@@ -129,7 +129,9 @@
 //! taking the waiter out), its `release_producer` may race the mark: then the
 //! mark is a `fetch_or`, so neither bit is lost. Whoever frees reads TAKEN
 //! either way: the consumer in program order, the producer through the
-//! consumer's acq-rel `release_consumer`, which comes after the mark.
+//! consumer's acq-rel `release_consumer`, which comes after the mark. (Loom:
+//! `take_of_a_value_vs_producer_release`, `take_of_a_panic_vs_producer_release`;
+//! with the `fetch_or` made a store, they fail.)
 
 use crate::sync::{AtomicUsize, Ordering};
 
