@@ -65,8 +65,11 @@ pub(crate) union Slot<T> {
     error: ManuallyDrop<Box<Error>>,
 }
 
-// The whole point of the untagged slot: a panic and an error take one word.
-const _: () = assert!(core::mem::size_of::<Slot<u64>>() == core::mem::size_of::<usize>());
+// The whole point of the untagged slot: a panic and an error take one word,
+// so the slot is no wider than a `T` or a pointer.
+const _: () = assert!(core::mem::size_of::<Slot<()>>() == core::mem::size_of::<usize>());
+const _: () =
+    assert!(core::mem::size_of::<Slot<[usize; 3]>>() == 3 * core::mem::size_of::<usize>());
 
 #[repr(C)]
 pub(crate) struct Header {
