@@ -35,7 +35,6 @@ mod imp {
 
         /// Shared access to the contents through a raw pointer.
         #[inline(always)]
-        #[cfg_attr(not(feature = "std"), allow(dead_code))]
         pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
             f(self.0.get())
         }

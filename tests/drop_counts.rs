@@ -169,3 +169,78 @@ fn inline_executor_after_shutdown_drops_the_refused_closure() {
     assert!(executor.submit(move || drop(capture)).is_err());
     assert_eq!(count(&capture_drops), 1);
 }
+
+// A failure is stored untagged, its tag in the state word (PANICKED, FAILED):
+// each of its paths drops it once (Miri's leak check covers the boxed errors,
+// which carry no counter).
+
+#[test]
+fn taken_panic_payload_is_dropped_by_its_taker() {
+    let (payload, drops) = Tracked::new();
+    let (producer, mut future) = promise::<u8>();
+    producer.set_panic(Box::new(payload)).unwrap();
+    let error = future.try_take().unwrap().unwrap_err();
+    assert!(matches!(future.try_take(), Some(Err(Error::AlreadyTaken))));
+    drop(future);
+    assert_eq!(count(&drops), 0);
+    drop(error);
+    assert_eq!(count(&drops), 1);
+}
+
+#[test]
+fn untaken_panic_payload_is_dropped_with_the_consumer() {
+    let (payload, drops) = Tracked::new();
+    let (producer, future) = promise::<u8>();
+    producer.set_panic(Box::new(payload)).unwrap();
+    assert_eq!(count(&drops), 0);
+    drop(future);
+    assert_eq!(count(&drops), 1);
+}
+
+#[test]
+fn panic_payload_is_handed_back_when_the_consumer_is_gone() {
+    let (payload, drops) = Tracked::new();
+    let (producer, future) = promise::<u8>();
+    drop(future);
+    let undelivered = producer.set_panic(Box::new(payload)).unwrap_err();
+    assert_eq!(count(&drops), 0, "handed back, not dropped");
+    drop(undelivered);
+    assert_eq!(count(&drops), 1);
+}
+
+#[test]
+fn untaken_job_panic_payload_is_dropped_with_the_consumer() {
+    let (payload, drops) = Tracked::new();
+    let (job, future) = Job::new(move || -> u8 { std::panic::panic_any(payload) });
+    job.run();
+    assert_eq!(count(&drops), 0);
+    drop(future);
+    assert_eq!(count(&drops), 1);
+}
+
+#[test]
+fn a_job_error_is_dropped_once_taken_untaken_or_undelivered() {
+    use concurrent_futures::JobOptions;
+    use std::time::Duration;
+    let late = || JobOptions::new().timeout(Duration::ZERO);
+    // Taken.
+    let (job, mut future) = Job::with_options(|_| 1_u8, late());
+    job.run();
+    assert!(matches!(future.try_take(), Some(Err(Error::Timeout))));
+    assert!(matches!(future.try_take(), Some(Err(Error::AlreadyTaken))));
+    drop(future);
+    // Never taken: dropped with the cell, by the consumer.
+    let (job, future) = Job::with_options(|_| 1_u8, late());
+    job.run();
+    drop(future);
+    // Undelivered (the consumer went first): read back and dropped by the
+    // runner.
+    let (job, future) = Job::with_options(|_| 1_u8, late());
+    let (value, drops) = Tracked::new();
+    let (job2, future2) = Job::with_options(move |_| value, late());
+    drop(future);
+    drop(future2);
+    job.run();
+    job2.run();
+    assert_eq!(count(&drops), 1, "the skipped closure's capture");
+}

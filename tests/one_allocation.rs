@@ -1,5 +1,6 @@
 //! One allocation per submitted job, counted by a global allocator: the job's
-//! closure, its result and its future's state share one block. Also one
+//! closure, its result and its future's state share one block; and its size
+//! on 64-bit targets (32 bytes per `promise::<u64>()`, as `oneshot`'s). Also one
 //! allocation per `promise()` pair, and per `AsyncExecutor::run`; on a 1-worker
 //! pool and on the 2-worker pool the benchmarks use.
 //!
@@ -88,6 +89,11 @@ fn one_allocation_per_promise() {
         "exactly one allocation per promise() pair"
     );
     println!("promise::<u64>(): {} bytes per pair", bytes / 1000);
+    // `oneshot`'s size (issue #24, 3): the state word, the two-word waiter
+    // slot and a one-word outcome slot, whose tag (value, panic, error) is in
+    // the state word. A `Result<u64, Error>` in the slot made it 40.
+    #[cfg(target_pointer_width = "64")]
+    assert_eq!(bytes, 1000 * 32, "32 bytes per promise::<u64>() pair");
 }
 
 fn one_allocation_per_submitted_job() {
@@ -117,6 +123,9 @@ fn one_allocation_per_submitted_job() {
         "ThreadPoolExecutor::submit (usize job): {} bytes per job",
         bytes / JOBS
     );
+    // The pair's 32 bytes and the closure (a `usize`).
+    #[cfg(target_pointer_width = "64")]
+    assert_eq!(bytes, JOBS * 40, "40 bytes per usize job");
     pool.shutdown(CancelFutures::No);
 }
 

@@ -916,3 +916,226 @@ fn request_stop_vs_job_start() {
         },
     );
 }
+
+// ------------------------------------------------------------------------
+// The outcome's tag in the state word (issue #24, 3): COMPLETE, PANICKED and
+// FAILED published by the same RMW, and the consumer's TAKEN mark, a relaxed
+// store once the producer has released and a `fetch_or` while it may still.
+
+/// The body of the two `take_*_vs_producer_release` models: the consumer is
+/// registered, so the producer publishes with `WAITER` set and must still
+/// take the waiter out and release (`RawCell::take_published_waiter`) while
+/// the consumer, spinning on `try_take`, may already take the outcome and
+/// mark it TAKEN: the mark's `fetch_or` races the producer's
+/// `release_producer` (`fetch_and`). Then the consumer drops its future, and
+/// whichever side is last frees. Asserts: the outcome arrives once; it is
+/// dropped once (a lost TAKEN mark would make the free drop it again; a lost
+/// release would leak the cell, which loom reports); exactly one wake; every
+/// waker clone let go of.
+fn take_vs_producer_release(
+    name: &'static str,
+    complete: fn(concurrent_futures::Promise<Tracked>, Tracked) -> bool,
+    check: fn(Result<Tracked, Error>) -> Tracked,
+) {
+    model(
+        name,
+        &["taken before the wake", "taken after the wake"],
+        move |seen| {
+            let drops = drop_counter();
+            let (producer, mut future) = promise::<Tracked>();
+            let (waker, wakes) = counting_waker();
+            assert!(poll(&mut future, &waker).is_pending());
+            let value = Tracked::new(&drops);
+            let worker = thread::spawn(move || complete(producer, value));
+            seen.after_spawn();
+            let outcome = loop {
+                if let Some(outcome) = future.try_take() {
+                    break outcome;
+                }
+                thread::yield_now();
+            };
+            seen.saw(match wakes.wakes() {
+                0 => "taken before the wake",
+                _ => "taken after the wake",
+            });
+            let value = check(outcome);
+            assert!(matches!(future.try_take(), Some(Err(Error::AlreadyTaken))));
+            drop(future);
+            assert_eq!(count(&drops), 0, "taken: not dropped by the free");
+            drop(value);
+            assert!(worker.join().unwrap(), "the consumer was alive: delivered");
+            assert_eq!(count(&drops), 1);
+            assert_eq!(wakes.wakes(), 1, "registered: exactly one wake");
+            assert_eq!(wakes.live(), 1, "every clone let go of");
+        },
+    );
+}
+
+/// A value (COMPLETE) taken while the producer that published it still holds
+/// its reference; see [`take_vs_producer_release`].
+#[test]
+fn take_of_a_value_vs_producer_release() {
+    take_vs_producer_release(
+        "take_of_a_value_vs_producer_release",
+        |producer, value| producer.set_result(value).is_ok(),
+        |outcome| match outcome {
+            Ok(value) => value,
+            Err(error) => panic!("unexpected {error:?}"),
+        },
+    );
+}
+
+/// A panic (PANICKED) taken while the producer that published it still holds
+/// its reference; see [`take_vs_producer_release`]. The payload is the
+/// counted value.
+#[test]
+fn take_of_a_panic_vs_producer_release() {
+    take_vs_producer_release(
+        "take_of_a_panic_vs_producer_release",
+        |producer, value| producer.set_panic(Box::new(value)).is_ok(),
+        |outcome| match outcome {
+            Err(Error::Panicked(panic)) => *panic
+                .into_payload()
+                .downcast::<Tracked>()
+                .expect("the payload"),
+            Ok(_) => panic!("a value, not the panic"),
+            Err(other) => panic!("unexpected {other:?}"),
+        },
+    );
+}
+
+/// The consumer drops its future while the producer completes with a panic
+/// whose payload is drop-counted: the PANICKED outcome is either published
+/// (and dropped with the cell, by whichever side is last: the free's failure
+/// path) or handed back (`Undelivered`, reason `ConsumerDropped`, the slot
+/// read back by the producer). Asserts: the payload is dropped exactly once,
+/// the cell freed once.
+#[test]
+fn set_panic_vs_consumer_drop() {
+    model(
+        "set_panic_vs_consumer_drop",
+        &["delivered", "handed back"],
+        |seen| {
+            let drops = drop_counter();
+            let (producer, future) = promise::<u32>();
+            let payload = Box::new(Tracked::new(&drops));
+            let worker = {
+                let drops = Arc::clone(&drops);
+                thread::spawn(move || match producer.set_panic(payload) {
+                    Ok(()) => true,
+                    Err(undelivered) => {
+                        assert_eq!(undelivered.reason(), UndeliveredReason::ConsumerDropped);
+                        assert_eq!(count(&drops), 0, "handed back, not dropped");
+                        drop(undelivered.into_inner());
+                        false
+                    }
+                })
+            };
+            seen.after_spawn();
+            drop(future);
+            seen.saw(if worker.join().unwrap() {
+                "delivered"
+            } else {
+                "handed back"
+            });
+            assert_eq!(count(&drops), 1);
+        },
+    );
+}
+
+/// The consumer cancels while the producer, which never started, completes
+/// with a panic: both are CASes from PENDING. Asserts: exactly one wins; a
+/// won cancel hands the payload back (reason `Cancelled`) and the future
+/// reports `Cancelled`; a lost one leaves PANICKED, which `try_take` reports
+/// once (then `AlreadyTaken`); the payload is dropped exactly once.
+#[test]
+fn cancel_vs_set_panic() {
+    model(
+        "cancel_vs_set_panic",
+        &["cancel won", "panic published"],
+        |seen| {
+            let drops = drop_counter();
+            let (producer, mut future) = promise::<u32>();
+            let payload = Box::new(Tracked::new(&drops));
+            let worker = thread::spawn(move || match producer.set_panic(payload) {
+                Ok(()) => true,
+                Err(undelivered) => {
+                    assert_eq!(undelivered.reason(), UndeliveredReason::Cancelled);
+                    drop(undelivered.into_inner());
+                    false
+                }
+            });
+            seen.after_spawn();
+            let cancelled = future.cancel();
+            let published = worker.join().unwrap();
+            assert_ne!(
+                cancelled, published,
+                "exactly one of cancel and publish wins"
+            );
+            seen.saw(if cancelled {
+                "cancel won"
+            } else {
+                "panic published"
+            });
+            match future.try_take().expect("finished after the join") {
+                Err(Error::Cancelled) => assert!(cancelled),
+                Err(Error::Panicked(panic)) => {
+                    assert!(published);
+                    drop(panic);
+                    assert!(matches!(future.try_take(), Some(Err(Error::AlreadyTaken))));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+            assert_eq!(count(&drops), 1);
+        },
+    );
+}
+
+/// A job whose deadline has passed (`JobOptions::timeout(ZERO)`: skipped
+/// whenever it runs, deterministically) finishes FAILED with a boxed
+/// `Timeout`, through `Job::run`'s unpublished write and its `Completion`,
+/// while the consumer blocks in `wait`. Asserts: `wait` returns `Timeout`
+/// once, then `AlreadyTaken`; it never hangs; the skipped closure's capture
+/// is dropped once.
+#[test]
+fn job_error_vs_blocking_wait() {
+    // Whether `wait` parked is not observable through the API: no outcome labels.
+    model("job_error_vs_blocking_wait", &[], |seen| {
+        let drops = drop_counter();
+        let capture = Tracked::new(&drops);
+        let (job, mut future) = Job::with_options(
+            move |_token| drop(capture),
+            concurrent_futures::JobOptions::new().timeout(Duration::ZERO),
+        );
+        let worker = thread::spawn(move || job.run());
+        seen.after_spawn();
+        assert!(matches!(future.wait(), Err(Error::Timeout)));
+        assert!(matches!(future.try_take(), Some(Err(Error::AlreadyTaken))));
+        worker.join().unwrap();
+        assert_eq!(count(&drops), 1);
+    });
+}
+
+/// As `job_error_vs_blocking_wait`, with the consumer dropping its future
+/// instead of waiting: the FAILED outcome (a boxed error) is published and
+/// dropped with the cell by whichever side is last (the free's failure
+/// path), or, with the consumer gone first, read back and dropped by the
+/// producer. Asserts: the cell is freed once (loom), the closure's capture
+/// dropped once; Miri's leak check in `tests/drop_counts.rs` covers the box.
+#[test]
+fn job_error_vs_consumer_drop() {
+    // Which side drops the error is not observable through the API.
+    model("job_error_vs_consumer_drop", &[], |seen| {
+        let drops = drop_counter();
+        let capture = Tracked::new(&drops);
+        let (job, future) = Job::with_options(
+            move |_token| drop(capture),
+            concurrent_futures::JobOptions::new().timeout(Duration::ZERO),
+        );
+        let worker = thread::spawn(move || job.run());
+        seen.after_spawn();
+        drop(future);
+        worker.join().unwrap();
+        assert_eq!(count(&drops), 1);
+    });
+}

@@ -276,13 +276,9 @@ impl<T> SharedFuture<T> {
     /// ```
     pub fn try_take(&mut self) -> Option<Result<T, Error>> {
         let seen = self.raw.state().load();
-        if seen.is_finished() {
-            // SAFETY: `&mut self`: we are the only consumer call; `seen` is a
-            // finished state read with acquire ordering.
-            Some(unsafe { self.raw.take(seen) })
-        } else {
-            None
-        }
+        // SAFETY: `&mut self`: we are the only consumer call; `seen` was read
+        // with acquire ordering.
+        unsafe { self.raw.take_if_finished(seen) }
     }
 }
 
@@ -342,9 +338,14 @@ impl<T> SharedFuture<T> {
     #[inline]
     fn wait_until(&mut self, deadline: Option<std::time::Instant>) -> Result<T, Error> {
         let seen = self.raw.state().load();
+        // A value first: one test in the common case.
+        if seen.lifecycle() == state::COMPLETE {
+            // SAFETY: `&mut self`; COMPLETE, acquired.
+            return Ok(unsafe { self.raw.take_value(seen) });
+        }
         if seen.is_finished() {
             // SAFETY: `&mut self`; finished, acquired.
-            return unsafe { self.raw.take(seen) };
+            return unsafe { self.raw.take_other(seen) };
         }
         self.wait_pending(deadline)
     }
@@ -471,9 +472,14 @@ impl<T> Future for SharedFuture<T> {
         let raw = self.raw;
         // The common case inline: the outcome is already there.
         let seen = raw.state().load();
+        // A value first: one test in the common case.
+        if seen.lifecycle() == state::COMPLETE {
+            // SAFETY: `Pin<&mut Self>`: the only consumer call; COMPLETE, acquired.
+            return Poll::Ready(Ok(unsafe { raw.take_value(seen) }));
+        }
         if seen.is_finished() {
-            // SAFETY: `Pin<&mut Self>`: the only consumer call; finished, acquired.
-            return Poll::Ready(unsafe { raw.take(seen) });
+            // SAFETY: as above; finished, acquired.
+            return Poll::Ready(unsafe { raw.take_other(seen) });
         }
         // SAFETY: `Pin<&mut Self>`: the only consumer call.
         match unsafe { raw.poll_finished(WaiterRef::Task(cx.waker())) } {
@@ -520,9 +526,7 @@ impl<T> SharedFuture<T> {
 
     /// Whether a finished future holds a failure (Python: `exception()` is set).
     pub(crate) fn is_failure(&mut self, seen: Snapshot) -> bool {
-        // SAFETY: `&mut self`: the only consumer call; `seen` is finished and
-        // was acquired.
-        unsafe { self.raw().is_failure(seen) }
+        RawCell::<T>::is_failure(seen)
     }
 }
 

@@ -11,7 +11,7 @@ use crate::error::Panic;
 use crate::future::SharedFuture;
 use crate::promise::{Promise, StopSignal, StopToken};
 use crate::raw::{self, Cell, Header, RawCell};
-use crate::state;
+use crate::state::{self, Finish};
 use crate::sync::UnsafeCell;
 #[cfg(feature = "std")]
 use crate::waiter::Waiter;
@@ -20,16 +20,29 @@ use crate::waiter::Waiter;
 /// (with `std`) one with a deadline. Each compiles to a direct call; the token
 /// costs nothing when unused.
 trait Work<T> {
-    /// Runs the work, or reports why it gave no value (a deadline passed).
-    fn call(self, token: StopToken<'_>) -> Result<T, Error>;
+    /// Runs the work and writes its value to `place` (the cell's outcome
+    /// slot: no copy of a large `T` through the frames between), or writes
+    /// nothing and reports why it gave no value (a deadline passed).
+    fn call(self, token: StopToken<'_>, place: &mut MaybeUninit<T>) -> Result<(), Error>;
+}
+
+/// Writes `value` to `place` with one copy. `MaybeUninit::write` would make
+/// more in a debug build (a value moved through its frames), which a `T` of a
+/// mebibyte on a worker's stack does not survive (`tests/large_values.rs`).
+#[inline(always)]
+fn put<T>(place: &mut MaybeUninit<T>, value: T) {
+    // SAFETY: `place` is a `&mut`: valid for writes and aligned; the old
+    // contents are uninitialized, so nothing is overwritten without a drop.
+    unsafe { place.as_mut_ptr().write(value) }
 }
 
 struct Plain<F>(F);
 
 impl<F: FnOnce() -> T, T> Work<T> for Plain<F> {
     #[inline(always)]
-    fn call(self, _: StopToken<'_>) -> Result<T, Error> {
-        Ok((self.0)())
+    fn call(self, _: StopToken<'_>, place: &mut MaybeUninit<T>) -> Result<(), Error> {
+        put(place, (self.0)());
+        Ok(())
     }
 }
 
@@ -37,8 +50,9 @@ struct WithToken<F>(F);
 
 impl<F: FnOnce(&StopToken<'_>) -> T, T> Work<T> for WithToken<F> {
     #[inline(always)]
-    fn call(self, token: StopToken<'_>) -> Result<T, Error> {
-        Ok((self.0)(&token))
+    fn call(self, token: StopToken<'_>, place: &mut MaybeUninit<T>) -> Result<(), Error> {
+        put(place, (self.0)(&token));
+        Ok(())
     }
 }
 
@@ -61,7 +75,7 @@ fn drop_quietly<V>(value: V) {
 
 #[cfg(feature = "std")]
 impl<F: FnOnce(&StopToken<'_>) -> T, T> Work<T> for WithDeadline<F> {
-    fn call(self, token: StopToken<'_>) -> Result<T, Error> {
+    fn call(self, token: StopToken<'_>, place: &mut MaybeUninit<T>) -> Result<(), Error> {
         let WithDeadline { f, deadline } = self;
         if std::time::Instant::now() >= deadline {
             drop_quietly(f);
@@ -72,7 +86,8 @@ impl<F: FnOnce(&StopToken<'_>) -> T, T> Work<T> for WithDeadline<F> {
             drop_quietly(value);
             return Err(Error::Timeout);
         }
-        Ok(value)
+        put(place, value);
+        Ok(())
     }
 }
 
@@ -93,12 +108,12 @@ struct JobCell<F, T, A> {
 }
 
 struct JobVTable {
-    /// Runs the closure (unless cancelled) and writes its outcome; `true` if an
-    /// outcome now waits for `publish`.
-    run_unpublished: unsafe fn(NonNull<Header>, Option<&StopSignal>) -> bool,
-    publish: unsafe fn(NonNull<Header>),
+    /// Runs the closure (unless cancelled) and writes its outcome; `Some`
+    /// (the tag to publish it with) if an outcome now waits for `publish`.
+    run_unpublished: unsafe fn(NonNull<Header>, Option<&StopSignal>) -> Option<Finish>,
+    publish: unsafe fn(NonNull<Header>, Finish),
     #[cfg(feature = "std")]
-    publish_deferred: unsafe fn(NonNull<Header>) -> Option<Waiter>,
+    publish_deferred: unsafe fn(NonNull<Header>, Finish) -> Option<Waiter>,
     cancel: unsafe fn(NonNull<Header>),
     #[cfg(feature = "std")]
     fail: unsafe fn(NonNull<Header>, Error),
@@ -307,11 +322,12 @@ impl Job {
         let this = ManuallyDrop::new(self);
         // SAFETY: the job is consumed: its entry runs once.
         let written = unsafe { (this.vtable.run_unpublished)(this.header, signal) };
-        // Lazily: a `Completion` publishes when dropped, so one must exist only
-        // when an outcome was written.
-        written.then(|| Completion {
+        // A `Completion` publishes when dropped, so one must exist only when
+        // an outcome was written.
+        written.map(|written| Completion {
             header: this.header,
             vtable: this.vtable,
+            written,
         })
     }
 
@@ -368,6 +384,9 @@ impl Job {
 pub(crate) struct Completion {
     header: NonNull<Header>,
     vtable: &'static JobVTable,
+    /// What was written (value, panic or error): the tag `publish` puts in
+    /// the state word.
+    written: Finish,
 }
 
 // SAFETY: as for `Job`: the outcome is `Send`, and publishing is thread-safe.
@@ -380,7 +399,7 @@ impl Completion {
     pub(crate) fn publish(self) {
         let this = ManuallyDrop::new(self);
         // SAFETY: the completion is consumed: it publishes once.
-        unsafe { (this.vtable.publish)(this.header) }
+        unsafe { (this.vtable.publish)(this.header, this.written) }
     }
 
     /// Publishes the outcome but hands back the waiter instead of waking it
@@ -391,14 +410,14 @@ impl Completion {
     pub(crate) fn publish_deferred(self) -> Option<Waiter> {
         let this = ManuallyDrop::new(self);
         // SAFETY: the completion is consumed: it publishes once.
-        unsafe { (this.vtable.publish_deferred)(this.header) }
+        unsafe { (this.vtable.publish_deferred)(this.header, this.written) }
     }
 }
 
 impl Drop for Completion {
     fn drop(&mut self) {
         // SAFETY: dropped once, never published before (`publish` forgets self).
-        unsafe { (self.vtable.publish)(self.header) }
+        unsafe { (self.vtable.publish)(self.header, self.written) }
     }
 }
 
@@ -460,7 +479,7 @@ unsafe fn take_after<F, T, A>(header: NonNull<Header>) -> A {
 unsafe fn run_unpublished<W: Work<T>, T, A>(
     header: NonNull<Header>,
     signal: Option<&StopSignal>,
-) -> bool {
+) -> Option<Finish> {
     // SAFETY: forwarded.
     let (work, mut promise) = unsafe { take::<W, T, A>(header) };
     if !promise.set_running_or_notify_cancel() {
@@ -471,7 +490,7 @@ unsafe fn run_unpublished<W: Work<T>, T, A>(
         drop(work);
         drop(promise);
         drop(after);
-        return false;
+        return None;
     }
     let raw = promise.raw();
     let token = StopToken::of(raw.state(), signal);
@@ -480,28 +499,30 @@ unsafe fn run_unpublished<W: Work<T>, T, A>(
     // may be megabytes, in a debug build).
     let call = || {
         // SAFETY: the producer writes the slot once, before publishing; a
-        // panic in `call` leaves it unwritten.
-        unsafe { raw.write_outcome_with(|| work.call(token)) }
+        // panic in `call` leaves it unwritten (every `Work` writes the value
+        // last, and only when it returns `Ok`).
+        unsafe { raw.write_outcome_with(|place| work.call(token, place)) }
     };
     #[cfg(feature = "std")]
-    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+    let written = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+        Ok(written) => written,
         // SAFETY: as above: the call panicked before writing.
-        unsafe { raw.write_outcome(Err(Error::Panicked(Panic::new(payload)))) };
-    }
+        Err(payload) => unsafe { raw.write_outcome(Err(Error::Panicked(Panic::new(payload)))) },
+    };
     // Without `std` a panic cannot be caught: unwinding drops `promise`, which
     // abandons the future, so the waiter still does not hang.
     #[cfg(not(feature = "std"))]
-    call();
+    let written = call();
     // The producer's reference moves to the `Completion` that publishes.
     let _ = promise.into_raw();
-    true
+    Some(written)
 }
 
 /// # Safety
 ///
 /// `header` is a `JobCell<W, T, A>` whose outcome was written by
 /// `run_unpublished` and not yet published; called once.
-unsafe fn publish<W, T, A>(header: NonNull<Header>) {
+unsafe fn publish<W, T, A>(header: NonNull<Header>, written: Finish) {
     // Out of the cell before the publish, which may free it.
     // SAFETY: the completion still holds the producer's reference; once.
     let after = unsafe { take_after::<W, T, A>(header) };
@@ -510,7 +531,7 @@ unsafe fn publish<W, T, A>(header: NonNull<Header>) {
     let raw = unsafe { RawCell::<T>::from_ptr(header.cast::<Cell<T>>()) };
     // SAFETY: as above. An undelivered outcome (consumer gone) is dropped here,
     // on the worker.
-    drop(unsafe { raw.publish_outcome() });
+    drop(unsafe { raw.publish_outcome(written) });
     drop(after);
 }
 
@@ -518,7 +539,7 @@ unsafe fn publish<W, T, A>(header: NonNull<Header>) {
 ///
 /// As for [`publish`].
 #[cfg(feature = "std")]
-unsafe fn publish_deferred<W, T, A>(header: NonNull<Header>) -> Option<Waiter> {
+unsafe fn publish_deferred<W, T, A>(header: NonNull<Header>, written: Finish) -> Option<Waiter> {
     // SAFETY: as in `publish`.
     let after = unsafe { take_after::<W, T, A>(header) };
     // SAFETY: `Cell<T>` is at offset 0; the completion holds the producer's
@@ -527,7 +548,7 @@ unsafe fn publish_deferred<W, T, A>(header: NonNull<Header>) -> Option<Waiter> {
     // Dropped after the publish, even if an undelivered value's `Drop` unwinds.
     let _after = after;
     // SAFETY: as above.
-    unsafe { raw.publish_outcome_deferred() }
+    unsafe { raw.publish_outcome_deferred(written) }
 }
 
 /// Finishes a job's promise when dropped: after its closure was dropped

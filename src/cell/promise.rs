@@ -112,10 +112,9 @@ impl<T> Promise<T> {
     pub fn set_result(self, value: T) -> Result<(), Undelivered<T>> {
         // SAFETY: `into_raw` gives up the handle: the cell is completed once and
         // not used by this side again.
-        match unsafe { self.into_raw().complete(Ok(value)) } {
+        match unsafe { self.into_raw().complete_value(value) } {
             Ok(()) => Ok(()),
-            Err((Ok(value), reason)) => Err(Undelivered::new(value, reason)),
-            Err(_) => unreachable!("the cell hands back what it was given"),
+            Err((value, reason)) => Err(Undelivered::new(value, reason)),
         }
     }
 

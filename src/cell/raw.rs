@@ -9,7 +9,7 @@
 //!  │   waiter: WaiterSlot      │          │   outcome ...             │
 //!  │  (layout: BlockLayout)    │          ├───────────────────────────┤
 //!  ├───────────────────────────┤          │ the closure F             │
-//!  │ outcome: Outcome<T>       │          └───────────────────────────┘
+//!  │ outcome: Slot<T>          │          └───────────────────────────┘
 //!  └───────────────────────────┘
 //! ```
 //!
@@ -19,13 +19,21 @@
 //! call: no function pointer on the freeing path). On 64-bit targets the layout
 //! rides in the state word's upper bits (see `state::PROTOCOL_BITS`), so the
 //! header has no field for it; elsewhere it is a field of its own.
+//!
+//! The outcome slot is a union of a `T`, a [`Panic`] and a `Box<Error>`,
+//! without a tag of its own: which one it holds (if any) is the lifecycle
+//! value of the state word (COMPLETE, PANICKED, FAILED; see `crate::state`),
+//! published by the same RMW that finishes the future. For a `u64` the slot is
+//! one word and the cell 32 bytes (the state word and the two-word waiter
+//! slot), `oneshot`'s size; a `Result<u64, Error>` would take two.
 
+use alloc::boxed::Box;
 use core::alloc::Layout;
-use core::mem::MaybeUninit;
+use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ptr::{self, NonNull};
 use core::task::Poll;
 
-use crate::error::{Error, UndeliveredReason};
+use crate::error::{Error, Panic, UndeliveredReason};
 use crate::state::{self, Finish, Publish, Snapshot, StateWord};
 
 /// How a producer finishes without an outcome.
@@ -39,12 +47,29 @@ pub(crate) enum Empty {
 use crate::sync::{self, UnsafeCell};
 use crate::waiter::{Waiter, WaiterRef, WaiterSlot};
 
-/// What a finished producer wrote to the outcome slot: the value, or a failure
-/// to report (a captured panic, or an executor's error). Once the consumer
-/// has taken it, the slot holds `Err(Error::AlreadyTaken)`, which is what a
-/// second take returns: taking is one `ptr::replace` that hands the old
-/// outcome straight back as the caller's `Result`, with nothing to re-wrap.
+/// What a producer hands over: the value, or a failure to report (a captured
+/// panic, or an executor's or a job's error). The slot stores it untagged
+/// ([`Slot`]); the state word keeps the tag.
 pub(crate) type Outcome<T> = Result<T, Error>;
+
+/// The outcome slot: a value, a panic or a boxed error, overlapping, with the
+/// tag in the state word (COMPLETE, PANICKED, FAILED); uninitialized in every
+/// other lifecycle value (TAKEN included: taking moves the outcome out). An
+/// error other than a panic is boxed so that the slot is no wider than a `T`
+/// or a pointer: that costs an allocation on a path that reports an
+/// executor's or a deadline's error, never on a value's or a panic's.
+#[repr(C)]
+pub(crate) union Slot<T> {
+    value: ManuallyDrop<T>,
+    panic: ManuallyDrop<Panic>,
+    error: ManuallyDrop<Box<Error>>,
+}
+
+// The whole point of the untagged slot: a panic and an error take one word,
+// so the slot is no wider than a `T` or a pointer.
+const _: () = assert!(core::mem::size_of::<Slot<()>>() == core::mem::size_of::<usize>());
+const _: () =
+    assert!(core::mem::size_of::<Slot<[usize; 3]>>() == 3 * core::mem::size_of::<usize>());
 
 #[repr(C)]
 pub(crate) struct Header {
@@ -138,7 +163,7 @@ impl BlockLayout {
 #[repr(C)]
 pub(crate) struct Cell<T> {
     header: Header,
-    outcome: UnsafeCell<MaybeUninit<Outcome<T>>>,
+    outcome: UnsafeCell<MaybeUninit<Slot<T>>>,
 }
 
 impl<T> Cell<T> {
@@ -235,7 +260,7 @@ impl<T> RawCell<T> {
     }
 
     #[inline]
-    fn outcome(&self) -> &UnsafeCell<MaybeUninit<Outcome<T>>> {
+    fn outcome(&self) -> &UnsafeCell<MaybeUninit<Slot<T>>> {
         // SAFETY: as in `waiter`.
         unsafe { &(*self.ptr.as_ptr()).outcome }
     }
@@ -314,42 +339,103 @@ impl<T> RawCell<T> {
     ///
     /// Only the consumer may call this, with a finished `seen` obtained with
     /// acquire ordering (from `StateWord::load` or a failed RMW of this module).
+    #[inline]
     pub(crate) unsafe fn take(&self, seen: Snapshot) -> Result<T, Error> {
         debug_assert!(seen.is_finished());
-        match seen.lifecycle() {
-            state::CANCELLED => Err(Error::Cancelled),
-            state::ABANDONED => Err(Error::Abandoned),
-            state::COMPLETE => {
-                // SAFETY: COMPLETE was published (release) after the producer wrote
-                // the slot, and we acquired it; the producer never touches the slot
-                // again, so the consumer has it exclusively.
-                self.outcome().with_mut(|slot| unsafe {
-                    ptr::replace((*slot).as_mut_ptr(), Err(Error::AlreadyTaken))
-                })
-            }
-            _ => unreachable!("not finished: {seen:?}"),
+        // SAFETY: forwarded.
+        match unsafe { self.take_if_finished(seen) } {
+            Some(outcome) => outcome,
+            None => unreachable!("not finished: {seen:?}"),
         }
     }
 
-    /// Whether a finished future's outcome is a failure: an error in the slot,
-    /// or abandoned. Cancelled and taken outcomes are not failures (Python's
-    /// `FIRST_EXCEPTION` ignores cancelled futures).
+    /// Takes the outcome if `seen` is finished, else `None`.
+    ///
+    /// # Safety
+    ///
+    /// Only the consumer may call this, with `seen` obtained with acquire
+    /// ordering (from `StateWord::load` or a failed RMW of this module).
+    #[inline]
+    pub(crate) unsafe fn take_if_finished(&self, seen: Snapshot) -> Option<Result<T, Error>> {
+        if seen.lifecycle() == state::COMPLETE {
+            // SAFETY: forwarded; COMPLETE.
+            return Some(Ok(unsafe { self.take_value(seen) }));
+        }
+        if !seen.is_finished() {
+            return None;
+        }
+        // SAFETY: forwarded.
+        Some(unsafe { self.take_other(seen) })
+    }
+
+    /// Takes the value of a COMPLETE future: the hot path of `wait`,
+    /// `try_take` and `poll`, which test for COMPLETE before anything else
+    /// (one test in the common case) and call [`RawCell::take_other`] for
+    /// every other finished state.
+    ///
+    /// # Safety
+    ///
+    /// Only the consumer may call this, with a COMPLETE `seen` obtained with
+    /// acquire ordering.
+    #[inline]
+    pub(crate) unsafe fn take_value(&self, seen: Snapshot) -> T {
+        debug_assert_eq!(seen.lifecycle(), state::COMPLETE);
+        // SAFETY: COMPLETE was published (release) after the producer wrote
+        // the value, and we acquired it; the producer never touches the slot
+        // again, so the consumer has it exclusively. It moves the value out
+        // and marks TAKEN right after: read once.
+        let value = self
+            .outcome()
+            .with_mut(|slot| unsafe { ptr::read(slot.cast::<T>()) });
+        self.state().mark_taken(seen);
+        value
+    }
+
+    /// `take` of anything but a value: out of line.
     ///
     /// # Safety
     ///
     /// As for [`RawCell::take`].
+    #[cold]
+    #[inline(never)]
+    pub(crate) unsafe fn take_other(&self, seen: Snapshot) -> Result<T, Error> {
+        // SAFETY (both reads): as in `take_value`, for the failure that the
+        // lifecycle names: published after the write, acquired, the
+        // consumer's alone, read once (TAKEN is marked right after).
+        let outcome = match seen.lifecycle() {
+            state::PANICKED => {
+                // SAFETY: see above.
+                let panic = self
+                    .outcome()
+                    .with_mut(|slot| unsafe { ptr::read(slot.cast::<Panic>()) });
+                Err(Error::Panicked(panic))
+            }
+            state::FAILED => {
+                // SAFETY: see above.
+                let error = self
+                    .outcome()
+                    .with_mut(|slot| unsafe { ptr::read(slot.cast::<Box<Error>>()) });
+                Err(*error)
+            }
+            state::TAKEN => return Err(Error::AlreadyTaken),
+            state::CANCELLED => return Err(Error::Cancelled),
+            state::ABANDONED => return Err(Error::Abandoned),
+            _ => unreachable!("not finished: {seen:?}"),
+        };
+        self.state().mark_taken(seen);
+        outcome
+    }
+
+    /// Whether a finished future's outcome is a failure: a panic or an error
+    /// in the slot, or abandoned. Cancelled and taken outcomes are not
+    /// failures (Python's `FIRST_EXCEPTION` ignores cancelled futures). The
+    /// tag is in the state word: the slot is not read.
     #[cfg(feature = "std")]
-    pub(crate) unsafe fn is_failure(&self, seen: Snapshot) -> bool {
-        match seen.lifecycle() {
-            state::ABANDONED => true,
-            state::COMPLETE => self.outcome().with(|slot| {
-                // SAFETY: COMPLETE was acquired: the slot is initialized and the
-                // consumer's alone; this is a shared read.
-                let outcome = unsafe { (*slot).assume_init_ref() };
-                matches!(outcome, Err(error) if !matches!(error, Error::AlreadyTaken))
-            }),
-            _ => false,
-        }
+    pub(crate) fn is_failure(seen: Snapshot) -> bool {
+        matches!(
+            seen.lifecycle(),
+            state::ABANDONED | state::PANICKED | state::FAILED
+        )
     }
 
     /// Python's `cancel()`.
@@ -429,8 +515,9 @@ impl<T> RawCell<T> {
     pub(crate) unsafe fn drop_consumer(self) {
         let seen = self.state().load();
         if !seen.producer_alive() {
-            // SAFETY: the producer released (acquired above) and we are the last.
-            unsafe { self.free() };
+            // SAFETY: the producer released (acquired above) and we are the
+            // last; `seen` is final (nobody else writes the word any more).
+            unsafe { self.free(seen) };
             return;
         }
         // SAFETY: forwarded.
@@ -453,9 +540,10 @@ impl<T> RawCell<T> {
         } else {
             None
         };
-        if self.state().release_consumer() {
-            // SAFETY: the producer released before us (acq-rel): we are the last.
-            unsafe { self.free() };
+        if let Some(last) = self.state().release_consumer() {
+            // SAFETY: the producer released before us (acq-rel): we are the
+            // last, and `last` is the final state.
+            unsafe { self.free(last) };
         }
         drop(waiter);
     }
@@ -467,9 +555,9 @@ impl<T> RawCell<T> {
         self.state().start()
     }
 
-    /// Publishes a value or panic. On `Err` the outcome is handed back (the
-    /// consumer cancelled or is gone); either way the producer's reference is
-    /// released.
+    /// Publishes a value or a failure. On `Err` the outcome is handed back
+    /// (the consumer cancelled or is gone); either way the producer's
+    /// reference is released.
     ///
     /// # Safety
     ///
@@ -481,51 +569,117 @@ impl<T> RawCell<T> {
     ) -> Result<(), (Outcome<T>, UndeliveredReason)> {
         // SAFETY: forwarded: the producer, once.
         unsafe {
-            self.write_outcome(outcome);
-            self.publish_outcome()
+            let written = self.write_outcome(outcome);
+            self.publish_outcome(written)
+        }
+    }
+
+    /// Publishes a value: `complete(Ok(value))` without building the
+    /// `Result` (`Promise::set_result`, the hot path). On `Err` the value is
+    /// handed back.
+    ///
+    /// # Safety
+    ///
+    /// As for [`RawCell::complete`].
+    #[inline]
+    pub(crate) unsafe fn complete_value(self, value: T) -> Result<(), (T, UndeliveredReason)> {
+        // SAFETY: not finished yet (the producer publishes once, and a
+        // cancelled future never gets an outcome): the producer owns the slot.
+        self.outcome()
+            .with_mut(|slot| unsafe { slot.cast::<T>().write(value) });
+        match self.state().publish(Finish::Value) {
+            Publish::Released => Ok(()),
+            // SAFETY: forwarded: the producer, once, after publishing a value.
+            other => unsafe { self.after_publish_value(other) },
+        }
+    }
+
+    /// `after_publish` for [`RawCell::complete_value`], handing back a bare
+    /// value: out of line, so the inline path is the publish alone.
+    ///
+    /// # Safety
+    ///
+    /// As for [`RawCell::after_publish`], with a value written.
+    #[cold]
+    #[inline(never)]
+    unsafe fn after_publish_value(self, publish: Publish) -> Result<(), (T, UndeliveredReason)> {
+        // SAFETY: forwarded.
+        match unsafe { self.after_publish(publish, Finish::Value) } {
+            Ok(()) => Ok(()),
+            Err((Ok(value), reason)) => Err((value, reason)),
+            Err((Err(_), _)) => unreachable!("a value was written"),
         }
     }
 
     /// Writes the outcome without publishing it yet (a worker publishes after it
-    /// has taken its next job, see `executor::thread_pool`).
+    /// has taken its next job, see `executor::thread_pool`). Returns the tag
+    /// to publish it with.
     ///
     /// # Safety
     ///
     /// Called at most once, by the producer, before [`RawCell::publish_outcome`].
-    pub(crate) unsafe fn write_outcome(&self, outcome: Outcome<T>) {
+    pub(crate) unsafe fn write_outcome(&self, outcome: Outcome<T>) -> Finish {
         // SAFETY: forwarded.
-        unsafe { self.write_outcome_with(|| outcome) }
+        unsafe {
+            self.write_outcome_with(|place| match outcome {
+                Ok(value) => {
+                    place.write(value);
+                    Ok(())
+                }
+                Err(error) => Err(error),
+            })
+        }
     }
 
-    /// Writes the outcome that `make` returns, calling it with the slot in
-    /// hand, so that the value goes from the call into the slot without a
-    /// chain of copies (a large `T` in a debug build). If `make` unwinds,
-    /// nothing is written.
+    /// Writes the outcome that `make` produces, calling it with the slot in
+    /// hand, so that a value goes from the call into the slot without a chain
+    /// of copies (a large `T` in a debug build): `make` writes the value to
+    /// the place it is given and returns `Ok`, or writes nothing and returns
+    /// the error. If `make` unwinds, it must have written nothing; nothing is
+    /// published then. Returns the tag to publish the outcome with.
     ///
     /// # Safety
     ///
-    /// As for [`RawCell::write_outcome`].
+    /// As for [`RawCell::write_outcome`]; `make` keeps its contract above.
     #[inline]
-    pub(crate) unsafe fn write_outcome_with(&self, make: impl FnOnce() -> Outcome<T>) {
+    pub(crate) unsafe fn write_outcome_with(
+        &self,
+        make: impl FnOnce(&mut MaybeUninit<T>) -> Result<(), Error>,
+    ) -> Finish {
         // SAFETY: not finished yet (the producer publishes once, and a cancelled
         // future never gets an outcome): the producer owns the outcome slot.
-        self.outcome()
-            .with_mut(|slot| unsafe { slot.cast::<Outcome<T>>().write(make()) });
+        // Every field of the `repr(C)` union is at its offset 0.
+        self.outcome().with_mut(|slot| unsafe {
+            match make(&mut *slot.cast::<MaybeUninit<T>>()) {
+                Ok(()) => Finish::Value,
+                Err(Error::Panicked(panic)) => {
+                    slot.cast::<Panic>().write(panic);
+                    Finish::Panicked
+                }
+                Err(error) => {
+                    slot.cast::<Box<Error>>().write(Box::new(error));
+                    Finish::Failed
+                }
+            }
+        })
     }
 
-    /// Publishes the outcome written by [`RawCell::write_outcome`]; see
-    /// [`RawCell::complete`].
+    /// Publishes the outcome written by [`RawCell::write_outcome`] with the tag
+    /// it returned; see [`RawCell::complete`].
     ///
     /// # Safety
     ///
-    /// Called once, by the producer, after `write_outcome`; the producer must
-    /// not use the cell afterwards.
+    /// Called once, by the producer, after `write_outcome` returned `written`;
+    /// the producer must not use the cell afterwards.
     #[inline]
-    pub(crate) unsafe fn publish_outcome(self) -> Result<(), (Outcome<T>, UndeliveredReason)> {
-        match self.state().publish(Finish::Complete) {
+    pub(crate) unsafe fn publish_outcome(
+        self,
+        written: Finish,
+    ) -> Result<(), (Outcome<T>, UndeliveredReason)> {
+        match self.state().publish(written) {
             Publish::Released => Ok(()),
             // SAFETY: forwarded: the producer, once, after publishing.
-            other => unsafe { self.after_publish(other) },
+            other => unsafe { self.after_publish(other, written) },
         }
     }
 
@@ -534,10 +688,14 @@ impl<T> RawCell<T> {
     ///
     /// # Safety
     ///
-    /// The producer just got `publish` (not `Released`) from
-    /// `publish_outcome`, and does not use the cell afterwards.
+    /// The producer just got `publish` (not `Released`) from publishing the
+    /// outcome it wrote as `written`, and does not use the cell afterwards.
     #[cold]
-    unsafe fn after_publish(self, publish: Publish) -> Result<(), (Outcome<T>, UndeliveredReason)> {
+    unsafe fn after_publish(
+        self,
+        publish: Publish,
+        written: Finish,
+    ) -> Result<(), (Outcome<T>, UndeliveredReason)> {
         let reason = match publish {
             Publish::Released => unreachable!("the callers handle `Released` inline"),
             Publish::TakeWaiter => {
@@ -548,14 +706,33 @@ impl<T> RawCell<T> {
             Publish::Cancelled => UndeliveredReason::Cancelled,
             Publish::NoConsumer => UndeliveredReason::ConsumerDropped,
         };
-        // SAFETY: nothing was published: the slot is still the producer's, and it
-        // was initialized by `write_outcome`.
-        let outcome = self
-            .outcome()
-            .with_mut(|slot| unsafe { (*slot).assume_init_read() });
+        // SAFETY: nothing was published: the slot is still the producer's, and
+        // its `written` field was initialized by `write_outcome`.
+        let outcome = unsafe { self.read_written(written) };
         // SAFETY: we are the producer, done with the cell.
         unsafe { self.release_producer() };
         Err((outcome, reason))
+    }
+
+    /// Moves the outcome written as `written` out of the slot.
+    ///
+    /// # Safety
+    ///
+    /// The caller has the slot exclusively, its `written` field is
+    /// initialized, and it is not read again.
+    #[inline]
+    unsafe fn read_written(&self, written: Finish) -> Outcome<T> {
+        // SAFETY: the caller's contract.
+        self.outcome().with_mut(|slot| unsafe {
+            match written {
+                Finish::Value => Ok(ptr::read(slot.cast::<T>())),
+                Finish::Panicked => Err(Error::Panicked(ptr::read(slot.cast::<Panic>()))),
+                Finish::Failed => Err(*ptr::read(slot.cast::<Box<Error>>())),
+                Finish::Cancelled | Finish::Abandoned => {
+                    unreachable!("no outcome is written for {written:?}")
+                }
+            }
+        })
     }
 
     /// Finishes without an outcome: cancelled (the producer declines) or
@@ -618,16 +795,16 @@ impl<T> RawCell<T> {
     ///
     /// # Safety
     ///
-    /// As for [`RawCell::publish_outcome`].
+    /// As for [`RawCell::publish_outcome`], with the `written` tag.
     #[cfg(feature = "std")]
-    pub(crate) unsafe fn publish_outcome_deferred(self) -> Option<Waiter> {
-        match self.state().publish(Finish::Complete) {
+    pub(crate) unsafe fn publish_outcome_deferred(self, written: Finish) -> Option<Waiter> {
+        match self.state().publish(written) {
             Publish::Released => None,
             // SAFETY: published with `WAITER` set, by the producer, once.
             Publish::TakeWaiter => unsafe { self.take_published_waiter() },
             other => {
                 // SAFETY: forwarded: nothing was published, the producer, once.
-                drop(unsafe { self.after_publish(other) });
+                drop(unsafe { self.after_publish(other, written) });
                 None
             }
         }
@@ -639,9 +816,10 @@ impl<T> RawCell<T> {
     ///
     /// Called once, by the producer, which must not use the cell afterwards.
     pub(crate) unsafe fn release_producer(self) {
-        if self.state().release_producer() {
-            // SAFETY: the consumer released before us (acq-rel): we are the last.
-            unsafe { self.free() };
+        if let Some(last) = self.state().release_producer() {
+            // SAFETY: the consumer released before us (acq-rel): we are the
+            // last, and `last` is the final state.
+            unsafe { self.free(last) };
         }
     }
 
@@ -651,58 +829,113 @@ impl<T> RawCell<T> {
     /// # Safety
     ///
     /// Both handles have released, and the caller synchronized with the other
-    /// side's release (acquire). Nobody uses the cell afterwards.
-    pub(crate) unsafe fn free(self) {
+    /// side's release (acquire); `seen` is the state word's final value (as
+    /// the caller's last load or RMW gave it; only the lifecycle and the
+    /// layout are read). Nobody uses the cell afterwards.
+    #[inline]
+    pub(crate) unsafe fn free(self, seen: Snapshot) {
+        // The common case inline: the outcome was taken (or there never was
+        // one) and the waiter slot is empty, so there is nothing to drop but
+        // the memory, and nothing that can unwind. Everything else (a value
+        // never taken, a failure, a waiter left in the slot) is out of line.
+        // SAFETY: both handles have released: the slot is ours alone; the
+        // read goes through the cell, so loom checks it against the
+        // producer's take.
+        let waiter_left = self.waiter().with(|slot| unsafe { !(*slot).is_empty() });
+        // One bit test: the lifecycle values that leave something in the
+        // outcome slot to drop (a value only if `T` has drop glue).
+        let owning: u32 = 1 << state::PANICKED
+            | 1 << state::FAILED
+            | (core::mem::needs_drop::<T>() as u32) << state::COMPLETE;
+        let outcome_left = owning >> seen.lifecycle() & 1 != 0;
+        if waiter_left || outcome_left {
+            // SAFETY: forwarded.
+            return unsafe { self.free_slow(seen) };
+        }
+        // SAFETY: the block holds nothing to drop (above); it is freed with
+        // the layout it was allocated with.
+        unsafe { dealloc_block(self.ptr.cast::<Header>(), seen) }
+    }
+
+    /// `free` of a cell that still holds an outcome or a waiter.
+    ///
+    /// # Safety
+    ///
+    /// As for [`RawCell::free`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn free_slow(self, seen: Snapshot) {
         struct FreeHeader(NonNull<Header>, Snapshot);
         impl Drop for FreeHeader {
             #[inline]
             fn drop(&mut self) {
-                // SAFETY: runs once, even if dropping the outcome panicked:
-                // frees the memory with the layout the block was allocated
-                // with. The header owns nothing by then (its waiter slot was
-                // emptied by `free`, and the state word is an integer), so
-                // there is nothing to drop first; under loom its cells are
-                // dropped, for loom's bookkeeping.
-                unsafe {
-                    let layout = BlockLayout::of_block(self.0, self.1);
-                    #[cfg(loom)]
-                    ptr::drop_in_place(self.0.as_ptr());
-                    sync::dealloc(self.0.as_ptr().cast::<u8>(), layout);
-                }
+                // SAFETY: runs once, even if dropping the outcome panicked.
+                unsafe { dealloc_block(self.0, self.1) }
             }
         }
-        let seen = self.state().load_relaxed();
         // The waiter is taken out through the cell, so that loom checks this
         // access against the producer's take, and it is dropped only after the
         // memory is freed: a panicking `Drop` of a waker cannot leak the
-        // allocation. The slot is empty in the common case: a test of the tag,
-        // and no call of the drop glue.
+        // allocation.
         // SAFETY: both handles have released: the slot is ours alone.
         let waiter = self.waiter().with_mut(|slot| unsafe { (*slot).take() });
         let free_header = FreeHeader(self.ptr.cast::<Header>(), seen);
-        if seen.lifecycle() == state::COMPLETE {
-            // SAFETY: COMPLETE means the producer wrote the slot; it holds a value,
-            // a failure or `AlreadyTaken`, and is dropped exactly once, here. A
-            // taken outcome (the common case) owns nothing: one tag check skips
-            // the out-of-line drop glue.
-            self.outcome().with_mut(|slot| unsafe {
-                let outcome = (*slot).as_mut_ptr();
-                if !matches!(*outcome, Err(Error::AlreadyTaken)) {
-                    ptr::drop_in_place(outcome);
-                }
-            });
+        // An outcome never taken is dropped exactly once, here; a taken one
+        // and the outcome-less states own nothing in the slot.
+        match seen.lifecycle() {
+            // SAFETY: COMPLETE means the producer wrote the value, and nobody
+            // moved it out (that would have marked TAKEN); both handles have
+            // released, so it is ours.
+            state::COMPLETE => self
+                .outcome()
+                .with_mut(|slot| unsafe { ptr::drop_in_place(slot.cast::<T>()) }),
+            // SAFETY: as above, for the failure the lifecycle names.
+            state::PANICKED | state::FAILED => unsafe { self.drop_failure(seen) },
+            _ => {}
         }
         drop(free_header);
-        if let Some(waiter) = waiter {
-            drop_late(waiter);
-        }
+        drop(waiter);
     }
 }
 
-/// Drops a waiter left in a freed cell's slot (a consumer that registered
-/// and then took the outcome itself): out of line, as the rare case.
-#[cold]
-#[inline(never)]
-fn drop_late(waiter: Waiter) {
-    drop(waiter);
+/// Frees a block's memory with the layout it was allocated with.
+///
+/// # Safety
+///
+/// `header` heads a block whose contents own nothing any more (its waiter
+/// slot is empty, its outcome dropped or moved out), `seen` was loaded from
+/// its state word, and nobody uses the block afterwards.
+#[inline]
+unsafe fn dealloc_block(header: NonNull<Header>, seen: Snapshot) {
+    // SAFETY: the caller's contract. The header owns nothing by then (the
+    // state word is an integer), so there is nothing to drop first; under
+    // loom its cells are dropped, for loom's bookkeeping.
+    unsafe {
+        let layout = BlockLayout::of_block(header, seen);
+        #[cfg(loom)]
+        ptr::drop_in_place(header.as_ptr());
+        sync::dealloc(header.as_ptr().cast::<u8>(), layout);
+    }
+}
+
+impl<T> RawCell<T> {
+    /// Drops a failure nobody took, out of line (the rare case; its drop glue
+    /// would swell the inline `free`).
+    ///
+    /// # Safety
+    ///
+    /// `seen` is PANICKED or FAILED, the slot holds that failure, and the
+    /// caller has it exclusively; it is not read again.
+    #[cold]
+    #[inline(never)]
+    unsafe fn drop_failure(&self, seen: Snapshot) {
+        // SAFETY: the caller's contract.
+        self.outcome().with_mut(|slot| unsafe {
+            if seen.lifecycle() == state::PANICKED {
+                ptr::drop_in_place(slot.cast::<Panic>());
+            } else {
+                ptr::drop_in_place(slot.cast::<Box<Error>>());
+            }
+        });
+    }
 }

@@ -10,11 +10,14 @@
 //!                       set_running_or_notify_cancel
 //!      PENDING ─────────────────────────────────────────────▶ RUNNING
 //!       │  │                                                   │   │
-//!       │  │ set_result / set_panic (COMPLETE),                │   │
+//!       │  │ set_result (COMPLETE), set_panic (PANICKED),      │   │
+//!       │  │ an executor's error (FAILED),                     │   │
 //!       │  │ producer dropped (ABANDONED)                      │   │
 //!       │  ▼                                                   │   │
-//!       │ COMPLETE | ABANDONED ◀───────────────────────────────┘   │
-//!       │        set_result / set_panic, producer dropped          │
+//!       │ COMPLETE | PANICKED | FAILED | ABANDONED ◀───────────┘   │
+//!       │   │        │          │        the same, from RUNNING    │
+//!       │   └────────┴──────────┴──▶ TAKEN                         │
+//!       │      the consumer's take (`take`)                        │
 //!       │                                                          │
 //!       │ consumer's cancel, or                   producer's       │
 //!       │ producer's set_cancelled                set_cancelled    │
@@ -22,9 +25,30 @@
 //!     CANCELLED ◀──────────────────────────────────────────────────┘
 //! ```
 //!
-//! CANCELLED, COMPLETE and ABANDONED are *finished*: no transition leaves them.
+//! CANCELLED, COMPLETE, PANICKED, FAILED, ABANDONED and TAKEN are *finished*:
+//! the producer's part is over. The only transition between finished values
+//! is the consumer's `take`, from one of the three that hold an outcome to
+//! TAKEN.
 //!
 //! # Lifecycle values (bits 0..=2)
+//!
+//! | value | name        | outcome slot holds                       |
+//! |------:|-------------|------------------------------------------|
+//! | 0     | `PENDING`   | nothing                                  |
+//! | 1     | `RUNNING`   | nothing (the producer may be writing it) |
+//! | 2     | `CANCELLED` | nothing, ever                            |
+//! | 3     | `COMPLETE`  | a `T`                                    |
+//! | 4     | `ABANDONED` | nothing, ever                            |
+//! | 5     | `PANICKED`  | a `Panic` (one pointer)                  |
+//! | 6     | `FAILED`    | a `Box<Error>` (one pointer)             |
+//! | 7     | `TAKEN`     | nothing any more (moved out)             |
+//!
+//! The tag of the outcome (value, panic or error) is the lifecycle value
+//! itself, published by the same release RMW that finishes the future, so the
+//! slot is a bare union of the three and a `promise::<u64>()` takes 32 bytes
+//! (state word, two-word waiter slot, one-word outcome). The three values that
+//! hold an outcome are the three with two of the three bits set, and TAKEN has
+//! all three: `take` is `lifecycle | 0b111` from any of them.
 //!
 //! - `PENDING`: nobody has started the work. The consumer may cancel.
 //! - `RUNNING`: the producer called `set_running_or_notify_cancel` and got `true`.
@@ -34,10 +58,14 @@
 //!   or by the producer declining the work with `Promise::set_cancelled`, from
 //!   PENDING or (a producer that had started) RUNNING. The outcome slot is never
 //!   written.
-//! - `COMPLETE`: the producer wrote the outcome slot (a value or a panic) *before*
+//! - `COMPLETE`, `PANICKED`, `FAILED`: the producer wrote the outcome slot (a
+//!   value, a captured panic, an executor's or a job's error) *before*
 //!   publishing this value with a release RMW. Reached from PENDING or RUNNING.
 //! - `ABANDONED`: the producer was dropped without an answer. Reached from PENDING
 //!   or RUNNING. The outcome slot is never written.
+//! - `TAKEN`: the consumer moved the outcome out (`wait`, `try_take`, `poll`);
+//!   a second take reports `Error::AlreadyTaken`, and `free` drops nothing.
+//!   Reached only from COMPLETE, PANICKED or FAILED, only by the consumer.
 //!
 //! # Flag bits
 //!
@@ -63,7 +91,7 @@
 //!
 //! | field          | producer may access                          | consumer may access                               |
 //! |----------------|----------------------------------------------|---------------------------------------------------|
-//! | outcome slot   | write while not finished (before publishing) | read once it has seen COMPLETE (acquire)           |
+//! | outcome slot   | write while not finished (before publishing) | move out once it has seen COMPLETE, PANICKED or FAILED (acquire), marking TAKEN |
 //! | waiter slot    | take, after publishing with `WAITER` set     | read/write while not finished and `WAITER` clear  |
 //! | closure (jobs) | always (the consumer never sees it)          | never                                             |
 //!
@@ -91,6 +119,19 @@
 //! happy path), otherwise after taking the waiter out. If the consumer is already
 //! gone the producer does not publish; it takes its value back. The consumer's
 //! drop reclaims a registered waiter first, then clears `CONSUMER`.
+//!
+//! **Take vs the producer's release.** The consumer marks TAKEN after moving
+//! the outcome out. If the state it acquired shows `PRODUCER` clear (the
+//! happy path: the publishing RMW released the producer), nobody else writes
+//! the word again (every other consumer transition needs `&mut` or fails on a
+//! finished state), so the mark is a plain relaxed store, no RMW. If
+//! `PRODUCER` is still set (the producer published with `WAITER` set and is
+//! taking the waiter out), its `release_producer` may race the mark: then the
+//! mark is a `fetch_or`, so neither bit is lost. Whoever frees reads TAKEN
+//! either way: the consumer in program order, the producer through the
+//! consumer's acq-rel `release_consumer`, which comes after the mark. (Loom:
+//! `take_of_a_value_vs_producer_release`, `take_of_a_panic_vs_producer_release`;
+//! with the `fetch_or` made a store, they fail.)
 
 use crate::sync::{AtomicUsize, Ordering};
 
@@ -100,6 +141,13 @@ pub(crate) const RUNNING: usize = 1;
 pub(crate) const CANCELLED: usize = 2;
 pub(crate) const COMPLETE: usize = 3;
 pub(crate) const ABANDONED: usize = 4;
+pub(crate) const PANICKED: usize = 5;
+pub(crate) const FAILED: usize = 6;
+pub(crate) const TAKEN: usize = 7;
+
+// `take` is `| LIFECYCLE` from each of the values that hold an outcome.
+const _: () = assert!(COMPLETE | LIFECYCLE == TAKEN && PANICKED | LIFECYCLE == TAKEN);
+const _: () = assert!(FAILED | LIFECYCLE == TAKEN && TAKEN == LIFECYCLE);
 
 pub(crate) const WAITER: usize = 1 << 3;
 pub(crate) const PRODUCER: usize = 1 << 4;
@@ -164,7 +212,9 @@ impl core::fmt::Debug for Snapshot {
             CANCELLED => "CANCELLED",
             COMPLETE => "COMPLETE",
             ABANDONED => "ABANDONED",
-            _ => "INVALID",
+            PANICKED => "PANICKED",
+            FAILED => "FAILED",
+            _ => "TAKEN",
         };
         write!(f, "{lifecycle}")?;
         for (bit, name) in [
@@ -184,8 +234,12 @@ impl core::fmt::Debug for Snapshot {
 /// value can be asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Finish {
-    /// An outcome was written: COMPLETE.
-    Complete,
+    /// A value was written: COMPLETE.
+    Value,
+    /// A captured panic was written: PANICKED.
+    Panicked,
+    /// A boxed error was written: FAILED.
+    Failed,
     /// The producer declined: CANCELLED.
     Cancelled,
     /// The producer was dropped without an answer: ABANDONED.
@@ -196,7 +250,9 @@ impl Finish {
     #[inline]
     fn lifecycle(self) -> usize {
         match self {
-            Finish::Complete => COMPLETE,
+            Finish::Value => COMPLETE,
+            Finish::Panicked => PANICKED,
+            Finish::Failed => FAILED,
             Finish::Cancelled => CANCELLED,
             Finish::Abandoned => ABANDONED,
         }
@@ -354,15 +410,15 @@ impl StateWord {
         }
     }
 
-    /// Lets go of the producer's reference. Returns `true` if the consumer is
-    /// gone too: the caller must free the allocation.
+    /// Lets go of the producer's reference. Returns the final state if the
+    /// consumer is gone too: the caller must free the allocation.
     #[inline]
-    pub(crate) fn release_producer(&self) -> bool {
+    pub(crate) fn release_producer(&self) -> Option<Snapshot> {
         // ORDERING: acq-rel: release hands the producer's writes to a consumer that
         // frees later; acquire takes the consumer's writes if we free now.
         let previous = Snapshot(self.0.fetch_and(!PRODUCER, Ordering::AcqRel));
         debug_assert!(previous.producer_alive());
-        !previous.consumer_alive()
+        (!previous.consumer_alive()).then_some(Snapshot(previous.0 & !PRODUCER))
     }
 
     // ---------------------------------------------------------------- consumer
@@ -456,13 +512,36 @@ impl StateWord {
         }
     }
 
-    /// Lets go of the consumer's reference. Returns `true` if the producer is gone
-    /// too: the caller must free the allocation.
+    /// Marks the outcome taken: COMPLETE, PANICKED or FAILED becomes TAKEN.
+    /// `seen` is the finished state the consumer acquired and moved the
+    /// outcome out on.
     #[inline]
-    pub(crate) fn release_consumer(&self) -> bool {
+    pub(crate) fn mark_taken(&self, seen: Snapshot) {
+        debug_assert!(matches!(seen.lifecycle(), COMPLETE | PANICKED | FAILED));
+        if !seen.producer_alive() {
+            // ORDERING: relaxed, and a store, not an RMW: with the producer
+            // released and the state finished, no other thread writes the word
+            // again (see "Take vs the producer's release"), so `seen` is still
+            // its value. The mark guards no memory for another thread: only the
+            // consumer reads the slot, and the free that reads the mark is
+            // this thread's own.
+            self.0.store(seen.0 | LIFECYCLE, Ordering::Relaxed);
+        } else {
+            // ORDERING: relaxed: an RMW only so that the producer's concurrent
+            // `release_producer` is not lost. A producer that frees afterwards
+            // reads the mark through the consumer's acq-rel `release_consumer`,
+            // which follows this in the consumer's program order.
+            self.0.fetch_or(LIFECYCLE, Ordering::Relaxed);
+        }
+    }
+
+    /// Lets go of the consumer's reference. Returns the final state if the
+    /// producer is gone too: the caller must free the allocation.
+    #[inline]
+    pub(crate) fn release_consumer(&self) -> Option<Snapshot> {
         // ORDERING: acq-rel, as in `release_producer`.
         let previous = Snapshot(self.0.fetch_and(!CONSUMER, Ordering::AcqRel));
         debug_assert!(previous.consumer_alive());
-        !previous.producer_alive()
+        (!previous.producer_alive()).then_some(Snapshot(previous.0 & !CONSUMER))
     }
 }
