@@ -73,10 +73,11 @@
 //! park in this crate is loom's, so a downstream crate's own loom models see our
 //! internals too.
 #![no_std]
-// The unsafe code lives in the core (`cell/`) and the shim (`sync`); the three
+// The unsafe code lives in the core (`cell/`) and the shim (`sync`); the four
 // exceptions elsewhere are allowed by name: the scope's lifetime erasure
-// (`Scope::submit`), `UnwrapFuture::into_inner` (a move out of a `Drop` type)
-// and `Panic`'s `Sync`.
+// (`Scope::submit`), `UnwrapFuture::into_inner` (a move out of a `Drop` type),
+// `Panic`'s `Sync`, and the process pool's `entry::resolve` (a job's function
+// named by its offset in the executable, as procspawn names a spawn's).
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

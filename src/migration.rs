@@ -121,7 +121,11 @@
 //!
 //! What changes: `process::init()` comes first in `main` (workers re-execute
 //! the program), arguments go as one tuple, and a crashed worker fails only its
-//! own job (`Error::Process`), where Python breaks the whole pool.
+//! own job (`Error::Process`), where Python breaks the whole pool. What stays:
+//! `max_workers` processes in all, each running every job function; a job is
+//! running once sent to a worker (each holds at most one beyond the one it
+//! runs, as Python's call queue holds `max_workers + 1`), and cancel reaches
+//! every other job.
 //!
 //! # Names: Python's words, said at the call site
 //!
