@@ -88,8 +88,10 @@ impl MapOptions {
     /// [`timeout`](Self::timeout), which ends the map). The map's function
     /// takes no token, so it cannot see the deadline while it runs; for jobs
     /// that should stop early, submit them with `Executor::submit_with` and
-    /// [`JobOptions`](crate::JobOptions). Executors of closures only (the
-    /// process pool's jobs have no deadline).
+    /// [`JobOptions`](crate::JobOptions). On the process pool it applies to
+    /// each chunk (a job): a chunk not sent to a worker by then, or answered
+    /// after it, yields `Timeout` for each of its items; a running process
+    /// job is not interrupted.
     ///
     /// ```
     /// let per_job = concurrent_futures::MapOptions::new().job_timeout(std::time::Duration::from_secs(2));

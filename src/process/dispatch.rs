@@ -73,6 +73,16 @@ pub(super) const GRACE: Duration = Duration::from_secs(2);
 pub(super) struct Job {
     pub(super) message: Vec<u8>,
     pub(super) sink: Box<dyn Sink>,
+    /// `MapOptions::job_timeout`: not sent after it, and a reply that comes
+    /// after it is dropped; either way the job reports `Error::Timeout`.
+    pub(super) deadline: Option<Instant>,
+}
+
+impl Job {
+    fn expired(&self) -> bool {
+        self.deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
+    }
 }
 
 impl Entry for Job {
@@ -225,12 +235,22 @@ pub(super) fn dispatcher(shared: Arc<Shared>, seat: usize) {
                     continue;
                 };
                 for job in jobs {
+                    if job.expired() {
+                        // Past its `job_timeout` before any worker took it:
+                        // not run.
+                        finish(job.sink, Error::Timeout);
+                        continue;
+                    }
                     // A failed send means a dead worker: the receive below
                     // finds out, and the job, never started, goes back.
                     let _ = running.jobs.send(&job.message);
                     in_flight.push_back(job);
                 }
-                worker = receive(&shared, running, &mut in_flight);
+                worker = if in_flight.is_empty() {
+                    Some(running)
+                } else {
+                    receive(&shared, running, &mut in_flight)
+                };
             }
             Take::Idle => {}
         }
@@ -258,7 +278,13 @@ fn receive(shared: &Shared, mut worker: Worker, in_flight: &mut VecDeque<Job>) -
             worker.front_started = next_started;
             worker.done += 1;
             if let Some(job) = in_flight.pop_front() {
-                lifecycle::run_quietly(|| job.sink.deliver(outcomes));
+                if job.expired() {
+                    // Ran, but answered after its `job_timeout`.
+                    drop(outcomes);
+                    finish(job.sink, Error::Timeout);
+                } else {
+                    lifecycle::run_quietly(|| job.sink.deliver(outcomes));
+                }
             }
             if in_flight.is_empty() && shared.tasks_left(&worker) == 0 {
                 // `max_tasks_per_child`: retired; a fresh one starts when

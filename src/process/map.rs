@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::pin::Pin;
 use core::task::{Context, Poll};
+use core::time::Duration;
 use std::time::Instant;
 
 use super::ProcessFn;
@@ -89,6 +90,7 @@ pub struct ProcessMap<Init: ProcessFn<Output = ()>, J: ProcessFn, I: Iterator<It
     /// Results of the chunk being yielded.
     ready: VecDeque<Result<J::Output, Error>>,
     deadline: Option<Instant>,
+    job_timeout: Option<Duration>,
 }
 
 impl<Init, J, I> ProcessMap<Init, J, I>
@@ -108,7 +110,7 @@ where
             chunks,
             (),
             options.buffer_size,
-            submitter::<Init, J>(&pool, &mut lengths),
+            submitter::<Init, J>(&pool, &mut lengths, options.job_timeout),
         )?;
         Ok(ProcessMap {
             pool,
@@ -116,6 +118,7 @@ where
             lengths,
             ready: VecDeque::new(),
             deadline,
+            job_timeout: options.job_timeout,
         })
     }
 
@@ -181,8 +184,11 @@ where
     /// results were yielded: a chunk counts against the bound until then
     /// (CPython gh-131466; the same order as `Executor::map_with`).
     fn refill(&mut self) {
-        self.feed
-            .refill(submitter::<Init, J>(&self.pool, &mut self.lengths));
+        self.feed.refill(submitter::<Init, J>(
+            &self.pool,
+            &mut self.lengths,
+            self.job_timeout,
+        ));
     }
 }
 
@@ -193,6 +199,7 @@ type Submitted<T> = Result<ChunkFuture<T>, SubmitError>;
 fn submitter<'a, Init, J>(
     pool: &'a ProcessPoolExecutor<Init>,
     lengths: &'a mut VecDeque<usize>,
+    job_timeout: Option<Duration>,
 ) -> impl FnMut(Vec<J::Args>, Lease<()>) -> Submitted<J::Output> + 'a
 where
     Init: ProcessFn<Output = ()>,
@@ -200,7 +207,7 @@ where
 {
     move |chunk, _| {
         lengths.push_back(chunk.len());
-        pool.submit_chunk::<J>(chunk)
+        pool.submit_chunk::<J>(chunk, job_timeout)
     }
 }
 
@@ -241,7 +248,9 @@ where
                 None => future.wait(),
                 Some(deadline) => future.wait_deadline(deadline),
             };
-            if matches!(outcome, Err(Error::Timeout)) {
+            // The map's own timeout leaves the chunk unfinished; a chunk that
+            // timed out itself (`job_timeout`) is done, and the map goes on.
+            if matches!(outcome, Err(Error::Timeout)) && !future.is_done() {
                 return Some(self.time_out(future));
             }
             self.settle(outcome);

@@ -13,6 +13,8 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 use core::marker::PhantomData;
+use core::time::Duration;
+use std::time::Instant;
 
 use nix::sys::signal::Signal;
 use serde::Serialize;
@@ -161,7 +163,7 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
                 return Ok(future);
             }
         };
-        self.enqueue::<J>(&[Some(bytes)], Box::new(One { promise }))?;
+        self.enqueue::<J>(&[Some(bytes)], Box::new(One { promise }), None)?;
         Ok(future)
     }
 
@@ -169,6 +171,7 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
     pub(super) fn submit_chunk<J: ProcessFn>(
         &self,
         chunk: Vec<J::Args>,
+        job_timeout: Option<Duration>,
     ) -> Result<ChunkFuture<J::Output>, SubmitError> {
         let mut items = Vec::with_capacity(chunk.len());
         let mut unsent = Vec::new();
@@ -184,7 +187,8 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
         // The arguments' own `Drop` is foreign code: not under the lock.
         drop(chunk);
         let (promise, future) = promise();
-        self.enqueue::<J>(&items, Box::new(Many { promise, unsent }))?;
+        let deadline = job_timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        self.enqueue::<J>(&items, Box::new(Many { promise, unsent }), deadline)?;
         Ok(future)
     }
 
@@ -194,6 +198,7 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
         &self,
         items: &[Option<Vec<u8>>],
         sink: Box<dyn Sink>,
+        deadline: Option<Instant>,
     ) -> Result<(), SubmitError> {
         let wire = WireJobRef {
             entry: entry::offset_of(run_item::<J>),
@@ -210,7 +215,11 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
         let small = message.len() <= HANDOFF_MAX;
         let shared = &self.shared;
         let mut state = shared.lock();
-        match state.book.submit(Job { message, sink }) {
+        match state.book.submit(Job {
+            message,
+            sink,
+            deadline,
+        }) {
             Ok(Admitted::Queued) => Ok(()),
             Ok(Admitted::Wake(seat)) => {
                 let sender = if small {

@@ -95,6 +95,8 @@ pub struct ProcessMapUnordered<
     refill_owed: bool,
     started: bool,
     deadline: Option<Instant>,
+    /// `MapOptions::job_timeout`, for each chunk.
+    job_timeout: Option<core::time::Duration>,
 }
 
 impl<Init, J, I> ProcessMapUnordered<Init, J, I>
@@ -122,6 +124,7 @@ where
             refill_owed: false,
             started: false,
             deadline: options.deadline(),
+            job_timeout: options.job_timeout,
         };
         let limit = map.bound.map_or(usize::MAX, NonZeroUsize::get);
         while map.in_flight < limit {
@@ -188,7 +191,7 @@ where
         };
         let (start, length) = (self.next_index, chunk.len());
         self.next_index += length;
-        let mut future = match self.pool.submit_chunk::<J>(chunk) {
+        let mut future = match self.pool.submit_chunk::<J>(chunk, self.job_timeout) {
             Ok(future) => future,
             Err(error) => {
                 self.chunks = None;

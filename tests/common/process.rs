@@ -45,6 +45,21 @@ impl Handshake {
     }
 }
 
+impl Handshake {
+    /// Fails if a job has connected and not been accepted (for a test whose
+    /// jobs must not have run).
+    #[allow(dead_code)]
+    pub fn assert_no_connection(&self) {
+        self.listener.set_nonblocking(true).unwrap();
+        match self.listener.accept() {
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Ok(_) => panic!("a job connected: it ran"),
+            Err(error) => panic!("accept: {error}"),
+        }
+        self.listener.set_nonblocking(false).unwrap();
+    }
+}
+
 impl Drop for Handshake {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
