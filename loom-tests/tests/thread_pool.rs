@@ -665,3 +665,33 @@ fn shutdown_vs_helper_running_a_job_without_cancel() {
         ],
     );
 }
+
+/// Helping's gap, closed: the only worker runs job A, which waits for the
+/// future of job B; the main thread queues B at any point: before A looks at
+/// the queue (A helps at once), or after A found it empty and counts as a
+/// parked helper (the submit finds no free worker and no room for a thread,
+/// claims the helper and unparks it). A lost wake-up is a loom deadlock.
+/// Asserts: A gets B's value, B ran once, no helper is left counted.
+/// Exhaustive: one worker and the main thread.
+#[test]
+fn a_parked_helper_is_woken_for_a_job_queued_later() {
+    model(
+        "a_parked_helper_is_woken_for_a_job_queued_later",
+        &["B ran"],
+        |seen| {
+            let pool = one_worker();
+            let runs = loom::sync::Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+            let (job_b, mut b) = {
+                let runs = loom::sync::Arc::clone(&runs);
+                Job::new(move || runs.fetch_add(1, Ordering::Relaxed) + 42)
+            };
+            let mut a = pool.submit(move || b.wait().unwrap()).unwrap();
+            seen.after_spawn();
+            pool.execute(job_b).unwrap();
+            assert_eq!(a.wait().unwrap(), 42);
+            assert_eq!(runs.load(Ordering::Relaxed), 1);
+            seen.saw("B ran");
+            pool.shutdown(CancelFutures::No);
+        },
+    );
+}

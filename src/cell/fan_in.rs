@@ -126,7 +126,9 @@ impl FanIn {
     /// Returns `false` if the deadline passed with nothing recorded.
     pub(crate) fn wait(&self, into: &mut VecDeque<usize>, deadline: Option<Instant>) -> bool {
         // On a pool's worker, run its queued jobs until one of ours finished.
-        crate::executor::help_while(0, &mut || self.lock().ready.is_empty(), deadline);
+        let mut pending = || self.lock().ready.is_empty();
+        let mut help = crate::executor::Help::new(0);
+        help.run(&mut pending, deadline);
         let mut state = self.lock();
         loop {
             if !state.ready.is_empty() {
@@ -148,6 +150,12 @@ impl FanIn {
             if timed_out && state.ready.is_empty() {
                 state.parked = None;
                 return false;
+            }
+            if state.ready.is_empty() {
+                // Woken for a job of the pool queued since (or spuriously).
+                drop(state);
+                help.run(&mut pending, deadline);
+                state = self.lock();
             }
         }
     }

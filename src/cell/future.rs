@@ -364,11 +364,9 @@ impl<T> SharedFuture<T> {
         // waited for first): a job that waits for another of its own pool
         // does not deadlock the pool.
         let raw = self.raw;
-        crate::executor::help_while(
-            raw.addr(),
-            &mut || !raw.state().load().is_finished(),
-            deadline,
-        );
+        let mut pending = || !raw.state().load().is_finished();
+        let mut help = crate::executor::Help::new(raw.addr());
+        help.run(&mut pending, deadline);
         seen = self.raw.state().load();
         if seen.is_finished() {
             // SAFETY: `&mut self`; finished, acquired.
@@ -418,6 +416,9 @@ impl<T> SharedFuture<T> {
                     Err(seen) => unsafe { self.raw.take(seen) },
                 };
             }
+            // Woken for a job of the pool queued since (or spuriously): run
+            // it, still registered, so its completion's wake-up is not lost.
+            help.run(&mut pending, deadline);
         }
     }
 }

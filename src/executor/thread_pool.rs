@@ -107,33 +107,74 @@ use worker_locals::{CURRENT_POOL, EXIT_GUARD, HELP_DEPTH, HELPING};
 const MAX_HELP_DEPTH: usize = 16;
 
 /// Helping (rayon's rule for `join` and `scope`, where Python's
-/// `ThreadPoolExecutor` deadlocks): called by every blocking wait
-/// (`SharedFuture::wait*`, the fan-in of `wait` and `as_completed`, the end of
-/// a `scope`) before it parks. On a worker of a `ThreadPoolExecutor`, while
-/// `pending()` holds and `deadline` has not passed, it takes queued jobs of
-/// that pool and runs them on this thread: first the job whose cell is at
-/// `wanted` (the future waited for) if it is still queued, then the others in
-/// queue order. It returns when the wait is over, the queue is empty (the
-/// awaited job runs elsewhere, or has yet to be submitted: the caller then
-/// parks as usual), or the nesting bound is reached. Off a worker it returns
-/// at once. A helped job runs as on any worker: under the pool's stop signal,
-/// with this thread's thread-locals; its panic is caught into its own future,
-/// and foreign code that unwinds from it (a waker, a callback) is caught too,
-/// so nothing unwinds through the waiter's frame.
-pub(crate) fn help_while(
+/// `ThreadPoolExecutor` deadlocks), for one blocking wait (`SharedFuture::wait*`,
+/// the fan-in of `wait` and `as_completed`, the end of a `scope`): made before
+/// the wait parks, [`run`](Help::run) again each time it wakes up, dropped
+/// when the wait is over.
+///
+/// On a worker of a `ThreadPoolExecutor`, `run` takes queued jobs of that
+/// pool and runs them on this thread while the wait goes on: first the job
+/// whose cell is at `wanted` (the future waited for) if it is still queued,
+/// then the others in queue order. When the queue is empty and the wait is
+/// not over, the worker is counted as a *parked helper* of its pool (see
+/// `PoolState::helpers`) before it parks: a submit that finds no other free
+/// worker claims it and unparks it, and its wait's next `run` takes the job.
+/// So a job queued after its waiter found nothing to run (the future it waits
+/// for belongs to a job submitted later) still runs, even when the waiter is
+/// the pool's only worker. Off a worker, and past the nesting bound, `Help`
+/// does nothing: the wait is a plain wait.
+///
+/// A helped job runs as on any worker: under the pool's stop signal, with
+/// this thread's thread-locals; its panic is caught into its own future, and
+/// foreign code that unwinds from it (a waker, a callback) is caught too, so
+/// nothing unwinds through the waiter's frame.
+pub(crate) struct Help {
+    /// The pool this thread works for; `None` off a worker or past the
+    /// nesting bound.
+    shared: Option<Arc<Shared>>,
+    /// The cell address of the job waited for (0: none in particular); taken
+    /// at the first look, so the queue is scanned for it once per wait.
     wanted: usize,
-    pending: &mut dyn FnMut() -> bool,
-    deadline: Option<std::time::Instant>,
-) {
-    let _ = HELPING.try_with(|helping| {
-        let helping = helping.borrow();
-        let Some(shared) = helping.as_ref() else {
+    /// This thread, while it is counted among the pool's parked helpers (it
+    /// may have been claimed since: then it is no longer in the list).
+    parked: Option<thread::Thread>,
+}
+
+impl Help {
+    /// Helping for a wait for the job whose cell is at `wanted` (0: the wait
+    /// is for several, or for none of the pool's jobs in particular).
+    pub(crate) fn new(wanted: usize) -> Help {
+        // `try_with`: a wait in a thread-local's destructor does not help.
+        let shared = HELPING
+            .try_with(|helping| helping.borrow().clone())
+            .ok()
+            .flatten()
+            .filter(|_| {
+                HELP_DEPTH
+                    .try_with(core::cell::Cell::get)
+                    .is_ok_and(|depth| depth < MAX_HELP_DEPTH)
+            });
+        Help {
+            shared,
+            wanted,
+            parked: None,
+        }
+    }
+
+    /// Runs the pool's queued jobs on this thread while `pending()` holds and
+    /// `deadline` has not passed. Returns when the wait is over, or when the
+    /// queue is empty: the thread is then counted as a parked helper, to be
+    /// unparked by the next job queued while no other worker is free, and
+    /// the caller parks (and calls `run` again when it wakes up).
+    pub(crate) fn run(
+        &mut self,
+        pending: &mut dyn FnMut() -> bool,
+        deadline: Option<std::time::Instant>,
+    ) {
+        let Some(shared) = self.shared.as_ref() else {
             return;
         };
         let depth = HELP_DEPTH.with(core::cell::Cell::get);
-        if depth >= MAX_HELP_DEPTH {
-            return;
-        }
         struct Nested(usize);
         impl Drop for Nested {
             fn drop(&mut self) {
@@ -142,18 +183,28 @@ pub(crate) fn help_while(
         }
         HELP_DEPTH.with(|cell| cell.set(depth + 1));
         let _nested = Nested(depth);
-        let mut wanted = Some(wanted);
         while pending() && deadline.is_none_or(|deadline| std::time::Instant::now() < deadline) {
             let job = {
                 let mut state = shared.lock();
+                // Counted again below if it parks again; a claim, if any, is
+                // consumed by this look at the queue.
+                if let Some(me) = self.parked.take() {
+                    state.helpers.remove(&me);
+                }
                 // The one waited for, if queued: one scan per wait.
-                let at = wanted
-                    .take()
+                let wanted = core::mem::take(&mut self.wanted);
+                let at = Some(wanted)
+                    .filter(|&wanted| wanted != 0)
                     .and_then(|wanted| state.queue.iter().position(|job| job.addr() == wanted))
                     .unwrap_or(0);
                 let job = state.queue.remove(at);
                 if job.is_some() {
                     shared.sync_queued(&state);
+                } else {
+                    // Nothing to run: counted as free for the next submit.
+                    let me = thread::current();
+                    state.helpers.park(me.clone());
+                    self.parked = Some(me);
                 }
                 job
             };
@@ -162,7 +213,27 @@ pub(crate) fn help_while(
             };
             run_quietly(|| job.run_under(&shared.stop));
         }
-    });
+    }
+}
+
+impl Drop for Help {
+    /// The wait is over: no longer a parked helper. A claim that this thread
+    /// got and did not use (its wait ended first) is handed on, so that the
+    /// job it was for does not wait for this worker's job to finish.
+    fn drop(&mut self) {
+        let (Some(shared), Some(me)) = (self.shared.as_ref(), self.parked.take()) else {
+            return;
+        };
+        let wake = {
+            let mut state = shared.lock();
+            if state.helpers.remove(&me) || state.queue.is_empty() || state.broken.is_some() {
+                Wake::Nobody
+            } else {
+                Shared::dispatch(shared, &mut state).unwrap_or(Wake::Nobody)
+            }
+        };
+        wake.send(shared);
+    }
 }
 
 type Initializer =
@@ -201,8 +272,13 @@ type Initializer =
 ///   under the pool's stop signal (its `StopToken`), its panic caught into
 ///   its own future and nothing foreign unwinding into the waiter's frame;
 /// - helped jobs nest (a helped job that waits helps in turn) at most 16 deep
-///   per worker; deeper, and once the queue is empty (the awaited job runs on
-///   another worker, or is not submitted yet), the wait is a plain wait.
+///   per worker; deeper, the wait is a plain wait;
+/// - when the queue is empty (the awaited job runs on another worker, or is
+///   not submitted yet), the waiting worker parks, counted as a free worker:
+///   a job queued later, while no other worker is free and no thread can be
+///   started, wakes it, and it runs that job (the job it waits for may be
+///   submitted by another thread after the wait began, even on a
+///   one-worker pool).
 ///
 /// Only the blocking waits above help. An async wait run to completion inside
 /// a job (`futures::executor::block_on(executor.run(..))`, or polling a
@@ -298,11 +374,74 @@ struct PoolState {
     /// Workers that will look at the queue again before sleeping, not yet
     /// claimed by a submit.
     looking: usize,
+    /// Workers whose job waits (helping) and that found nothing to run, not
+    /// yet claimed by a submit.
+    helpers: ParkedHelpers,
     shutdown: bool,
     broken: Option<BrokenError>,
     terminated: Latch,
     /// Every worker thread spawned, until `shutdown` joins it.
     handles: Vec<thread::JoinHandle<()>>,
+}
+
+/// The pool's parked helpers (see [`Help`]): each a worker thread whose job
+/// waits and that found the queue empty when it last looked, counted until it
+/// looks again, its wait ends, or a submit claims it.
+#[derive(Default)]
+struct ParkedHelpers(Vec<thread::Thread>);
+
+impl ParkedHelpers {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Counts `helper` (not counted yet: a helper withdraws before it looks).
+    fn park(&mut self, helper: thread::Thread) {
+        debug_assert!(!self.0.iter().any(|parked| parked.id() == helper.id()));
+        self.0.push(helper);
+    }
+
+    /// Withdraws `helper`; `false` if a submit had claimed it.
+    fn remove(&mut self, helper: &thread::Thread) -> bool {
+        match self.0.iter().position(|parked| parked.id() == helper.id()) {
+            Some(at) => {
+                self.0.swap_remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Claims one helper for a job just queued (the last one parked).
+    fn claim(&mut self) -> Option<thread::Thread> {
+        self.0.pop()
+    }
+}
+
+/// Whom to wake for a job just queued, once the pool's lock is dropped: the
+/// claim [`Shared::dispatch`] made.
+#[must_use = "a claimed worker must be woken"]
+enum Wake {
+    /// A claimed looking worker, a new thread, or a busy worker finds it.
+    Nobody,
+    /// One sleeper on `work_ready` (counted in `notified`).
+    Sleeper,
+    /// A parked helper, claimed (out of `helpers`): unpark it.
+    Helper(thread::Thread),
+}
+
+impl Wake {
+    fn send(self, shared: &Shared) {
+        match self {
+            Wake::Nobody => {}
+            Wake::Sleeper => shared.work_ready.notify_one(),
+            Wake::Helper(helper) => helper.unpark(),
+        }
+    }
 }
 
 /// Why a [`ThreadPoolBuilder`] could not build a pool.
@@ -650,27 +789,41 @@ impl Shared {
     }
 
     /// Finds a worker for a job just queued: wakes a sleeper, claims a looking
-    /// worker, or starts a thread while there are fewer than `max_workers`
-    /// (otherwise a busy worker pops it). `Ok(true)`: notify one sleeper once
-    /// the lock is dropped.
-    fn dispatch(this: &Arc<Self>, state: &mut PoolState) -> Result<bool, std::io::ErrorKind> {
+    /// worker, starts a thread while there are fewer than `max_workers`, or
+    /// else claims a parked helper (a worker whose job waits, with nothing
+    /// to run when it looked); if there is none, a busy worker pops it. The
+    /// [`Wake`] is to be sent once the lock is dropped. `Err` only when a
+    /// thread was to be started, could not be, and no helper was parked.
+    fn dispatch(this: &Arc<Self>, state: &mut PoolState) -> Result<Wake, std::io::ErrorKind> {
         if state.sleeping > state.notified {
             state.notified += 1;
-            return Ok(true);
+            return Ok(Wake::Sleeper);
         }
         if state.looking > 0 {
             // A worker that just finished a job will find this one before it
             // sleeps: Python's idle-semaphore reuse, without the race.
             state.looking -= 1;
-            return Ok(false);
+            return Ok(Wake::Nobody);
         }
         // A retiring worker's thread is still alive (its thread-locals are
         // being destroyed): it counts against `max_workers`, the most threads
         // alive (Python's word). Its exit guard dispatches what waits.
-        if state.workers + state.retiring >= this.max_workers {
-            return Ok(false);
+        let spawned = if state.workers + state.retiring < this.max_workers {
+            Some(Shared::spawn_worker(this, state))
+        } else {
+            None
+        };
+        match spawned {
+            Some(Ok(())) => Ok(Wake::Nobody),
+            // Every worker is busy (or no thread could start): a worker whose
+            // job waits for this one (or for one it will submit) would
+            // otherwise wait for a worker that never comes.
+            _ if !state.helpers.is_empty() => {
+                Ok(state.helpers.claim().map_or(Wake::Nobody, Wake::Helper))
+            }
+            Some(Err(kind)) => Err(kind),
+            None => Ok(Wake::Nobody),
         }
-        Shared::spawn_worker(this, state).map(|()| false)
     }
 
     /// Starts a worker thread, under the lock: the thread is counted and its
@@ -751,7 +904,7 @@ impl Drop for ExitGuard {
         // foreign may unwind out of here (a waiter's wake, or the pool's own
         // drop, with its initializer, if this is the last reference).
         run_quietly(move || {
-            let mut notify = false;
+            let mut wake = Wake::Nobody;
             let mut stranded = (VecDeque::new(), std::io::ErrorKind::Other);
             let released = {
                 let mut state = shared.lock();
@@ -762,7 +915,7 @@ impl Drop for ExitGuard {
                     // queued job may have waited for.
                     if !state.queue.is_empty() && state.broken.is_none() {
                         match Shared::dispatch(&shared, &mut state) {
-                            Ok(wake) => notify = wake,
+                            Ok(sent) => wake = sent,
                             Err(kind) if state.workers == 0 && state.retiring == 0 => {
                                 // Nobody left to run them: fail them, as a
                                 // submit that cannot start a worker does.
@@ -778,9 +931,7 @@ impl Drop for ExitGuard {
                 }
                 Shared::take_if_terminated(&mut state)
             };
-            if notify {
-                shared.work_ready.notify_one();
-            }
+            wake.send(&shared);
             let (stranded, kind) = stranded;
             lifecycle::finish_each(stranded, |job| job.fail(Error::Spawn(kind)));
             released.complete();
@@ -933,7 +1084,7 @@ impl Worker {
             return held;
         }
         let shared = &self.shared;
-        let notify = {
+        let wake = {
             let mut state = shared.lock();
             let job_waiting = match held {
                 Held::Job(job) => {
@@ -950,11 +1101,13 @@ impl Worker {
                 Held::Nothing => false,
             };
             // If no worker can take it now, it waits for this one.
-            job_waiting && Shared::dispatch(shared, &mut state).unwrap_or(false)
+            if job_waiting {
+                Shared::dispatch(shared, &mut state).unwrap_or(Wake::Nobody)
+            } else {
+                Wake::Nobody
+            }
         };
-        if notify {
-            shared.work_ready.notify_one();
-        }
+        wake.send(shared);
         run_quietly(|| waiter.wake());
         Held::Nothing
     }
@@ -973,11 +1126,9 @@ impl Executor for ThreadPoolExecutor {
         state.queue.push_back(job);
         shared.sync_queued(&state);
         match Shared::dispatch(shared, &mut state) {
-            Ok(notify) => {
+            Ok(wake) => {
                 drop(state);
-                if notify {
-                    shared.work_ready.notify_one();
-                }
+                wake.send(shared);
                 Ok(())
             }
             // The live workers will run it.
@@ -1101,6 +1252,7 @@ impl fmt::Debug for ThreadPoolExecutor {
             .field("max_workers", &self.shared.max_workers)
             .field("workers", &state.workers)
             .field("queued", &state.queue.len())
+            .field("parked_helpers", &state.helpers.len())
             .field("shutdown", &state.shutdown)
             .field("broken", &state.broken.is_some())
             .finish()
