@@ -393,13 +393,7 @@ impl<T> SharedFuture<T> {
             return unsafe { self.raw.take(seen) };
         }
         loop {
-            let timed_out = match deadline {
-                None => {
-                    thread::park();
-                    false
-                }
-                Some(deadline) => thread::park_until(deadline),
-            };
+            let timed_out = thread::park_until(deadline);
             // Our registration stays valid until the state is finished, so a
             // spurious wake-up only needs a re-check.
             let seen = self.raw.state().load();

@@ -27,7 +27,8 @@ use super::{CancelFutures, Executor, Job};
 use crate::error::SubmitError;
 use crate::future::SharedFuture;
 use crate::promise::StopSignal;
-use crate::sync::{Arc, Mutex, MutexGuard};
+use crate::sync::Arc;
+use crate::sync::lock::Mutex;
 
 /// The lifecycle an adapter adds to a pool.
 #[derive(Default)]
@@ -47,14 +48,6 @@ struct LifecycleState {
 }
 
 impl Lifecycle {
-    fn lock(&self) -> MutexGuard<'_, LifecycleState> {
-        // No foreign code runs under this lock, so a poisoned lock still guards
-        // consistent state.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// The address that marks this adapter's jobs on a thread's `Inside`
     /// list: stable while any ticket or handle holds the `Arc`.
     fn id(&self) -> usize {
@@ -62,7 +55,7 @@ impl Lifecycle {
     }
 
     fn accept(&self, job: Job) -> Result<(), SubmitError> {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         if state.shutdown {
             return Err(SubmitError::Shutdown);
         }
@@ -73,7 +66,7 @@ impl Lifecycle {
     /// Runs the next queued job (a ticket's work).
     fn run_next(&self) {
         let job = {
-            let mut state = self.lock();
+            let mut state = self.state.lock();
             let job = state.queue.pop_front();
             if job.is_some() {
                 state.running += 1;
@@ -91,7 +84,7 @@ impl Lifecycle {
                 run_quietly(|| job.run_under(&self.stop));
             }
             let released = {
-                let mut state = self.lock();
+                let mut state = self.state.lock();
                 state.running -= 1;
                 Self::take_if_terminated(&mut state)
             };
@@ -102,7 +95,7 @@ impl Lifecycle {
     /// A ticket was dropped unrun: one queued job can never run; abandon it.
     fn abandon_next(&self) {
         let (job, released) = {
-            let mut state = self.lock();
+            let mut state = self.state.lock();
             let job = state.queue.pop_front();
             (job, Self::take_if_terminated(&mut state))
         };
@@ -112,7 +105,7 @@ impl Lifecycle {
 
     fn shutdown_nowait(&self, cancel: CancelFutures) {
         let (cancelled, released) = {
-            let mut state = self.lock();
+            let mut state = self.state.lock();
             state.shutdown = true;
             let cancelled = if cancel.cancels_queued() {
                 core::mem::take(&mut state.queue)
@@ -148,11 +141,11 @@ impl Lifecycle {
         if lifecycle::is_inside(self.id()) {
             return lifecycle::would_deadlock();
         }
-        self.lock().terminated.future()
+        self.state.lock().terminated.future()
     }
 
     fn is_shutdown(&self) -> bool {
-        self.lock().shutdown
+        self.state.lock().shutdown
     }
 }
 

@@ -9,7 +9,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use super::{Executor, Job};
 use crate::error::SubmitError;
 use crate::future::SharedFuture;
-use crate::sync::{Arc, AtomicUsize, Mutex, Ordering};
+use crate::sync::lock::Mutex;
+use crate::sync::{Arc, AtomicUsize, Ordering};
 
 /// Runs `f` with a [`Scope`] whose jobs run on `executor` and may borrow
 /// anything that outlives the call (`'env`), then waits until every job
@@ -213,7 +214,7 @@ impl<'scope, E: Executor + ?Sized> Scope<'scope, '_, E> {
 impl<E: Executor + ?Sized> fmt::Debug for Scope<'_, '_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
-            .field("jobs", &self.state.lock().running)
+            .field("jobs", &self.state.jobs.lock().running)
             .finish()
     }
 }
@@ -294,15 +295,8 @@ struct Jobs {
 }
 
 impl ScopeState {
-    fn lock(&self) -> crate::sync::MutexGuard<'_, Jobs> {
-        // Nothing that can panic runs under this lock.
-        self.jobs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     fn job_started(&self) {
-        self.lock().running += 1;
+        self.jobs.lock().running += 1;
     }
 
     /// A job's future is finished (its closure gone before): count it out.
@@ -311,7 +305,7 @@ impl ScopeState {
     /// finishes.
     fn job_finished(&self) {
         let waiter = {
-            let mut jobs = self.lock();
+            let mut jobs = self.jobs.lock();
             jobs.running -= 1;
             if jobs.running == 0 {
                 jobs.waiter.take()
@@ -329,12 +323,12 @@ impl ScopeState {
         // instead of only waiting, and again each time the pool wakes this
         // thread for a job queued since: a scope opened inside the only
         // worker of its pool completes.
-        let mut pending = || self.lock().running > 0;
+        let mut pending = || self.jobs.lock().running > 0;
         let mut help = crate::executor::Help::new(0);
         loop {
             help.run(&mut pending, None);
             {
-                let mut jobs = self.lock();
+                let mut jobs = self.jobs.lock();
                 if jobs.running == 0 {
                     jobs.waiter = None;
                     return;

@@ -79,7 +79,8 @@ use crate::error::{BrokenError, Error, SubmitError};
 use crate::future::SharedFuture;
 use crate::job::Completion;
 use crate::promise::StopSignal;
-use crate::sync::{Arc, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering, thread};
+use crate::sync::lock::{Condvar, Mutex, MutexGuard};
+use crate::sync::{Arc, AtomicUsize, Ordering, thread};
 
 // Loom's `thread_local!` does not accept a `const { }` initializer.
 #[allow(clippy::missing_const_for_thread_local)]
@@ -185,7 +186,7 @@ impl Help {
         let _nested = Nested(depth);
         while pending() && deadline.is_none_or(|deadline| std::time::Instant::now() < deadline) {
             let job = {
-                let mut state = shared.lock();
+                let mut state = shared.state.lock();
                 // Counted again below if it parks again; a claim, if any, is
                 // consumed by this look at the queue.
                 if let Some(me) = self.parked.take() {
@@ -225,7 +226,7 @@ impl Drop for Help {
             return;
         };
         let wake = {
-            let mut state = shared.lock();
+            let mut state = shared.state.lock();
             if state.helpers.remove(&me) || state.queue.is_empty() || state.broken.is_some() {
                 Wake::Nobody
             } else {
@@ -694,7 +695,7 @@ impl ThreadPoolExecutor {
     /// assert_eq!(pool.worker_count(), 1);
     /// ```
     pub fn worker_count(&self) -> usize {
-        self.shared.lock().workers
+        self.shared.state.lock().workers
     }
 
     /// `true` when called from one of this pool's worker threads.
@@ -717,7 +718,7 @@ impl ThreadPoolExecutor {
     /// assert!(!pool.is_broken());
     /// ```
     pub fn is_broken(&self) -> bool {
-        self.shared.lock().broken.is_some()
+        self.shared.state.lock().broken.is_some()
     }
 }
 
@@ -728,14 +729,6 @@ impl Default for ThreadPoolExecutor {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, PoolState> {
-        // The pool never runs foreign code while holding the lock, so a poisoned
-        // lock still guards consistent state.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Mirrors whether the queue is empty into `queued`; call after changing
     /// the queue. Stored only when it changes (the queue became empty, or
     /// stopped being empty), so that a stream of submits into a busy pool does
@@ -759,18 +752,19 @@ impl Shared {
         while backoff.snooze() && self.queued.load(Ordering::Relaxed) == 0 {}
     }
 
-    /// Sleeps on the condition variable, for at most `keep_alive` if set;
-    /// `true` if that time passed.
+    /// The sleeping phase's wait: on the condition variable until this
+    /// worker may have been claimed (a wake-up counted in `notified`) or the
+    /// pool shuts down or breaks, for at most `keep_alive` if set; `true` if
+    /// that time passed first. A spurious wake-up sleeps on.
     fn wait<'a>(&'a self, guard: MutexGuard<'a, PoolState>) -> (MutexGuard<'a, PoolState>, bool) {
-        match self.keep_alive {
-            None => (
-                self.work_ready
-                    .wait(guard)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-                false,
-            ),
-            Some(idle) => crate::sync::wait_timeout(&self.work_ready, &self.state, guard, idle),
-        }
+        // A `keep_alive` too long to add to now is for ever.
+        let deadline = self
+            .keep_alive
+            .and_then(|idle| std::time::Instant::now().checked_add(idle));
+        self.work_ready
+            .wait_while_until(&self.state, guard, deadline, |state| {
+                state.notified == 0 && !state.shutdown && state.broken.is_none()
+            })
     }
 
     /// Releases the `terminated` futures if the pool is shut down (or broken)
@@ -869,7 +863,7 @@ impl Shared {
             }
         };
         let (broken, queued) = {
-            let mut state = self.lock();
+            let mut state = self.state.lock();
             let broken = state
                 .broken
                 .get_or_insert_with(|| BrokenError::new(cause))
@@ -907,7 +901,7 @@ impl Drop for ExitGuard {
             let mut wake = Wake::Nobody;
             let mut stranded = (VecDeque::new(), std::io::ErrorKind::Other);
             let released = {
-                let mut state = shared.lock();
+                let mut state = shared.state.lock();
                 if self.retired {
                     debug_assert!(state.retiring > 0, "a worker exited twice");
                     state.retiring -= 1;
@@ -987,7 +981,7 @@ impl Worker {
     /// The busy, looking and sleeping phases, until the pool shuts down.
     fn serve(mut self) {
         let shared = Arc::clone(&self.shared);
-        let mut state = shared.lock();
+        let mut state = shared.state.lock();
         loop {
             // Busy.
             if let Some(job) = state.queue.pop_front() {
@@ -996,7 +990,7 @@ impl Worker {
                 if let Held::Job(job) = self.publish(Held::Job(job)) {
                     self.run(job);
                 }
-                state = shared.lock();
+                state = shared.state.lock();
                 continue;
             }
             // Looking.
@@ -1010,7 +1004,7 @@ impl Worker {
                     shared.spin_for_work();
                 }
                 self.may_spin = false;
-                state = shared.lock();
+                state = shared.state.lock();
                 if still_looking {
                     // Take an unclaimed mark back; if none is left, ours was
                     // claimed and the job left to us is in the queue.
@@ -1085,7 +1079,7 @@ impl Worker {
         }
         let shared = &self.shared;
         let wake = {
-            let mut state = shared.lock();
+            let mut state = shared.state.lock();
             let job_waiting = match held {
                 Held::Job(job) => {
                     state.queue.push_front(job);
@@ -1116,7 +1110,7 @@ impl Worker {
 impl Executor for ThreadPoolExecutor {
     fn execute(&self, job: Job) -> Result<(), SubmitError> {
         let shared = &self.shared;
-        let mut state = shared.lock();
+        let mut state = shared.state.lock();
         if let Some(broken) = &state.broken {
             return Err(SubmitError::Broken(broken.clone()));
         }
@@ -1149,7 +1143,7 @@ impl Executor for ThreadPoolExecutor {
 
     fn shutdown_nowait(&self, cancel: CancelFutures) {
         let (cancelled, released) = {
-            let mut state = self.shared.lock();
+            let mut state = self.shared.state.lock();
             state.shutdown = true;
             let cancelled = if cancel.cancels_queued() {
                 core::mem::take(&mut state.queue)
@@ -1172,7 +1166,7 @@ impl Executor for ThreadPoolExecutor {
     }
 
     fn is_shutdown(&self) -> bool {
-        self.shared.lock().shutdown
+        self.shared.state.lock().shutdown
     }
 
     /// Begins shutdown, waits for termination, and joins every worker thread
@@ -1186,7 +1180,7 @@ impl Executor for ThreadPoolExecutor {
             return;
         }
         let _ = self.terminated().wait();
-        let handles = core::mem::take(&mut self.shared.lock().handles);
+        let handles = core::mem::take(&mut self.shared.state.lock().handles);
         for handle in handles {
             // A worker catches every panic it can meet, so a join error is not
             // expected; there is nothing to do with one but go on joining.
@@ -1202,7 +1196,7 @@ impl Executor for ThreadPoolExecutor {
         if self.is_worker_thread() {
             return lifecycle::would_deadlock();
         }
-        self.shared.lock().terminated.future()
+        self.shared.state.lock().terminated.future()
     }
 }
 
@@ -1247,7 +1241,7 @@ impl Drop for ThreadPoolExecutor {
 
 impl fmt::Debug for ThreadPoolExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.shared.lock();
+        let state = self.shared.state.lock();
         f.debug_struct("ThreadPoolExecutor")
             .field("max_workers", &self.shared.max_workers)
             .field("workers", &state.workers)
