@@ -72,7 +72,7 @@ use core::fmt;
 use core::time::Duration;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use super::lifecycle::{self, Latch, Released, run_quietly};
+use super::lifecycle::{self, BeginShutdown, Handle, Latch, Released, run_quietly};
 use super::{CancelFutures, Executor, Job};
 use crate::backoff::Backoff;
 use crate::error::{BrokenError, Error, SubmitError};
@@ -86,8 +86,6 @@ use crate::sync::{Arc, AtomicUsize, Ordering, thread};
 #[allow(clippy::missing_const_for_thread_local)]
 mod worker_locals {
     crate::sync::thread_local! {
-        /// The pool a worker thread belongs to (its `Shared` address), or 0.
-        pub(super) static CURRENT_POOL: core::cell::Cell<usize> = core::cell::Cell::new(0);
         /// The worker's exit guard: armed first thing in the thread, so that
         /// its destructor runs after those of the thread-locals that jobs set
         /// up (thread-local destructors run in reverse order of registration).
@@ -101,7 +99,7 @@ mod worker_locals {
         pub(super) static HELP_DEPTH: core::cell::Cell<usize> = core::cell::Cell::new(0);
     }
 }
-use worker_locals::{CURRENT_POOL, EXIT_GUARD, HELP_DEPTH, HELPING};
+use worker_locals::{EXIT_GUARD, HELP_DEPTH, HELPING};
 
 /// How deep helped jobs may nest on one worker (a helped job that waits helps
 /// in turn): past it, a wait is a plain wait, so the stack stays bounded.
@@ -333,12 +331,11 @@ type Initializer =
 /// # Ok::<(), concurrent_futures::BuildError>(())
 /// ```
 pub struct ThreadPoolExecutor {
-    shared: Arc<Shared>,
+    /// The last handle dropped begins shutdown (`lifecycle::Handle`).
+    shared: Handle<Shared>,
 }
 
 struct Shared {
-    /// `ThreadPoolExecutor` handles alive; the last one dropped shuts down.
-    handles: AtomicUsize,
     state: Mutex<PoolState>,
     work_ready: Condvar,
     /// 1 while the queue holds a job, else 0: stored under the lock when that
@@ -616,8 +613,7 @@ impl ThreadPoolBuilder {
             return Err(BuildError::InvalidThreadName);
         }
         Ok(ThreadPoolExecutor {
-            shared: Arc::new(Shared {
-                handles: AtomicUsize::new(1),
+            shared: Handle::new(Shared {
                 state: Mutex::new(PoolState::default()),
                 work_ready: Condvar::new(),
                 queued: AtomicUsize::new(0),
@@ -708,7 +704,7 @@ impl ThreadPoolExecutor {
     /// assert!(pool.submit(move || inside.is_worker_thread()).unwrap().wait().unwrap());
     /// ```
     pub fn is_worker_thread(&self) -> bool {
-        CURRENT_POOL.with(|pool| pool.get()) == Arc::as_ptr(&self.shared) as usize
+        lifecycle::is_inside(self.shared.id())
     }
 
     /// `true` once a worker initializer has failed.
@@ -770,16 +766,16 @@ impl Shared {
     /// Releases the `terminated` futures if the pool is shut down (or broken)
     /// with no worker left; they are completed outside the lock.
     fn take_if_terminated(state: &mut PoolState) -> Released {
-        if !state.terminated.is_released()
-            && (state.shutdown || state.broken.is_some())
-            && state.workers == 0
-            && state.retiring == 0
-        {
-            debug_assert!(state.queue.is_empty());
-            state.terminated.release()
-        } else {
-            Released::NONE
-        }
+        let terminated =
+            (state.shutdown || state.broken.is_some()) && state.workers == 0 && state.retiring == 0;
+        debug_assert!(!terminated || state.queue.is_empty());
+        state.terminated.release_if(terminated)
+    }
+
+    /// The address that marks this pool's workers (`lifecycle::is_inside`):
+    /// stable while any handle or worker holds the state.
+    fn id(&self) -> usize {
+        core::ptr::from_ref(self) as usize
     }
 
     /// Finds a worker for a job just queued: wakes a sleeper, claims a looking
@@ -879,6 +875,34 @@ impl Shared {
     }
 }
 
+impl BeginShutdown for Shared {
+    /// `shutdown_nowait`: refuses new jobs, cancels the queued ones if asked,
+    /// wakes every sleeper so that idle workers exit.
+    fn begin_shutdown(&self, cancel: CancelFutures) {
+        let (cancelled, released) = {
+            let mut state = self.state.lock();
+            state.shutdown = true;
+            let cancelled = if cancel.cancels_queued() {
+                core::mem::take(&mut state.queue)
+            } else {
+                VecDeque::new()
+            };
+            self.sync_queued(&state);
+            (cancelled, Shared::take_if_terminated(&mut state))
+        };
+        if cancel.stops_running() {
+            // After the queue is taken: every job a worker took before is
+            // running and sees the request at its token's next look, and no
+            // job freed by the stop can take a queued one meant to be
+            // cancelled (raised before, it could).
+            self.stop.request_stop();
+        }
+        self.work_ready.notify_all();
+        lifecycle::cancel_all(cancelled);
+        released.complete();
+    }
+}
+
 /// Lowers the worker count when its thread exits, from a thread-local
 /// destructor (see `EXIT_GUARD`): `terminated` completes only after the
 /// worker's other thread-locals were destroyed. Runs on every exit, a panic
@@ -942,7 +966,7 @@ fn worker_main(shared: Arc<Shared>) {
             retired: false,
         });
     });
-    CURRENT_POOL.with(|pool| pool.set(Arc::as_ptr(&shared) as usize));
+    lifecycle::enter_for_life(shared.id());
     HELPING.with(|helping| *helping.borrow_mut() = Some(Arc::clone(&shared)));
     if shared.initialize() {
         Worker {
@@ -1109,7 +1133,7 @@ impl Worker {
 
 impl Executor for ThreadPoolExecutor {
     fn execute(&self, job: Job) -> Result<(), SubmitError> {
-        let shared = &self.shared;
+        let shared = self.shared.state();
         let mut state = shared.state.lock();
         if let Some(broken) = &state.broken {
             return Err(SubmitError::Broken(broken.clone()));
@@ -1142,27 +1166,7 @@ impl Executor for ThreadPoolExecutor {
     }
 
     fn shutdown_nowait(&self, cancel: CancelFutures) {
-        let (cancelled, released) = {
-            let mut state = self.shared.state.lock();
-            state.shutdown = true;
-            let cancelled = if cancel.cancels_queued() {
-                core::mem::take(&mut state.queue)
-            } else {
-                VecDeque::new()
-            };
-            self.shared.sync_queued(&state);
-            (cancelled, Shared::take_if_terminated(&mut state))
-        };
-        if cancel.stops_running() {
-            // After the queue is taken: every job a worker took before is
-            // running and sees the request at its token's next look, and no
-            // job freed by the stop can take a queued one meant to be
-            // cancelled (raised before, it could).
-            self.shared.stop.request_stop();
-        }
-        self.shared.work_ready.notify_all();
-        lifecycle::cancel_all(cancelled);
-        released.complete();
+        self.shared.begin_shutdown(cancel);
     }
 
     fn is_shutdown(&self) -> bool {
@@ -1175,17 +1179,9 @@ impl Executor for ThreadPoolExecutor {
     /// worker would wait for itself (Python raises `RuntimeError: cannot join
     /// current thread`), so it only begins shutdown and returns.
     fn shutdown(&self, cancel: CancelFutures) {
-        self.shutdown_nowait(cancel);
-        if self.is_worker_thread() {
-            return;
-        }
-        let _ = self.terminated().wait();
-        let handles = core::mem::take(&mut self.shared.state.lock().handles);
-        for handle in handles {
-            // A worker catches every panic it can meet, so a join error is not
-            // expected; there is nothing to do with one but go on joining.
-            let _ = handle.join();
-        }
+        lifecycle::shutdown_and_join(self, cancel, || {
+            core::mem::take(&mut self.shared.state.lock().handles)
+        });
     }
 
     /// Completes once the pool is shut down and every worker thread has
@@ -1193,7 +1189,7 @@ impl Executor for ThreadPoolExecutor {
     /// workers, it is already done with [`Error::WouldDeadlock`]: that
     /// worker's exit would have to come first.
     fn terminated(&self) -> SharedFuture<()> {
-        if self.is_worker_thread() {
+        if lifecycle::is_inside(self.shared.id()) {
             return lifecycle::would_deadlock();
         }
         self.shared.state.lock().terminated.future()
@@ -1211,30 +1207,8 @@ impl Clone for ThreadPoolExecutor {
     /// assert_eq!(handle.submit(|| 1).unwrap().wait().unwrap(), 1);
     /// ```
     fn clone(&self) -> Self {
-        // ORDERING: relaxed, as `Arc::clone`: a new handle is made from a live
-        // one, so the count cannot be at zero, and nothing is published.
-        self.shared.handles.fetch_add(1, Ordering::Relaxed);
         ThreadPoolExecutor {
-            shared: Arc::clone(&self.shared),
-        }
-    }
-}
-
-impl Drop for ThreadPoolExecutor {
-    /// The last handle begins shutdown, without cancelling or waiting.
-    fn drop(&mut self) {
-        // ORDERING: acquire-release, as `Arc`'s drop: whoever drops the last
-        // handle sees every use of the others (a submit through another handle
-        // happens before this shutdown).
-        // MUTATION: relaxed would be right: the count guards no memory, and
-        // every use of a handle that matters here (a submit, a shutdown) takes
-        // the pool's lock, as `shutdown_nowait` does next. Had that lock come
-        // before another handle's submit, its unlock would happen before the
-        // submit and so before that handle's later decrement, which this
-        // decrement read: impossible (coherence). So the submit is ordered
-        // first anyway. Kept acq-rel: the `Arc` idiom, on a cold path.
-        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.shutdown_nowait(CancelFutures::No);
+            shared: self.shared.clone(),
         }
     }
 }
