@@ -251,9 +251,20 @@ mod inside {
     }
 
     /// Marks the current thread as running a job of the executor `id` (an
-    /// address the executor owns while it runs jobs) until dropped.
+    /// address the executor owns while it runs jobs) until dropped: the
+    /// adapters' tickets and the process pool's callbacks.
+    #[cfg(any(
+        feature = "rayon",
+        feature = "tokio",
+        all(feature = "process", unix, not(loom))
+    ))]
     pub(crate) struct Inside(());
 
+    #[cfg(any(
+        feature = "rayon",
+        feature = "tokio",
+        all(feature = "process", unix, not(loom))
+    ))]
     impl Inside {
         pub(crate) fn enter(id: usize) -> Inside {
             // `try_with` everywhere: during the thread's teardown (a
@@ -267,6 +278,11 @@ mod inside {
         }
     }
 
+    #[cfg(any(
+        feature = "rayon",
+        feature = "tokio",
+        all(feature = "process", unix, not(loom))
+    ))]
     impl Drop for Inside {
         fn drop(&mut self) {
             let _ = tls::INSIDE.try_with(|inside: &RefCell<Vec<usize>>| inside.borrow_mut().pop());
@@ -294,5 +310,11 @@ mod inside {
     }
 }
 
+#[cfg(any(
+    feature = "rayon",
+    feature = "tokio",
+    all(feature = "process", unix, not(loom))
+))]
+pub(crate) use inside::Inside;
 #[cfg(feature = "std")]
-pub(crate) use inside::{Inside, enter_for_life, is_inside};
+pub(crate) use inside::{enter_for_life, is_inside};
