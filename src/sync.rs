@@ -8,6 +8,13 @@
 //!
 //! `UnsafeCell` has loom's closure API (`with`, `with_mut`) in both halves, so no
 //! use site needs a `#[cfg]` of its own.
+//!
+//! With `std`, [`lock`] holds the mutex and condition variable the executor
+//! layer and the core use (a `lock()` that ignores poisoning, a wait with a
+//! deadline), and `thread::park_until` parks with a deadline, written once for
+//! both halves. The plain `Mutex`, `Condvar` and `MutexGuard` re-exported at
+//! the top are std's (or loom's) own, for `src/process/` until it adopts
+//! [`lock`]; nothing else uses them.
 
 #[cfg(not(loom))]
 mod imp {
@@ -64,33 +71,47 @@ mod imp {
         pub(crate) use std::thread::{Builder, JoinHandle, Thread, current, park, yield_now};
         use std::time::Instant;
 
-        /// Parks the current thread until it is unparked, `deadline` passes, or a
-        /// spurious wake-up. Returns `true` when the deadline had already passed
-        /// before parking (the caller then stops waiting).
-        pub(crate) fn park_until(deadline: Instant) -> bool {
+        /// Parks the current thread until it is unparked, `deadline` passes
+        /// (`None`: never), or a spurious wake-up. Returns `true` once the
+        /// deadline has passed: a caller that loops on its own condition
+        /// (every caller: wake-ups may be spurious) stops exactly then, never
+        /// earlier on a spurious wake-up and never a whole park later.
+        pub(crate) fn park_until(deadline: Option<Instant>) -> bool {
+            let Some(deadline) = deadline else {
+                std::thread::park();
+                return false;
+            };
             let now = Instant::now();
-            if now >= deadline {
-                return true;
+            if now < deadline {
+                std::thread::park_timeout(deadline - now);
             }
-            std::thread::park_timeout(deadline - now);
-            false
+            Instant::now() >= deadline
         }
     }
 
-    /// Waits on `condvar` (which `guard` of `mutex` goes with) for at most
-    /// `timeout`; `true` if the time passed. The guard is handed back either
-    /// way, poisoned or not: the caller's state is kept consistent under it.
+    /// Waits on `condvar` while `condition` holds, until `deadline`; `true`
+    /// if the deadline passed with `condition` still holding.
     #[cfg(feature = "std")]
-    pub(crate) fn wait_timeout<'a, T>(
+    pub(super) fn wait_while_until<'a, T>(
         condvar: &Condvar,
         _mutex: &'a Mutex<T>,
-        guard: MutexGuard<'a, T>,
-        timeout: core::time::Duration,
+        mut guard: MutexGuard<'a, T>,
+        deadline: std::time::Instant,
+        condition: &mut dyn FnMut(&mut T) -> bool,
     ) -> (MutexGuard<'a, T>, bool) {
-        let (guard, result) = condvar
-            .wait_timeout(guard, timeout)
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        (guard, result.timed_out())
+        loop {
+            if !condition(&mut guard) {
+                return (guard, false);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return (guard, true);
+            }
+            guard = condvar
+                .wait_timeout(guard, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
     }
 }
 
@@ -122,8 +143,12 @@ mod imp {
         /// Loom has no clock: a timed park is modelled as "the timeout may fire
         /// at any point", by yielding once and then reporting the deadline as
         /// passed. The model explores completion racing with the deregistration
-        /// that follows a timeout.
-        pub(crate) fn park_until(_deadline: Instant) -> bool {
+        /// that follows a timeout. `None` parks on loom's scheduler.
+        pub(crate) fn park_until(deadline: Option<Instant>) -> bool {
+            if deadline.is_none() {
+                loom::thread::park();
+                return false;
+            }
             loom::thread::yield_now();
             true
         }
@@ -131,22 +156,102 @@ mod imp {
 
     /// Loom's `Condvar::wait_timeout` never times out; a timed wait is
     /// modelled as "the timeout may fire at any point": release the lock, let
-    /// any other thread run, take the lock back and report the time passed.
-    /// A notification sent meanwhile finds no waiter, which the caller must
-    /// (and the pool does) tell from its own state under the lock.
-    pub(crate) fn wait_timeout<'a, T>(
+    /// any other thread run, take the lock back and report the time passed if
+    /// `condition` still holds. A notification sent meanwhile finds no
+    /// waiter, which the caller must (and the pool does) tell from its own
+    /// state under the lock: `condition` is that state.
+    pub(super) fn wait_while_until<'a, T>(
         _condvar: &Condvar,
         mutex: &'a Mutex<T>,
-        guard: MutexGuard<'a, T>,
-        _timeout: core::time::Duration,
+        mut guard: MutexGuard<'a, T>,
+        _deadline: std::time::Instant,
+        condition: &mut dyn FnMut(&mut T) -> bool,
     ) -> (MutexGuard<'a, T>, bool) {
+        if !condition(&mut guard) {
+            return (guard, false);
+        }
         drop(guard);
         loom::thread::yield_now();
-        let guard = mutex
+        let mut guard = mutex
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        (guard, true)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let timed_out = condition(&mut guard);
+        (guard, timed_out)
     }
 }
 
 pub(crate) use imp::*;
+
+/// A mutex whose `lock` ignores poisoning, and a condition variable with a
+/// deadline wait: std's or loom's underneath, as the rest of the shim.
+///
+/// Poisoning is ignored, as tokio's `loom/std/mutex.rs` does: none of the
+/// crate's critical sections runs foreign code, so a thread that panicked
+/// while holding one (an allocation failure that unwinds, a bug caught by a
+/// `debug_assert!`) left the state as consistent as any other step does.
+#[cfg(feature = "std")]
+pub(crate) mod lock {
+    use std::time::Instant;
+
+    pub(crate) use super::imp::MutexGuard;
+
+    /// A mutex whose [`lock`](Mutex::lock) hands back the guard, poisoned or
+    /// not.
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(super::imp::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(super::imp::Mutex::new(value))
+        }
+
+        /// Locks the mutex, blocking until it is free; a poisoned lock is
+        /// taken as it is.
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+    }
+
+    /// A condition variable for a [`Mutex`]; its waits ignore poisoning too.
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(super::imp::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Condvar(super::imp::Condvar::new())
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+
+        /// Waits while `condition` holds of the guarded state, until
+        /// `deadline` (`None`: for ever). A spurious wake-up re-checks
+        /// `condition` and waits for the rest of the time. Returns the guard
+        /// and `true` if the deadline passed with `condition` still holding.
+        pub(crate) fn wait_while_until<'a, T>(
+            &self,
+            mutex: &'a Mutex<T>,
+            mut guard: MutexGuard<'a, T>,
+            deadline: Option<Instant>,
+            mut condition: impl FnMut(&mut T) -> bool,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let Some(deadline) = deadline else {
+                while condition(&mut guard) {
+                    guard = self
+                        .0
+                        .wait(guard)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+                return (guard, false);
+            };
+            super::imp::wait_while_until(&self.0, &mutex.0, guard, deadline, &mut condition)
+        }
+    }
+}

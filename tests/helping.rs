@@ -5,10 +5,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use concurrent_futures::{
-    CancelFutures, Error, Executor, ReturnWhen, ThreadPoolExecutor, as_completed, scope, wait,
+    CancelFutures, Error, Executor, Job, ReturnWhen, ThreadPoolExecutor, as_completed, scope, wait,
 };
 
 fn one_worker() -> ThreadPoolExecutor {
@@ -242,4 +242,83 @@ fn a_job_running_elsewhere_is_waited_for() {
     release.send(()).unwrap();
     assert_eq!(waiter.wait().unwrap(), 9);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+/// Waits until the pool's only worker counts as a parked helper: its job
+/// waits, and it found nothing to run. Polls the pool's state (its `Debug`),
+/// not the clock; 30 s without it fails the test.
+fn until_the_worker_is_a_parked_helper(pool: &ThreadPoolExecutor) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !format!("{pool:?}").contains("parked_helpers: 1") {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never parked: {pool:?}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// The helping gap: the only worker's job A waits for a future whose job B
+/// the main thread queues only after A found nothing to run and parked. The
+/// submit finds no free worker and no room for a thread, so it wakes the
+/// parked helper, which runs B. Without that wake-up, B would wait for A and
+/// A for B: the 30 s timed wait fails the test.
+#[test]
+fn a_parked_helper_is_woken_for_a_job_queued_later() {
+    for how in ["wait", "wait_timeout", "wait(..)"] {
+        let pool = one_worker();
+        let (job_b, mut b) = Job::new(|| 42);
+        let (about_to_wait, is_about_to_wait) = mpsc::channel();
+        let mut a = pool
+            .submit(move || {
+                about_to_wait.send(()).unwrap();
+                match how {
+                    "wait" => b.wait().unwrap(),
+                    "wait_timeout" => b.wait_timeout(Duration::from_secs(60)).unwrap(),
+                    _ => {
+                        let mut futures = [b];
+                        let waited = wait(&mut futures, None, ReturnWhen::AllCompleted);
+                        assert_eq!(waited.done, [0]);
+                        futures[0].try_take().unwrap().unwrap()
+                    }
+                }
+            })
+            .unwrap();
+        is_about_to_wait.recv().unwrap();
+        until_the_worker_is_a_parked_helper(&pool);
+        pool.execute(job_b).unwrap();
+        let outcome = a.wait_timeout(Duration::from_secs(30));
+        assert_eq!(
+            outcome.ok(),
+            Some(42),
+            "{how}: the parked helper was not woken"
+        );
+        assert!(
+            format!("{pool:?}").contains("parked_helpers: 0"),
+            "{pool:?}"
+        );
+        pool.shutdown(CancelFutures::No);
+    }
+}
+
+/// A parked helper claimed by a submit whose wait then ends before it looks
+/// again hands the claim on: here its job returns, and the worker loop runs
+/// the queued job; nothing is lost either way.
+#[test]
+fn a_claimed_helper_whose_wait_ends_leaves_the_job_to_the_pool() {
+    let pool = one_worker();
+    let (producer, mut awaited) = concurrent_futures::promise::<u8>();
+    let (about_to_wait, is_about_to_wait) = mpsc::channel();
+    let mut a = pool
+        .submit(move || {
+            about_to_wait.send(()).unwrap();
+            awaited.wait().unwrap()
+        })
+        .unwrap();
+    is_about_to_wait.recv().unwrap();
+    until_the_worker_is_a_parked_helper(&pool);
+    producer.set_result(7).unwrap();
+    let mut later = pool.submit(|| 8_u8).unwrap();
+    assert_eq!(a.wait_timeout(Duration::from_secs(30)).ok(), Some(7));
+    assert_eq!(later.wait_timeout(Duration::from_secs(30)).ok(), Some(8));
 }

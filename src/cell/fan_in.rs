@@ -31,8 +31,9 @@ use alloc::collections::VecDeque;
 use core::task::{Context, Waker};
 use std::time::Instant;
 
+use crate::sync::Arc;
+use crate::sync::lock::Mutex;
 use crate::sync::thread::{self, Thread};
-use crate::sync::{Arc, Mutex, MutexGuard};
 
 /// Completions not yet collected, and the thread to wake for them.
 pub(crate) struct FanIn {
@@ -63,21 +64,12 @@ impl FanIn {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, FanInState> {
-        // Nothing that can panic runs under this lock (a push into a deque that
-        // may grow aborts, not unwinds, on OOM), so a poisoned lock still guards
-        // consistent state.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Future `index` finished: record it and wake the waiting thread, if one
     /// is parked. Called by the producer, once per registration, from
     /// `Waiter::wake`.
     pub(crate) fn notify(&self, index: usize) {
         let parked = {
-            let mut state = self.lock();
+            let mut state = self.state.lock();
             state.ready.push_back(index);
             state.parked.take()
         };
@@ -93,7 +85,7 @@ impl FanIn {
     /// `true`; with none recorded, records the task of `cx` to be woken at the
     /// next one and returns `false` (the async `wait` and `as_completed`).
     pub(crate) fn poll(&self, into: &mut VecDeque<usize>, cx: &Context<'_>) -> bool {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         if !state.ready.is_empty() {
             into.append(&mut state.ready);
             return true;
@@ -106,7 +98,7 @@ impl FanIn {
         // `Waker::clone` is foreign code: never under the lock.
         drop(state);
         let waker = cx.waker().clone();
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         if !state.ready.is_empty() {
             into.append(&mut state.ready);
             let stale = state.parked.take();
@@ -126,8 +118,10 @@ impl FanIn {
     /// Returns `false` if the deadline passed with nothing recorded.
     pub(crate) fn wait(&self, into: &mut VecDeque<usize>, deadline: Option<Instant>) -> bool {
         // On a pool's worker, run its queued jobs until one of ours finished.
-        crate::executor::help_while(0, &mut || self.lock().ready.is_empty(), deadline);
-        let mut state = self.lock();
+        let mut pending = || self.state.lock().ready.is_empty();
+        let mut help = crate::executor::Help::new(0);
+        help.run(&mut pending, deadline);
+        let mut state = self.state.lock();
         loop {
             if !state.ready.is_empty() {
                 into.append(&mut state.ready);
@@ -137,17 +131,17 @@ impl FanIn {
             let stale = state.parked.replace(Parked::Thread(thread::current()));
             drop(state);
             drop(stale);
-            let timed_out = match deadline {
-                None => {
-                    thread::park();
-                    false
-                }
-                Some(deadline) => thread::park_until(deadline),
-            };
-            state = self.lock();
+            let timed_out = thread::park_until(deadline);
+            state = self.state.lock();
             if timed_out && state.ready.is_empty() {
                 state.parked = None;
                 return false;
+            }
+            if state.ready.is_empty() {
+                // Woken for a job of the pool queued since (or spuriously).
+                drop(state);
+                help.run(&mut pending, deadline);
+                state = self.state.lock();
             }
         }
     }

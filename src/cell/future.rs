@@ -365,11 +365,9 @@ impl<T> SharedFuture<T> {
         // waited for first): a job that waits for another of its own pool
         // does not deadlock the pool.
         let raw = self.raw;
-        crate::executor::help_while(
-            raw.addr(),
-            &mut || !raw.state().load().is_finished(),
-            deadline,
-        );
+        let mut pending = || !raw.state().load().is_finished();
+        let mut help = crate::executor::Help::new(raw.addr());
+        help.run(&mut pending, deadline);
         seen = self.raw.state().load();
         if seen.is_finished() {
             // SAFETY: `&mut self`; finished, acquired.
@@ -396,13 +394,7 @@ impl<T> SharedFuture<T> {
             return unsafe { self.raw.take(seen) };
         }
         loop {
-            let timed_out = match deadline {
-                None => {
-                    thread::park();
-                    false
-                }
-                Some(deadline) => thread::park_until(deadline),
-            };
+            let timed_out = thread::park_until(deadline);
             // Our registration stays valid until the state is finished, so a
             // spurious wake-up only needs a re-check.
             let seen = self.raw.state().load();
@@ -419,6 +411,9 @@ impl<T> SharedFuture<T> {
                     Err(seen) => unsafe { self.raw.take(seen) },
                 };
             }
+            // Woken for a job of the pool queued since (or spuriously): run
+            // it, still registered, so its completion's wake-up is not lost.
+            help.run(&mut pending, deadline);
         }
     }
 }

@@ -20,14 +20,16 @@
 //!   [`Error::Abandoned`](crate::Error::Abandoned), never hangs.
 
 use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 use core::fmt;
 
-use super::lifecycle::{self, Inside, Latch, Released, run_quietly};
+use super::lifecycle::{self, BeginShutdown, Handle, Inside, Latch, Released, run_quietly};
 use super::{CancelFutures, Executor, Job};
 use crate::error::SubmitError;
 use crate::future::SharedFuture;
 use crate::promise::StopSignal;
-use crate::sync::{Arc, Mutex, MutexGuard};
+use crate::sync::Arc;
+use crate::sync::lock::Mutex;
 
 /// The lifecycle an adapter adds to a pool.
 #[derive(Default)]
@@ -47,14 +49,6 @@ struct LifecycleState {
 }
 
 impl Lifecycle {
-    fn lock(&self) -> MutexGuard<'_, LifecycleState> {
-        // No foreign code runs under this lock, so a poisoned lock still guards
-        // consistent state.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// The address that marks this adapter's jobs on a thread's `Inside`
     /// list: stable while any ticket or handle holds the `Arc`.
     fn id(&self) -> usize {
@@ -62,7 +56,7 @@ impl Lifecycle {
     }
 
     fn accept(&self, job: Job) -> Result<(), SubmitError> {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         if state.shutdown {
             return Err(SubmitError::Shutdown);
         }
@@ -73,7 +67,7 @@ impl Lifecycle {
     /// Runs the next queued job (a ticket's work).
     fn run_next(&self) {
         let job = {
-            let mut state = self.lock();
+            let mut state = self.state.lock();
             let job = state.queue.pop_front();
             if job.is_some() {
                 state.running += 1;
@@ -91,7 +85,7 @@ impl Lifecycle {
                 run_quietly(|| job.run_under(&self.stop));
             }
             let released = {
-                let mut state = self.lock();
+                let mut state = self.state.lock();
                 state.running -= 1;
                 Self::take_if_terminated(&mut state)
             };
@@ -102,7 +96,7 @@ impl Lifecycle {
     /// A ticket was dropped unrun: one queued job can never run; abandon it.
     fn abandon_next(&self) {
         let (job, released) = {
-            let mut state = self.lock();
+            let mut state = self.state.lock();
             let job = state.queue.pop_front();
             (job, Self::take_if_terminated(&mut state))
         };
@@ -110,35 +104,9 @@ impl Lifecycle {
         released.complete();
     }
 
-    fn shutdown_nowait(&self, cancel: CancelFutures) {
-        let (cancelled, released) = {
-            let mut state = self.lock();
-            state.shutdown = true;
-            let cancelled = if cancel.cancels_queued() {
-                core::mem::take(&mut state.queue)
-            } else {
-                VecDeque::new()
-            };
-            (cancelled, Self::take_if_terminated(&mut state))
-        };
-        if cancel.stops_running() {
-            // After the queue is taken, as in the thread pool.
-            self.stop.request_stop();
-        }
-        lifecycle::cancel_all(cancelled);
-        released.complete();
-    }
-
     fn take_if_terminated(state: &mut LifecycleState) -> Released {
-        if state.shutdown
-            && !state.terminated.is_released()
-            && state.queue.is_empty()
-            && state.running == 0
-        {
-            state.terminated.release()
-        } else {
-            Released::NONE
-        }
+        let terminated = state.shutdown && state.queue.is_empty() && state.running == 0;
+        state.terminated.release_if(terminated)
     }
 
     /// Made inside one of this adapter's jobs (or a callback it runs), the
@@ -148,11 +116,11 @@ impl Lifecycle {
         if lifecycle::is_inside(self.id()) {
             return lifecycle::would_deadlock();
         }
-        self.lock().terminated.future()
+        self.state.lock().terminated.future()
     }
 
     fn is_shutdown(&self) -> bool {
-        self.lock().shutdown
+        self.state.lock().shutdown
     }
 }
 
@@ -181,40 +149,59 @@ trait SpawnTicket {
     fn spawn(&self, ticket: Ticket);
 }
 
-/// What the handles of one adapter share: dropped with the last handle, it
-/// begins shutdown (as the last `ThreadPoolExecutor` handle does), so that a
-/// `terminated()` taken before completes `Ok(())` once the accepted jobs are
-/// done, instead of being abandoned with the lifecycle. Tickets hold the
-/// lifecycle itself, not this: they are not handles.
-struct Handles(Arc<Lifecycle>);
-
-impl Drop for Handles {
-    fn drop(&mut self) {
-        self.0.shutdown_nowait(CancelFutures::No);
+impl BeginShutdown for Lifecycle {
+    /// `shutdown_nowait`; also what the last handle dropped does, so that a
+    /// `terminated()` taken before completes `Ok(())` once the accepted jobs
+    /// are done, instead of being abandoned with the lifecycle. Tickets hold
+    /// the lifecycle itself: they are not handles.
+    fn begin_shutdown(&self, cancel: CancelFutures) {
+        let (cancelled, released) = {
+            let mut state = self.state.lock();
+            state.shutdown = true;
+            let cancelled = if cancel.cancels_queued() {
+                core::mem::take(&mut state.queue)
+            } else {
+                VecDeque::new()
+            };
+            (cancelled, Self::take_if_terminated(&mut state))
+        };
+        if cancel.stops_running() {
+            // After the queue is taken, as in the thread pool.
+            self.stop.request_stop();
+        }
+        lifecycle::cancel_all(cancelled);
+        released.complete();
     }
 }
 
-/// The `Executor` impl of an adapter: a type with a `lifecycle: Arc<Handles>`
-/// field that implements [`SpawnTicket`].
+/// The `Executor` impl of an adapter: a type with a
+/// `lifecycle: Handle<Lifecycle>` field that implements [`SpawnTicket`].
 macro_rules! adapter_executor {
     ($adapter:ty) => {
         impl Executor for $adapter {
             fn execute(&self, job: Job) -> Result<(), SubmitError> {
-                self.lifecycle.0.accept(job)?;
-                SpawnTicket::spawn(self, Ticket(Some(Arc::clone(&self.lifecycle.0))));
+                self.lifecycle.accept(job)?;
+                SpawnTicket::spawn(self, Ticket(Some(Arc::clone(self.lifecycle.state()))));
                 Ok(())
             }
 
             fn shutdown_nowait(&self, cancel: CancelFutures) {
-                self.lifecycle.0.shutdown_nowait(cancel);
+                self.lifecycle.begin_shutdown(cancel);
             }
 
             fn is_shutdown(&self) -> bool {
-                self.lifecycle.0.is_shutdown()
+                self.lifecycle.is_shutdown()
             }
 
             fn terminated(&self) -> SharedFuture<()> {
-                self.lifecycle.0.terminated()
+                self.lifecycle.terminated()
+            }
+
+            /// Begins shutdown and, outside this adapter's own jobs, waits
+            /// until every accepted job is done (the pool's threads are not
+            /// the adapter's to join).
+            fn shutdown(&self, cancel: CancelFutures) {
+                lifecycle::shutdown_and_join(self, cancel, Vec::new);
             }
         }
     };
@@ -251,7 +238,7 @@ macro_rules! adapter_executor {
 #[derive(Clone)]
 pub struct RayonExecutor {
     pool: Arc<rayon::ThreadPool>,
-    lifecycle: Arc<Handles>,
+    lifecycle: Handle<Lifecycle>,
 }
 
 #[cfg(feature = "rayon")]
@@ -266,7 +253,7 @@ impl RayonExecutor {
     pub fn new(pool: Arc<rayon::ThreadPool>) -> Self {
         RayonExecutor {
             pool,
-            lifecycle: Arc::new(Handles(Arc::default())),
+            lifecycle: Handle::new(Lifecycle::default()),
         }
     }
 
@@ -332,7 +319,7 @@ impl fmt::Debug for RayonExecutor {
 #[derive(Clone)]
 pub struct TokioBlockingExecutor {
     handle: tokio::runtime::Handle,
-    lifecycle: Arc<Handles>,
+    lifecycle: Handle<Lifecycle>,
 }
 
 #[cfg(feature = "tokio")]
@@ -347,7 +334,7 @@ impl TokioBlockingExecutor {
     pub fn new(handle: tokio::runtime::Handle) -> Self {
         TokioBlockingExecutor {
             handle,
-            lifecycle: Arc::new(Handles(Arc::default())),
+            lifecycle: Handle::new(Lifecycle::default()),
         }
     }
 

@@ -54,12 +54,13 @@ impl InlineExecutor {
     }
 
     fn notify_if_terminated(&self) {
-        if self.is_terminated() && !self.terminated.borrow().is_released() {
-            // Released outside the borrow: completing a future wakes its
-            // waiter, which may call back into this executor.
-            let released = self.terminated.borrow_mut().release();
-            released.complete();
-        }
+        // Completed outside the borrow: completing a future wakes its
+        // waiter, which may call back into this executor.
+        let released = self
+            .terminated
+            .borrow_mut()
+            .release_if(self.is_terminated());
+        released.complete();
     }
 }
 

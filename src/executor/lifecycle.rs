@@ -1,11 +1,25 @@
-//! What every executor's lifecycle shares: the termination latch, finishing a
-//! batch of jobs whatever foreign code does, and knowing whether the current
-//! thread is inside one of an executor's own jobs.
+//! What every executor's lifecycle shares, written once so that no executor
+//! can differ in it (issue 23 §3):
+//!
+//! - [`Handle`]: the handles of an executor, whose last drop begins shutdown
+//!   (used by `ThreadPoolExecutor`, `RayonExecutor`, `TokioBlockingExecutor`);
+//! - [`shutdown_and_join`]: `shutdown`, which begins shutdown, then outside
+//!   the executor's own jobs waits for termination and joins its threads;
+//! - [`Latch`]: the `terminated` futures, released once, when the owner's
+//!   state says so ([`Latch::release_if`]), and completed outside its lock;
+//! - [`Inside`] and [`is_inside`]: whether the current thread runs one of an
+//!   executor's jobs (an adapter's ticket, a process pool's callback) or is
+//!   one of its worker threads, readable during thread teardown;
+//! - [`finish_each`], [`cancel_all`], [`run_quietly`]: finishing a batch of
+//!   jobs whatever foreign code does.
+//!
+//! The process pool is to use the same pieces (its own copies go when it is
+//! rewritten).
 
 use alloc::vec::Vec;
 
 #[cfg(feature = "std")]
-use super::Job;
+use super::{CancelFutures, Job};
 use crate::error::Error;
 use crate::future::SharedFuture;
 use crate::promise::{self, Promise};
@@ -37,6 +51,19 @@ impl Latch {
         self.released
     }
 
+    /// Releases the latch if `terminated` (the owner's own test, under its
+    /// lock: shut down, nothing queued, nothing running) and it is not
+    /// released yet; else nothing to complete. The one place where an
+    /// executor turns its state into a released `terminated`.
+    #[must_use = "the released futures must be completed"]
+    pub(crate) fn release_if(&mut self, terminated: bool) -> Released {
+        if terminated && !self.is_released() {
+            self.release()
+        } else {
+            Released::NONE
+        }
+    }
+
     /// Releases the latch. The futures it hands back are to be completed with
     /// [`Released::complete`] once the owner's lock is dropped: completing one
     /// wakes its waiter, which is foreign code.
@@ -53,7 +80,6 @@ pub(crate) struct Released(Vec<Promise<()>>);
 
 impl Released {
     /// Nothing to complete.
-    #[cfg(feature = "std")]
     pub(crate) const NONE: Released = Released(Vec::new());
 
     /// Completes every future. A waiter's panicking wake does not keep the
@@ -70,6 +96,90 @@ impl Released {
 /// `terminated()` gives inside one of the executor's own jobs.
 pub(crate) fn would_deadlock() -> SharedFuture<()> {
     promise::failed(Error::WouldDeadlock)
+}
+
+/// What the last [`Handle`] of an executor does when dropped: begin shutdown
+/// without cancelling and without waiting, as `Executor::shutdown_nowait`.
+#[cfg(feature = "std")]
+pub(crate) trait BeginShutdown {
+    fn begin_shutdown(&self, cancel: CancelFutures);
+}
+
+/// A handle to an executor whose state is `S`: clones share the state (a
+/// clone is one atomic increment), and the last handle dropped begins
+/// shutdown with [`CancelFutures::No`]: queued jobs still run, and a
+/// `terminated()` taken before resolves `Ok(())` once they are done. What
+/// the executor's own threads and tickets hold is an `Arc<S>` ([`state`]),
+/// which is not a handle: a pool whose handles are all gone shuts down even
+/// while its workers hold its state.
+///
+/// [`state`]: Handle::state
+#[cfg(feature = "std")]
+pub(crate) struct Handle<S: BeginShutdown>(crate::sync::Arc<LastHandle<S>>);
+
+/// Shared by the clones of one [`Handle`]; dropped with the last of them.
+#[cfg(feature = "std")]
+struct LastHandle<S: BeginShutdown>(crate::sync::Arc<S>);
+
+#[cfg(feature = "std")]
+impl<S: BeginShutdown> Drop for LastHandle<S> {
+    fn drop(&mut self) {
+        self.0.begin_shutdown(CancelFutures::No);
+    }
+}
+
+#[cfg(feature = "std")]
+impl<S: BeginShutdown> Handle<S> {
+    /// The first handle to `state`.
+    pub(crate) fn new(state: S) -> Self {
+        Handle(crate::sync::Arc::new(LastHandle(crate::sync::Arc::new(
+            state,
+        ))))
+    }
+
+    /// The executor's state, to be cloned for its threads and tickets.
+    pub(crate) fn state(&self) -> &crate::sync::Arc<S> {
+        &self.0.0
+    }
+}
+
+#[cfg(feature = "std")]
+impl<S: BeginShutdown> Clone for Handle<S> {
+    fn clone(&self) -> Self {
+        Handle(crate::sync::Arc::clone(&self.0))
+    }
+}
+
+#[cfg(feature = "std")]
+impl<S: BeginShutdown> core::ops::Deref for Handle<S> {
+    type Target = S;
+
+    fn deref(&self) -> &S {
+        &self.0.0
+    }
+}
+
+/// `Executor::shutdown` for every executor: begins shutdown, then waits for
+/// termination and joins the threads that `threads` hands back (Python's
+/// `shutdown(wait=True)`), except inside one of the executor's own jobs (or
+/// on one of its workers), where its `terminated()` is already
+/// `Err(WouldDeadlock)`: there the wait would be for itself (Python raises
+/// `RuntimeError: cannot join current thread`), so it only begins shutdown.
+#[cfg(feature = "std")]
+pub(crate) fn shutdown_and_join<E: super::Executor + ?Sized>(
+    executor: &E,
+    cancel: CancelFutures,
+    threads: impl FnOnce() -> Vec<crate::sync::thread::JoinHandle<()>>,
+) {
+    executor.shutdown_nowait(cancel);
+    if let Err(Error::WouldDeadlock) = executor.terminated().wait() {
+        return;
+    }
+    for thread in threads() {
+        // A worker catches every panic it can meet, so a join error is not
+        // expected; there is nothing to do with one but go on joining.
+        let _ = thread.join();
+    }
 }
 
 /// Runs `finish` on every item, even if it panics for some of them (a
@@ -120,12 +230,9 @@ pub(crate) fn drop_quietly(payload: alloc::boxed::Box<dyn core::any::Any + Send>
 
 /// Which executors have a job (or a done callback) running on this thread,
 /// innermost last: a job of one executor can run a job of another inline, and
-/// a rayon thread can run another ticket while a job waits in `join`.
-#[cfg(any(
-    feature = "rayon",
-    feature = "tokio",
-    all(feature = "process", unix, not(loom))
-))]
+/// a rayon thread can run another ticket while a job waits in `join`; and the
+/// executor this thread is a worker of, if any.
+#[cfg(feature = "std")]
 mod inside {
     use alloc::vec::Vec;
     use core::cell::RefCell;
@@ -136,13 +243,28 @@ mod inside {
         crate::sync::thread_local! {
             pub(super) static INSIDE: core::cell::RefCell<alloc::vec::Vec<usize>> =
                 core::cell::RefCell::new(alloc::vec::Vec::new());
+            /// The executor whose worker this thread is (0: none), for the
+            /// thread's whole life, its thread-locals' destructors included:
+            /// a `Cell<usize>` has no destructor, so it is never destroyed.
+            pub(super) static WORKER_OF: core::cell::Cell<usize> = core::cell::Cell::new(0);
         }
     }
 
     /// Marks the current thread as running a job of the executor `id` (an
-    /// address the executor owns while it runs jobs) until dropped.
+    /// address the executor owns while it runs jobs) until dropped: the
+    /// adapters' tickets and the process pool's callbacks.
+    #[cfg(any(
+        feature = "rayon",
+        feature = "tokio",
+        all(feature = "process", unix, not(loom))
+    ))]
     pub(crate) struct Inside(());
 
+    #[cfg(any(
+        feature = "rayon",
+        feature = "tokio",
+        all(feature = "process", unix, not(loom))
+    ))]
     impl Inside {
         pub(crate) fn enter(id: usize) -> Inside {
             // `try_with` everywhere: during the thread's teardown (a
@@ -156,19 +278,35 @@ mod inside {
         }
     }
 
+    #[cfg(any(
+        feature = "rayon",
+        feature = "tokio",
+        all(feature = "process", unix, not(loom))
+    ))]
     impl Drop for Inside {
         fn drop(&mut self) {
             let _ = tls::INSIDE.try_with(|inside: &RefCell<Vec<usize>>| inside.borrow_mut().pop());
         }
     }
 
-    /// Whether the current thread is running a job of the executor `id`.
-    /// `false` once the thread's list is destroyed: a thread tearing down
-    /// runs no adapter's job.
+    /// Marks the current thread, for the rest of its life, as a worker
+    /// thread of the executor `id` (an address the executor owns while any
+    /// of its workers lives): every job and callback it runs is inside.
+    pub(crate) fn enter_for_life(id: usize) {
+        let _ = tls::WORKER_OF.try_with(|worker_of| worker_of.set(id));
+    }
+
+    /// Whether the current thread is running a job of the executor `id`, or
+    /// is one of its worker threads. Never panics, during thread teardown
+    /// included: once the list of running jobs is destroyed, a thread runs
+    /// no adapter's job any more.
     pub(crate) fn is_inside(id: usize) -> bool {
-        tls::INSIDE
-            .try_with(|inside: &RefCell<Vec<usize>>| inside.borrow().contains(&id))
+        tls::WORKER_OF
+            .try_with(|worker_of| worker_of.get() == id)
             .unwrap_or(false)
+            || tls::INSIDE
+                .try_with(|inside: &RefCell<Vec<usize>>| inside.borrow().contains(&id))
+                .unwrap_or(false)
     }
 }
 
@@ -177,4 +315,6 @@ mod inside {
     feature = "tokio",
     all(feature = "process", unix, not(loom))
 ))]
-pub(crate) use inside::{Inside, is_inside};
+pub(crate) use inside::Inside;
+#[cfg(feature = "std")]
+pub(crate) use inside::{enter_for_life, is_inside};

@@ -41,7 +41,7 @@ pub use map::{Map, MapOptions};
 #[cfg(feature = "std")]
 pub use scope::{Scope, ScopeError, scope};
 #[cfg(feature = "std")]
-pub(crate) use thread_pool::help_while;
+pub(crate) use thread_pool::Help;
 #[cfg(feature = "std")]
 pub use thread_pool::{BuildError, ThreadPoolBuilder, ThreadPoolExecutor};
 #[cfg(feature = "std")]

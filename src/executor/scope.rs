@@ -9,7 +9,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use super::{Executor, Job};
 use crate::error::SubmitError;
 use crate::future::SharedFuture;
-use crate::sync::{Arc, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::lock::Mutex;
+use crate::sync::{Arc, AtomicUsize, Ordering};
 
 /// Runs `f` with a [`Scope`] whose jobs run on `executor` and may borrow
 /// anything that outlives the call (`'env`), then waits until every job
@@ -32,8 +33,10 @@ use crate::sync::{Arc, AtomicUsize, Condvar, Mutex, Ordering};
 /// `ThreadPoolExecutor` (on one of its workers), the wait *helps*: it runs
 /// the pool's queued jobs, this scope's among them, on the waiting thread, as
 /// rayon's `scope` does, so a scope opened inside the only worker of its pool
-/// completes (see [`ThreadPoolExecutor`](crate::ThreadPoolExecutor)'s
-/// "Waiting inside the pool" for the rules). On the adapters
+/// completes; while it waits with nothing to run, the pool wakes it for any
+/// job queued later that no other worker is free to take (see
+/// [`ThreadPoolExecutor`](crate::ThreadPoolExecutor)'s "Waiting inside the
+/// pool" for the rules). On the adapters
 /// (`RayonExecutor`, `TokioBlockingExecutor`) the queue is ours but the
 /// threads are not: the wait does not help, so a scope opened in a job of a
 /// one-thread rayon pool (or inside its `install`) waits for a thread that
@@ -211,7 +214,7 @@ impl<'scope, E: Executor + ?Sized> Scope<'scope, '_, E> {
 impl<E: Executor + ?Sized> fmt::Debug for Scope<'_, '_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
-            .field("jobs", &*self.state.lock())
+            .field("jobs", &self.state.jobs.lock().running)
             .finish()
     }
 }
@@ -275,21 +278,25 @@ impl<R: fmt::Debug> core::error::Error for ScopeError<R> {}
 /// The jobs of a scope still counted, and the thread waiting for them.
 #[derive(Default)]
 struct ScopeState {
-    jobs: Mutex<usize>,
-    all_done: Condvar,
+    jobs: Mutex<Jobs>,
     panicked: AtomicUsize,
 }
 
-impl ScopeState {
-    fn lock(&self) -> crate::sync::MutexGuard<'_, usize> {
-        // Nothing that can panic runs under this lock.
-        self.jobs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
+/// Under the scope's lock.
+#[derive(Default)]
+struct Jobs {
+    /// Jobs submitted through the scope whose future is not finished.
+    running: usize,
+    /// The thread that waits for them (at the end of `scope`), once it
+    /// parks: unparked by the last job. A thread park rather than a
+    /// condition variable, so that a pool can wake the same thread for a job
+    /// to help with (see `Help`).
+    waiter: Option<crate::sync::thread::Thread>,
+}
 
+impl ScopeState {
     fn job_started(&self) {
-        *self.lock() += 1;
+        self.jobs.lock().running += 1;
     }
 
     /// A job's future is finished (its closure gone before): count it out.
@@ -297,24 +304,40 @@ impl ScopeState {
     /// in an `Arc`, so the scope may return (and free its frame) while this
     /// finishes.
     fn job_finished(&self) {
-        let mut jobs = self.lock();
-        *jobs -= 1;
-        if *jobs == 0 {
-            self.all_done.notify_all();
+        let waiter = {
+            let mut jobs = self.jobs.lock();
+            jobs.running -= 1;
+            if jobs.running == 0 {
+                jobs.waiter.take()
+            } else {
+                None
+            }
+        };
+        if let Some(waiter) = waiter {
+            waiter.unpark();
         }
     }
 
     fn wait_for_jobs(&self) {
         // On a pool's worker, run its queued jobs (this scope's among them)
-        // instead of only waiting: a scope opened inside the only worker of
-        // its pool completes.
-        crate::executor::help_while(0, &mut || *self.lock() > 0, None);
-        let mut jobs = self.lock();
-        while *jobs > 0 {
-            jobs = self
-                .all_done
-                .wait(jobs)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // instead of only waiting, and again each time the pool wakes this
+        // thread for a job queued since: a scope opened inside the only
+        // worker of its pool completes.
+        let mut pending = || self.jobs.lock().running > 0;
+        let mut help = crate::executor::Help::new(0);
+        loop {
+            help.run(&mut pending, None);
+            {
+                let mut jobs = self.jobs.lock();
+                if jobs.running == 0 {
+                    jobs.waiter = None;
+                    return;
+                }
+                jobs.waiter = Some(crate::sync::thread::current());
+            }
+            // A wake-up that came before (the last job, or the pool) left
+            // its token: this returns at once. Spurious ones loop.
+            crate::sync::thread::park();
         }
     }
 }
