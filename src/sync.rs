@@ -12,9 +12,8 @@
 //! With `std`, [`lock`] holds the mutex and condition variable the executor
 //! layer and the core use (a `lock()` that ignores poisoning, a wait with a
 //! deadline), and `thread::park_until` parks with a deadline, written once for
-//! both halves. The plain `Mutex`, `Condvar` and `MutexGuard` re-exported at
-//! the top are std's (or loom's) own, for `src/process/` until it adopts
-//! [`lock`]; nothing else uses them.
+//! both halves. The plain `Mutex`, `Condvar` and `MutexGuard` at the top are
+//! std's (or loom's) own, the ones [`lock`] wraps; nothing else uses them.
 
 #[cfg(not(loom))]
 mod imp {

@@ -13,8 +13,9 @@
 //! - [`finish_each`], [`cancel_all`], [`run_quietly`]: finishing a batch of
 //!   jobs whatever foreign code does.
 //!
-//! The process pool is to use the same pieces (its own copies go when it is
-//! rewritten).
+//! The process pool uses the same pieces: its handle is a [`Handle`], its
+//! termination a [`Latch`] released by `release_if`, its dispatcher threads
+//! are marked with [`Inside`], and its lock is the shim's.
 
 use alloc::vec::Vec;
 

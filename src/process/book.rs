@@ -351,14 +351,8 @@ impl<J: Entry> Book<J> {
     }
 
     fn take_if_terminated(&mut self) -> Released {
-        if !self.terminated.is_released()
-            && (self.shutdown || self.broken.is_some())
-            && self.dispatchers == 0
-        {
-            self.terminated.release()
-        } else {
-            Released::NONE
-        }
+        let terminated = (self.shutdown || self.broken.is_some()) && self.dispatchers == 0;
+        self.terminated.release_if(terminated)
     }
 }
 

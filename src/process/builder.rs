@@ -12,7 +12,8 @@ use super::os::spawn_worker;
 use super::pool::ProcessPoolExecutor;
 use super::wire::encode;
 use super::{NoInitializer, ProcessFn};
-use crate::sync::{Arc, AtomicUsize, Mutex};
+use crate::executor::lifecycle::Handle;
+use crate::sync::lock::Mutex;
 
 /// Why a [`ProcessPoolBuilder`] could not build a pool.
 ///
@@ -162,8 +163,7 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolBuilder<Init> {
         };
         let init_args = encode(&self.init_args).map_err(ProcessBuildError::InitializerArguments)?;
         Ok(ProcessPoolExecutor {
-            shared: Arc::new(Shared {
-                handles: AtomicUsize::new(1),
+            shared: Handle::new(Shared {
                 state: Mutex::new(State {
                     book: Book::new(max_workers),
                     seats: Vec::new(),

@@ -41,14 +41,16 @@ use ipc_channel::IpcError;
 use ipc_channel::ipc::IpcBytesSender;
 use nix::sys::signal::Signal;
 
-use super::book::{Book, Entry, Take};
+use super::book::{Book, Entry, ShutDown, Take};
 use super::error::{Exit, ProcessError};
 use super::os::{self, SpawnFn, Worker};
 use super::sink::Sink;
 use super::wire::Reply;
 use crate::error::{BrokenError, Error};
-use crate::executor::lifecycle::{self, Inside};
-use crate::sync::{Arc, AtomicUsize, Condvar, Mutex, MutexGuard, thread};
+use crate::executor::CancelFutures;
+use crate::executor::lifecycle::{self, BeginShutdown, Inside};
+use crate::sync::lock::{Condvar, Mutex, MutexGuard};
+use crate::sync::{Arc, thread};
 
 /// Jobs sent to a worker beyond the one it runs. Each is marked running when
 /// sent, so a `cancel` of it is refused; a shutdown that cancels the queue
@@ -91,9 +93,9 @@ impl Entry for Job {
     }
 }
 
+/// The pool's state, behind its handles (`lifecycle::Handle`: the last one
+/// dropped begins shutdown) and held by its dispatcher threads.
 pub(super) struct Shared {
-    /// `ProcessPoolExecutor` handles alive; the last one dropped shuts down.
-    pub(super) handles: AtomicUsize,
     pub(super) state: Mutex<State>,
     pub(super) max_workers: usize,
     pub(super) max_tasks_per_child: Option<NonZeroUsize>,
@@ -119,10 +121,36 @@ pub(super) struct State {
 impl Shared {
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         // No foreign code runs under the lock, so a poisoned lock still
-        // guards consistent state.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        // guards consistent state (the shim's lock ignores poisoning).
+        self.state.lock()
+    }
+
+    /// Refuses new jobs, and cancels the queued ones if `cancel_queued`.
+    pub(super) fn begin_shutdown(&self, cancel_queued: bool) {
+        let shut = {
+            let mut state = self.lock();
+            let shut = state.book.shut_down(cancel_queued);
+            wake(&state, &shut.wake);
+            shut
+        };
+        complete_shutdown(shut);
+    }
+
+    /// `terminate_workers` / `kill_workers`: stops the pool and sends `signal`
+    /// to every worker process.
+    pub(super) fn stop_workers(&self, signal: Signal) {
+        let shut = {
+            let mut state = self.lock();
+            let shut = state.book.stop();
+            // Signalled under the lock: a pid leaves the book in the critical
+            // section that reaps it, so it cannot have been recycled.
+            for &pid in state.book.pids() {
+                os::signal(pid, signal);
+            }
+            wake(&state, &shut.wake);
+            shut
+        };
+        complete_shutdown(shut);
     }
 
     /// The address that marks this pool's dispatcher threads.
@@ -146,6 +174,27 @@ pub(super) fn finish(sink: Box<dyn Sink>, error: Error) {
 /// Cancels a job that no worker started, surviving a panicking waker.
 pub(super) fn cancel(sink: Box<dyn Sink>) {
     lifecycle::run_quietly(|| sink.cancel());
+}
+
+/// Cancels what a shutdown took from the queue (outside the lock: a cancelled
+/// future wakes its waiter) and completes the `terminated` futures it
+/// released.
+fn complete_shutdown(shut: ShutDown<Job>) {
+    for job in shut.cancelled {
+        cancel(job.sink);
+    }
+    shut.released.complete();
+}
+
+impl BeginShutdown for Shared {
+    /// The last handle dropped: `shutdown_nowait`.
+    fn begin_shutdown(&self, cancel: CancelFutures) {
+        if cancel.stops_running() {
+            self.stop_workers(Signal::SIGTERM);
+        } else {
+            Shared::begin_shutdown(self, cancel.cancels_queued());
+        }
+    }
 }
 
 /// Wakes the dispatchers of `seats` (under the lock, so none misses it).
@@ -187,11 +236,9 @@ pub(super) fn dispatcher(shared: Arc<Shared>, seat: usize) {
                         state.senders[seat] = worker.as_ref().map(|worker| worker.jobs.clone());
                         // Woken only by whoever took the seat off the idle
                         // list (a submit, a shutdown, a broken pool).
-                        while state.book.is_idle(seat) {
-                            state = ready
-                                .wait(state)
-                                .unwrap_or_else(|poisoned| poisoned.into_inner());
-                        }
+                        (state, _) = ready.wait_while_until(&shared.state, state, None, |state| {
+                            state.book.is_idle(seat)
+                        });
                         state.senders[seat] = None;
                         if let Some(job) = state.handed[seat].take() {
                             break Next::Handed(job);

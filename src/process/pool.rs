@@ -21,20 +21,20 @@ use serde::Serialize;
 
 use super::NoInitializer;
 use super::ProcessFn;
-use super::book::{Admitted, Refused, ShutDown};
-use super::dispatch::{HANDOFF_MAX, Job, Shared, cancel, dispatcher, finish, wake};
+use super::book::{Admitted, Refused};
+use super::dispatch::{HANDOFF_MAX, Job, Shared, dispatcher, finish, wake};
 use super::entry;
 use super::error::ProcessError;
-use super::os;
 use super::sink::{ChunkFuture, Many, One, Sink};
 use super::wire::encode;
 use super::worker::run_item;
 use crate::error::{Error, SubmitError};
 use crate::executor::CancelFutures;
-use crate::executor::lifecycle;
+use crate::executor::lifecycle::{self, BeginShutdown, Handle};
 use crate::future::SharedFuture;
 use crate::promise::promise;
-use crate::sync::{Arc, Condvar, Ordering, thread};
+use crate::sync::lock::Condvar;
+use crate::sync::{Arc, thread};
 
 /// A job's wire message, serialised from borrowed items (the same bytes as a
 /// [`WireJob`](super::wire::WireJob)).
@@ -106,7 +106,9 @@ struct WireJobRef<'a> {
 /// }
 /// ```
 pub struct ProcessPoolExecutor<Init: ProcessFn<Output = ()> = NoInitializer> {
-    pub(super) shared: Arc<Shared>,
+    /// The last handle dropped begins shutdown (the executors' one
+    /// `lifecycle::Handle`); dispatcher threads hold the `Arc<Shared>`.
+    pub(super) shared: Handle<Shared>,
     pub(super) initializer: PhantomData<fn() -> Init>,
 }
 
@@ -252,7 +254,7 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
                 state.seats.push(Arc::new(Condvar::new()));
                 state.senders.push(None);
                 state.handed.push(None);
-                let for_thread = Arc::clone(shared);
+                let for_thread = Arc::clone(shared.state());
                 let spawned = thread::Builder::new()
                     .name(alloc::format!("ProcessPoolExecutor_{seat}"))
                     .spawn(move || dispatcher(for_thread, seat));
@@ -306,32 +308,7 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
     /// assert!(matches!(pool.submit(one, ()), Err(SubmitError::Shutdown)));
     /// ```
     pub fn shutdown_nowait(&self, cancel: CancelFutures) {
-        if cancel.stops_running() {
-            self.stop_workers(Signal::SIGTERM);
-            return;
-        }
-        self.begin_shutdown(cancel.cancels_queued());
-    }
-
-    /// Refuses new jobs, and cancels the queued ones if `cancel_queued`.
-    fn begin_shutdown(&self, cancel_queued: bool) {
-        let shut = {
-            let mut state = self.shared.lock();
-            let shut = state.book.shut_down(cancel_queued);
-            wake(&state, &shut.wake);
-            shut
-        };
-        Self::complete_shutdown(shut);
-    }
-
-    /// Cancels what a shutdown took from the queue (outside the lock: a
-    /// cancelled future wakes its waiter) and completes the `terminated`
-    /// futures it released.
-    fn complete_shutdown(shut: ShutDown<Job>) {
-        for job in shut.cancelled {
-            cancel(job.sink);
-        }
-        shut.released.complete();
+        BeginShutdown::begin_shutdown(&*self.shared, cancel);
     }
 
     /// `true` once shutdown has begun.
@@ -447,18 +424,7 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
     }
 
     fn stop_workers(&self, signal: Signal) {
-        let shut = {
-            let mut state = self.shared.lock();
-            let shut = state.book.stop();
-            // Signalled under the lock: a pid leaves the book in the critical
-            // section that reaps it, so it cannot have been recycled.
-            for &pid in state.book.pids() {
-                os::signal(pid, signal);
-            }
-            wake(&state, &shut.wake);
-            shut
-        };
-        Self::complete_shutdown(shut);
+        self.shared.stop_workers(signal);
     }
 }
 
@@ -473,24 +439,9 @@ impl<Init: ProcessFn<Output = ()>> Clone for ProcessPoolExecutor<Init> {
     /// assert!(!handle.is_shutdown());
     /// ```
     fn clone(&self) -> Self {
-        // ORDERING: relaxed, as `Arc::clone`: made from a live handle, and the
-        // count guards no memory (every use of the pool takes its lock).
-        self.shared.handles.fetch_add(1, Ordering::Relaxed);
         ProcessPoolExecutor {
-            shared: Arc::clone(&self.shared),
+            shared: self.shared.clone(),
             initializer: PhantomData,
-        }
-    }
-}
-
-impl<Init: ProcessFn<Output = ()>> Drop for ProcessPoolExecutor<Init> {
-    /// The last handle begins shutdown, without cancelling or waiting.
-    fn drop(&mut self) {
-        // ORDERING: acquire-release, as `Arc`'s drop. MUTATION: relaxed would be
-        // right: the count guards no memory (see `Clone`); AcqRel is the
-        // conventional choice on a rarely taken path.
-        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.shutdown_nowait(CancelFutures::No);
         }
     }
 }
