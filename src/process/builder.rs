@@ -111,8 +111,8 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolBuilder<Init> {
     /// Runs `initializer(args)` in each worker process before its first job
     /// (Python's `initializer` and `initargs`). If it panics, the pool becomes
     /// broken, as Python's `BrokenProcessPool`: queued jobs fail with
-    /// [`Error::Broken`] and later submits are refused with
-    /// [`SubmitError::Broken`].
+    /// [`Error::Broken`](crate::Error::Broken) and later submits are refused with
+    /// [`SubmitError::Broken`](crate::SubmitError::Broken).
     ///
     /// ```rust,standalone_crate
     /// use std::sync::atomic::{AtomicU64, Ordering};

@@ -55,7 +55,7 @@ struct WireJobRef<'a> {
 ///   its call queue); a job so sent that its worker never started (the
 ///   worker died first) runs on the next worker, or is cancelled by a
 ///   shutdown that cancels the queue.
-/// - [`max_workers`](ProcessPoolBuilder::max_workers) worker processes at
+/// - [`max_workers`](super::ProcessPoolBuilder::max_workers) worker processes at
 ///   most, as in Python, whatever the number of job functions: every worker
 ///   runs every [`process_fn!`](super::process_fn) of the program (a job
 ///   names its function, as Python pickles a function by its qualified
@@ -68,7 +68,7 @@ struct WireJobRef<'a> {
 ///   serialised fails its own future with [`ProcessError::Arguments`] or
 ///   [`ProcessError::Result`]. The pool goes on in every case.
 /// - `Init` is the type of the initializer (see
-///   [`ProcessPoolBuilder::initializer`]); [`NoInitializer`] by default.
+///   [`ProcessPoolBuilder::initializer`](super::ProcessPoolBuilder::initializer)); [`NoInitializer`] by default.
 ///
 /// The program must call [`init`](super::init) first in `main` (see the
 /// [module documentation](super)).
