@@ -308,6 +308,7 @@ impl<'a> StopToken<'a> {
     /// drop(future);
     /// assert!(producer.token().is_stop_requested());
     /// ```
+    #[inline]
     pub fn is_stop_requested(&self) -> bool {
         let seen = self.state.load_relaxed();
         if seen.lifecycle() == state::CANCELLED || seen.cancel_requested() || !seen.consumer_alive()
@@ -382,6 +383,7 @@ impl StopSignal {
     /// ```
     /// assert!(!concurrent_futures::StopSignal::default().is_stop_requested());
     /// ```
+    #[inline]
     pub fn is_stop_requested(&self) -> bool {
         // Relaxed: as in `request_stop`.
         self.requested.load(Ordering::Relaxed)
