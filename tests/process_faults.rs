@@ -22,9 +22,10 @@ use std::time::{Duration, Instant};
 use common::no_hang;
 use common::process::Handshake;
 use concurrent_futures::process::{Exit, ProcessError, ProcessPoolExecutor, process_fn};
-use concurrent_futures::{CancelFutures, Error, MapOptions, SharedFuture};
+use concurrent_futures::{CancelFutures, Error, MapOptions, SharedFuture, SubmitError};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
 
 procspawn::enable_test_support!();
 
@@ -71,6 +72,17 @@ fn proc_state(pid: u32) -> Option<char> {
     // `pid (comm) S ...`: the state follows the last `)` (comm may hold one).
     let (_, rest) = stat.rsplit_once(')')?;
     rest.trim_start().chars().next()
+}
+
+/// `true` once `pid` is reaped: no `/proc/PID` (for a child of this test).
+fn reaped(pid: u32) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// `true` once `pid` has ended: gone, or a zombie (an orphan whose new
+/// parent has not reaped it yet).
+fn ended(pid: u32) -> bool {
+    matches!(proc_state(pid), None | Some('Z' | 'X'))
 }
 
 /// Polls (bounded) until `done(pid)`: only for another process's state, which
@@ -630,4 +642,681 @@ fn a_job_in_a_stopped_then_killed_workers_pipe_runs_on_the_replacement() {
         assert_ne!(pid, idle);
         pool.shutdown(CancelFutures::No);
     });
+}
+
+// ---------------------------------------------------------------------------
+// §4 (a): no worker outlives its program
+// ---------------------------------------------------------------------------
+
+/// Names the pid file of a scenario run as a child program (set only there).
+const SCENARIO_PIDFILE: &str = "CF_PROCESS_FAULTS_PIDFILE";
+
+process_fn! {
+    /// Reports its pid at `socket`, then never returns.
+    fn endless(socket: PathBuf) -> u8 {
+        let mut stream = UnixStream::connect(&socket).unwrap();
+        stream.write_all(&std::process::id().to_le_bytes()).unwrap();
+        loop {
+            thread::park();
+        }
+    }
+}
+
+/// The child program's side: a pool runs an endless job; once the job has
+/// reported its worker's pid (written to the pid file, atomically), the
+/// program ends by `end`. Does nothing unless run as a child program.
+fn orphan_scenario(end: impl FnOnce()) {
+    let Some(pidfile) = std::env::var_os(SCENARIO_PIDFILE) else {
+        return;
+    };
+    let pidfile = PathBuf::from(pidfile);
+    let pool = pool(1);
+    let handshake = Handshake::new("faults-orphan");
+    let _endless = pool.submit(endless, handshake.path.clone()).unwrap();
+    let (worker, stream) = handshake.accept();
+    let partial = pidfile.with_extension("partial");
+    std::fs::write(&partial, worker.to_string()).unwrap();
+    std::fs::rename(&partial, &pidfile).unwrap();
+    // The job keeps its connection: it must not end for want of a peer.
+    std::mem::forget(stream);
+    end();
+}
+
+/// The test's side: runs `scenario` (one of the ignored tests below) as a
+/// child program, waits for it to end, and checks that its worker is gone
+/// within 10 s.
+fn no_worker_outlives(scenario: &str, expected: impl Fn(&std::process::ExitStatus) -> bool) {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = MarkDir::new(scenario);
+    let pidfile = dir.path.join("worker.pid");
+    let log = dir.path.join("log");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", scenario, "--ignored", "--nocapture"])
+        .env(SCENARIO_PIDFILE, &pidfile)
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(dir.path.join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let program = child.id();
+    let (done, status) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(child.wait());
+    });
+    let status = match status.recv_timeout(Duration::from_secs(60)) {
+        Ok(status) => status.unwrap(),
+        Err(_) => {
+            signal(program, Signal::SIGKILL);
+            panic!("the child program {scenario} did not end");
+        }
+    };
+    let output = || {
+        let out = std::fs::read_to_string(&log).unwrap_or_default();
+        let err = std::fs::read_to_string(dir.path.join("stderr")).unwrap_or_default();
+        format!("stdout:\n{out}\nstderr:\n{err}")
+    };
+    let worker: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap_or_else(|_| panic!("{scenario} wrote no worker pid ({status:?})\n{}", output()))
+        .parse()
+        .unwrap();
+    let gone = poll_process(worker, Duration::from_secs(10), ended);
+    if !gone {
+        signal(worker, Signal::SIGKILL);
+    }
+    assert!(
+        gone,
+        "worker {worker} outlived its program {scenario} ({status:?}): state {:?}",
+        proc_state(worker)
+    );
+    assert!(
+        expected(&status),
+        "{scenario} ended otherwise than planned: {status:?} (signal {:?})\n{}",
+        status.signal(),
+        output()
+    );
+}
+
+#[test]
+#[ignore = "a child program of no_worker_outlives_a_program_that_panics"]
+fn orphan_scenario_panic() {
+    orphan_scenario(|| panic!("the program panics while its worker runs an endless job"));
+}
+
+#[test]
+#[ignore = "a child program of no_worker_outlives_a_program_that_exits"]
+fn orphan_scenario_exit() {
+    orphan_scenario(|| std::process::exit(3));
+}
+
+#[test]
+#[ignore = "a child program of no_worker_outlives_a_program_that_aborts"]
+fn orphan_scenario_abort() {
+    orphan_scenario(|| std::process::abort());
+}
+
+#[test]
+#[ignore = "a child program of no_worker_outlives_a_program_killed_by_a_signal"]
+fn orphan_scenario_sigkill() {
+    orphan_scenario(|| {
+        let _ = nix::sys::signal::raise(Signal::SIGKILL);
+    });
+}
+
+#[test]
+#[ignore = "a child program of no_worker_outlives_a_program_whose_pool_thread_ended"]
+fn orphan_scenario_pool_made_on_an_ended_thread() {
+    // The pool is made and the job submitted on a thread that ends before
+    // the program does: the worker must still end with the program, not with
+    // that thread, and not outlive the program either.
+    let Some(pidfile) = std::env::var_os(SCENARIO_PIDFILE) else {
+        return;
+    };
+    let pool = thread::spawn(move || {
+        let pidfile = PathBuf::from(pidfile);
+        let pool = pool(1);
+        let handshake = Handshake::new("faults-orphan-thread");
+        let _endless = pool.submit(endless, handshake.path.clone()).unwrap();
+        let (worker, stream) = handshake.accept();
+        let partial = pidfile.with_extension("partial");
+        std::fs::write(&partial, worker.to_string()).unwrap();
+        std::fs::rename(&partial, &pidfile).unwrap();
+        std::mem::forget(stream);
+        pool
+    })
+    .join()
+    .unwrap();
+    // The submitting thread is gone; the worker still runs its job.
+    std::mem::forget(pool);
+    std::process::exit(4);
+}
+
+/// Issue 21 §4's first input: the program panics (in the thread that owns
+/// the pool; the test harness then exits with status 101) while a worker
+/// runs an endless job.
+#[test]
+fn no_worker_outlives_a_program_that_panics() {
+    no_worker_outlives("orphan_scenario_panic", |status| status.code() == Some(101));
+}
+
+#[test]
+fn no_worker_outlives_a_program_that_exits() {
+    no_worker_outlives("orphan_scenario_exit", |status| status.code() == Some(3));
+}
+
+#[test]
+fn no_worker_outlives_a_program_that_aborts() {
+    use std::os::unix::process::ExitStatusExt;
+    no_worker_outlives("orphan_scenario_abort", |status| {
+        status.signal() == Some(SIGABRT)
+    });
+}
+
+#[test]
+fn no_worker_outlives_a_program_killed_by_a_signal() {
+    use std::os::unix::process::ExitStatusExt;
+    no_worker_outlives("orphan_scenario_sigkill", |status| {
+        status.signal() == Some(SIGKILL)
+    });
+}
+
+#[test]
+fn no_worker_outlives_a_program_whose_pool_thread_ended() {
+    no_worker_outlives("orphan_scenario_pool_made_on_an_ended_thread", |status| {
+        status.code() == Some(4)
+    });
+}
+
+// ---------------------------------------------------------------------------
+// §4 (b): a death the pool does not see (a job that execs another program)
+// ---------------------------------------------------------------------------
+
+process_fn! {
+    /// Reports its pid at `socket`, then replaces the worker by `sleep 30`.
+    fn exec_sleep(socket: PathBuf) -> u8 {
+        use std::os::unix::process::CommandExt;
+        let mut stream = UnixStream::connect(&socket).unwrap();
+        stream.write_all(&std::process::id().to_le_bytes()).unwrap();
+        drop(stream);
+        let error = std::process::Command::new("sleep").arg("30").exec();
+        panic!("exec failed: {error}")
+    }
+}
+
+/// Issue 21 §4's second input: a job that execs `sleep 30` is reported as
+/// `WorkerDied` within 10 s (its channels closed at the exec), the process is
+/// killed and reaped, and the pool goes on.
+#[test]
+fn a_job_that_execs_another_program_is_reported_within_10_s() {
+    no_hang("exec'd job", || {
+        let pool = pool(1);
+        let handshake = Handshake::new("faults-exec");
+        let mut job = pool.submit(exec_sleep, handshake.path.clone()).unwrap();
+        let (worker, _) = handshake.accept();
+        let outcome = job.wait_timeout(Duration::from_secs(10));
+        if matches!(outcome, Err(Error::Timeout)) {
+            signal(worker, Signal::SIGKILL);
+            panic!("the exec'd job was not reported within 10 s");
+        }
+        let (pid, _) = worker_died(outcome.unwrap_err());
+        assert_eq!(pid, worker);
+        assert!(reaped(worker), "the exec'd worker {worker} was not reaped");
+        let next = resolve(&mut pool.submit(pid_a, ()).unwrap(), "next job").unwrap();
+        assert_ne!(next, worker);
+        pool.shutdown(CancelFutures::No);
+    });
+}
+
+/// §4 (b): `kill_workers` right after the exec'd job started (its pid
+/// reported just before the exec) ends that process: the future resolves,
+/// the process is reaped, and the pool terminates.
+#[test]
+fn kill_workers_right_after_an_exec_job_started_ends_it() {
+    no_hang("kill_workers on an exec'd job", || {
+        let pool = pool(1);
+        let handshake = Handshake::new("faults-exec-kill");
+        let mut job = pool.submit(exec_sleep, handshake.path.clone()).unwrap();
+        let (worker, _) = handshake.accept();
+        pool.kill_workers();
+        let outcome = job.wait_timeout(Duration::from_secs(10));
+        if matches!(outcome, Err(Error::Timeout)) {
+            signal(worker, Signal::SIGKILL);
+            panic!("kill_workers did not end the exec'd job within 10 s");
+        }
+        let (pid, _) = worker_died(outcome.unwrap_err());
+        assert_eq!(pid, worker);
+        assert!(reaped(worker), "the exec'd worker {worker} was not reaped");
+        pool.terminated()
+            .wait_timeout(Duration::from_secs(10))
+            .expect("terminated after kill_workers");
+        assert_eq!(pool.worker_count(), 0);
+    });
+}
+
+/// §4 (b): `kill_workers` once the job has become `sleep` (the pool then
+/// sees the worker's channels closed and is waiting for it to end): the pid
+/// is still in the pool's list, so the signal reaches it.
+#[test]
+fn kill_workers_after_the_exec_reaches_the_other_program() {
+    no_hang("kill_workers after the exec", || {
+        let pool = pool(1);
+        let handshake = Handshake::new("faults-exec-kill-late");
+        let mut job = pool.submit(exec_sleep, handshake.path.clone()).unwrap();
+        let (worker, _) = handshake.accept();
+        let became_sleep = poll_process(worker, Duration::from_secs(10), |pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "sleep")
+        });
+        assert!(became_sleep, "the job did not exec `sleep`");
+        pool.kill_workers();
+        let outcome = job.wait_timeout(Duration::from_secs(10));
+        if matches!(outcome, Err(Error::Timeout)) {
+            signal(worker, Signal::SIGKILL);
+            panic!("kill_workers did not end the exec'd job within 10 s");
+        }
+        assert_eq!(
+            worker_died(outcome.unwrap_err()),
+            (worker, Exit::Signal(SIGKILL))
+        );
+        assert!(reaped(worker), "the exec'd worker {worker} was not reaped");
+        pool.terminated()
+            .wait_timeout(Duration::from_secs(10))
+            .expect("terminated after kill_workers");
+        assert_eq!(pool.worker_count(), 0);
+    });
+}
+
+// ---------------------------------------------------------------------------
+// §4 (c): a submit never blocks on a process
+// ---------------------------------------------------------------------------
+
+process_fn! {
+    fn byte_len(bytes: Vec<u8>) -> usize {
+        bytes.len()
+    }
+}
+
+/// Issue 21 §4's third input: a 64 MiB submit to an idle worker that has
+/// been stopped (`SIGSTOP`) returns at once, and so does every other submit
+/// and the pool's other calls; `kill_workers` then resolves both futures
+/// (neither job started: both `Cancelled`) and the pool terminates.
+#[test]
+fn a_64_mib_submit_to_a_stopped_worker_does_not_block() {
+    no_hang("64 MiB submit to a stopped worker", || {
+        let pool = pool(1);
+        let idle = resolve(&mut pool.submit(pid_a, ()).unwrap(), "first job").unwrap();
+        stop_process(idle);
+        let (step, steps) = mpsc::channel();
+        let submitter = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                let big = pool.submit(byte_len, vec![7_u8; 64 << 20]).unwrap();
+                step.send("the 64 MiB submit").unwrap();
+                let other = pool.submit(pid_a, ()).unwrap();
+                step.send("the submit after it").unwrap();
+                let _ = pool.worker_count();
+                let _ = pool.is_shutdown();
+                step.send("worker_count and is_shutdown").unwrap();
+                let third = pool.submit(byte_len, vec![1_u8; 1 << 20]).unwrap();
+                step.send("a third submit").unwrap();
+                (big, other, third)
+            })
+        };
+        for _ in 0..4 {
+            if let Err(error) = steps.recv_timeout(LONG) {
+                signal(idle, Signal::SIGKILL);
+                panic!(
+                    "a call blocked on the stopped worker ({error}); done: {:?}",
+                    steps.try_iter().collect::<Vec<_>>()
+                );
+            }
+        }
+        let (mut big, mut other, mut third) = submitter.join().unwrap();
+        pool.kill_workers();
+        for (future, what) in [(&mut big, "the 64 MiB job"), (&mut third, "the third job")] {
+            let outcome = resolve(future, what);
+            assert!(
+                matches!(outcome, Err(Error::Cancelled)),
+                "{what}: {outcome:?}"
+            );
+        }
+        let outcome = resolve(&mut other, "the small job");
+        assert!(matches!(outcome, Err(Error::Cancelled)), "{outcome:?}");
+        pool.terminated()
+            .wait_timeout(LONG)
+            .expect("terminated after kill_workers");
+        assert!(reaped(idle));
+        assert_eq!(pool.worker_count(), 0);
+    });
+}
+
+process_fn! {
+    fn echo(bytes: Vec<u8>) -> Vec<u8> {
+        bytes
+    }
+}
+
+/// §4 (c), found while writing the test above: two 8 MiB jobs queued behind
+/// a held one. Once it returns, the dispatcher sends the first to the idle
+/// worker and the second ahead; the second's send blocked until the worker
+/// read it, that is after its 8 MiB reply to the first, which the dispatcher
+/// reads only after that send: both hung for ever.
+#[test]
+fn a_large_job_sent_ahead_of_a_large_reply_does_not_deadlock() {
+    no_hang("large job ahead of a large reply", || {
+        let pool = pool(1);
+        let handshake = Handshake::new("faults-large-ahead");
+        let mut held = pool
+            .submit(common::process::hold, handshake.path.clone())
+            .unwrap();
+        let (_, stream) = handshake.accept();
+        let mut first = pool.submit(echo, vec![1_u8; 8 << 20]).unwrap();
+        let mut second = pool.submit(echo, vec![2_u8; 8 << 20]).unwrap();
+        let_go(stream);
+        resolve(&mut held, "the held job").unwrap();
+        let first = resolve(&mut first, "the first 8 MiB echo").unwrap();
+        let second = resolve(&mut second, "the second 8 MiB echo").unwrap();
+        pool.kill_workers();
+        assert!(first.len() == 8 << 20 && first.iter().all(|&byte| byte == 1));
+        assert!(second.len() == 8 << 20 && second.iter().all(|&byte| byte == 2));
+    });
+}
+
+/// §4 (c): a stopped worker *busy* with a job: submits queue behind it
+/// without blocking, and `kill_workers` fails the running job with
+/// `WorkerDied` and cancels the rest.
+#[test]
+fn submits_to_a_stopped_busy_worker_do_not_block() {
+    no_hang("submits to a stopped busy worker", || {
+        let pool = pool(1);
+        let handshake = Handshake::new("faults-stopped-busy");
+        let mut held = pool
+            .submit(common::process::hold, handshake.path.clone())
+            .unwrap();
+        let (worker, _stream) = handshake.accept();
+        stop_process(worker);
+        let (step, steps) = mpsc::channel();
+        let submitter = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                let futures: Vec<_> = (0..4)
+                    .map(|_| pool.submit(byte_len, vec![3_u8; 16 << 20]).unwrap())
+                    .collect();
+                step.send(()).unwrap();
+                futures
+            })
+        };
+        if steps.recv_timeout(LONG).is_err() {
+            signal(worker, Signal::SIGKILL);
+            panic!("a submit blocked on the stopped worker");
+        }
+        let mut futures = submitter.join().unwrap();
+        pool.kill_workers();
+        assert_eq!(
+            worker_died(resolve(&mut held, "the held job").unwrap_err()),
+            (worker, Exit::Signal(SIGKILL))
+        );
+        for future in &mut futures {
+            let outcome = resolve(future, "a queued job");
+            assert!(matches!(outcome, Err(Error::Cancelled)), "{outcome:?}");
+        }
+        pool.terminated().wait_timeout(LONG).unwrap();
+        assert_eq!(pool.worker_count(), 0);
+    });
+}
+
+// ---------------------------------------------------------------------------
+// §4 (d): foreign Drop and serde impls on the worker side
+// ---------------------------------------------------------------------------
+
+/// A value whose `Drop` panics in every process but its `home` (so that it
+/// panics in the worker, not in the test after deserialising), with a plain
+/// message or with a payload whose own `Drop` panics.
+#[derive(Debug, Serialize, Deserialize)]
+struct DropBomb {
+    home: u32,
+    value: u64,
+    bomb_payload: bool,
+}
+
+impl Drop for DropBomb {
+    fn drop(&mut self) {
+        if std::process::id() != self.home && !thread::panicking() {
+            if self.bomb_payload {
+                std::panic::panic_any(common::PanickingPayload);
+            }
+            panic!("DropBomb's Drop panics in process {}", std::process::id());
+        }
+    }
+}
+
+/// A result whose `Serialize` panics (only the worker serialises results).
+#[derive(Debug, Deserialize)]
+struct SerializeBomb {
+    bomb_payload: bool,
+}
+
+impl Serialize for SerializeBomb {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        if self.bomb_payload {
+            std::panic::panic_any(common::PanickingPayload);
+        }
+        panic!("SerializeBomb's Serialize panics")
+    }
+}
+
+/// A value whose `Deserialize` panics in process `panics_in` (an argument
+/// in the worker, or a result in the test).
+#[derive(Debug, Serialize)]
+struct DeserializeBomb {
+    panics_in: u32,
+}
+
+impl<'de> Deserialize<'de> for DeserializeBomb {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let panics_in = u32::deserialize(deserializer)?;
+        if panics_in == std::process::id() {
+            panic!("DeserializeBomb's Deserialize panics");
+        }
+        Ok(DeserializeBomb { panics_in })
+    }
+}
+
+process_fn! {
+    /// Panics with a payload whose `Drop` panics.
+    fn panic_with_bomb() -> u32 {
+        std::panic::panic_any(common::PanickingPayload)
+    }
+
+    /// Returns a value whose `Drop` panics in the worker.
+    fn drop_bomb_result(home: u32, value: u64, bomb_payload: bool) -> DropBomb {
+        DropBomb { home, value, bomb_payload }
+    }
+
+    /// Takes (and so drops, in the worker) an argument whose `Drop` panics.
+    fn drop_bomb_argument(bomb: DropBomb) -> u64 {
+        bomb.value
+    }
+
+    fn serialize_bomb_result(bomb_payload: bool) -> SerializeBomb {
+        SerializeBomb { bomb_payload }
+    }
+
+    fn deserialize_bomb_argument(bomb: DeserializeBomb) -> u32 {
+        bomb.panics_in
+    }
+
+    fn deserialize_bomb_result(panics_in: u32) -> DeserializeBomb {
+        DeserializeBomb { panics_in }
+    }
+
+    /// Leaves a marker per process in `marks`, then panics with a payload
+    /// whose `Drop` panics.
+    fn bomb_initializer(marks: PathBuf) -> () {
+        std::fs::write(marks.join(std::process::id().to_string()), b"init").unwrap();
+        std::panic::panic_any(common::PanickingPayload)
+    }
+}
+
+/// Runs `job` on a one-worker pool between two pid jobs: returns its
+/// outcome, and checks that the same worker process ran all three (the
+/// foreign code's panic did not kill it).
+fn on_one_surviving_worker<T>(
+    job: impl FnOnce(&ProcessPoolExecutor, u32) -> SharedFuture<T>,
+) -> Result<T, Error> {
+    let pool = pool(1);
+    let before = resolve(&mut pool.submit(pid_a, ()).unwrap(), "pid before").unwrap();
+    let outcome = resolve(&mut job(&pool, before), "the job");
+    let after = resolve(&mut pool.submit(pid_a, ()).unwrap(), "pid after").unwrap();
+    pool.shutdown(CancelFutures::No);
+    assert_eq!(before, after, "the worker died of a contained panic");
+    outcome
+}
+
+/// Issue 21 §4's fourth input: a job that panics with a payload whose `Drop`
+/// panics reports `Panicked` (it killed the worker, reported as
+/// `WorkerDied { exit: Code(0) }`), and the worker survives.
+#[test]
+fn a_panic_payload_whose_drop_panics_is_contained_in_the_worker() {
+    let outcome = no_hang("bomb payload", || {
+        on_one_surviving_worker(|pool, _| pool.submit(panic_with_bomb, ()).unwrap())
+    });
+    assert!(matches!(outcome, Err(Error::Panicked(_))), "{outcome:?}");
+}
+
+/// §4 (d): a result whose `Drop` panics in the worker: the value was
+/// computed and serialised, so it is delivered.
+#[test]
+fn a_result_whose_drop_panics_in_the_worker_is_delivered() {
+    for bomb_payload in [false, true] {
+        let outcome = no_hang("result drop bomb", move || {
+            on_one_surviving_worker(move |pool, _| {
+                pool.submit(drop_bomb_result, (std::process::id(), 42, bomb_payload))
+                    .unwrap()
+            })
+        });
+        assert_eq!(outcome.unwrap().value, 42, "bomb payload: {bomb_payload}");
+    }
+}
+
+/// §4 (d): an argument whose `Drop` panics in the worker (the function owns
+/// and drops it): the job panicked, as the same call would in-process, and
+/// the worker survives.
+#[test]
+fn an_argument_whose_drop_panics_in_the_worker_is_a_panic_of_the_job() {
+    for bomb_payload in [false, true] {
+        let outcome = no_hang("argument drop bomb", move || {
+            on_one_surviving_worker(move |pool, _| {
+                let bomb = DropBomb {
+                    home: std::process::id(),
+                    value: 7,
+                    bomb_payload,
+                };
+                pool.submit(drop_bomb_argument, bomb).unwrap()
+            })
+        });
+        assert!(
+            matches!(outcome, Err(Error::Panicked(_))),
+            "bomb payload {bomb_payload}: {outcome:?}"
+        );
+    }
+}
+
+/// §4 (d): a result whose `Serialize` panics in the worker:
+/// `ProcessError::Result`, and the worker survives.
+#[test]
+fn a_result_whose_serialize_panics_is_a_result_error() {
+    for bomb_payload in [false, true] {
+        let outcome = no_hang("serialize bomb", move || {
+            on_one_surviving_worker(move |pool, _| {
+                pool.submit(serialize_bomb_result, bomb_payload).unwrap()
+            })
+        });
+        match outcome {
+            Err(Error::Process(ProcessError::Result(message))) => {
+                assert!(message.contains("Serialize panicked"), "{message}");
+            }
+            other => panic!("bomb payload {bomb_payload}: {other:?}"),
+        }
+    }
+}
+
+/// §4 (d): an argument whose `Deserialize` panics in the worker:
+/// `ProcessError::Arguments`, and the worker survives.
+#[test]
+fn an_argument_whose_deserialize_panics_in_the_worker_is_an_arguments_error() {
+    let outcome = no_hang("deserialize bomb argument", || {
+        on_one_surviving_worker(|pool, worker| {
+            pool.submit(
+                deserialize_bomb_argument,
+                DeserializeBomb { panics_in: worker },
+            )
+            .unwrap()
+        })
+    });
+    match outcome {
+        Err(Error::Process(ProcessError::Arguments(message))) => {
+            assert!(message.contains("Deserialize panicked"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// §4 (d), the parent's side: a result whose `Deserialize` panics here is
+/// `ProcessError::Result`, and the pool goes on.
+#[test]
+fn a_result_whose_deserialize_panics_in_the_caller_is_a_result_error() {
+    let outcome = no_hang("deserialize bomb result", || {
+        on_one_surviving_worker(|pool, _| {
+            pool.submit(deserialize_bomb_result, std::process::id())
+                .unwrap()
+        })
+    });
+    match outcome {
+        Err(Error::Process(ProcessError::Result(message))) => {
+            assert!(message.contains("Deserialize panicked"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// §4 (d), the initializer: one that panics with a payload whose `Drop`
+/// panics marks the pool broken (it used to kill the worker before it
+/// reported, and every later submit started and lost another worker): the
+/// queued jobs fail with `Broken`, later submits are refused with
+/// `SubmitError::Broken`, no worker is started for them, and the pool
+/// terminates.
+#[test]
+fn an_initializer_panicking_with_a_bomb_payload_breaks_the_pool_once() {
+    for workers in [1, 2] {
+        no_hang("bomb initializer", move || {
+            let marks = MarkDir::new(&format!("bomb-init-{workers}"));
+            let pool = ProcessPoolExecutor::builder()
+                .max_workers(workers)
+                .initializer(bomb_initializer, marks.path.clone())
+                .build()
+                .unwrap();
+            let mut queued: Vec<_> = (0..workers)
+                .map(|_| pool.submit(pid_a, ()).unwrap())
+                .collect();
+            for future in &mut queued {
+                let outcome = resolve(future, "a job of a broken pool");
+                assert!(matches!(outcome, Err(Error::Broken(_))), "{outcome:?}");
+            }
+            assert!(pool.is_broken());
+            for _ in 0..10 {
+                assert!(matches!(
+                    pool.submit(pid_a, ()),
+                    Err(SubmitError::Broken(_))
+                ));
+            }
+            pool.terminated()
+                .wait_timeout(LONG)
+                .expect("a broken pool terminates");
+            assert_eq!(pool.worker_count(), 0);
+            let started = marks.count();
+            assert!(
+                (1..=workers).contains(&started),
+                "{started} workers started for a pool of {workers}"
+            );
+        });
+    }
 }
