@@ -380,7 +380,7 @@ fn max_tasks_per_child_counts_jobs_of_every_function() {
             .max_tasks_per_child(2)
             .build()
             .unwrap();
-        let mut futures = vec![
+        let mut futures = [
             pool.submit(pid_a, ()).unwrap(),
             pool.submit(pid_b, 1).unwrap(),
             pool.submit(pid_c, (2, String::from("c"))).unwrap(),
