@@ -76,8 +76,14 @@ impl Latch {
 }
 
 /// The futures of a released [`Latch`], to complete outside the owner's lock.
+///
+/// Nominally `pub` (the module is crate-private, so it is not part of the
+/// API), as is [`complete`](Released::complete): the process pool's `Book`,
+/// built under `--cfg loom` as the public `process_book` for the loom models
+/// in `loom-tests/`, hands one back, and a type that is `pub(crate)` could not
+/// even be dropped there ("type `Released` is private").
 #[must_use = "the released futures must be completed"]
-pub(crate) struct Released(Vec<Promise<()>>);
+pub struct Released(Vec<Promise<()>>);
 
 impl Released {
     /// Nothing to complete.
@@ -85,7 +91,7 @@ impl Released {
 
     /// Completes every future. A waiter's panicking wake does not keep the
     /// others from being completed.
-    pub(crate) fn complete(self) {
+    pub fn complete(self) {
         finish_each(self.0, |producer| {
             // A consumer that is gone needs no answer.
             let _ = producer.set_result(());

@@ -38,7 +38,7 @@ use core::time::Duration;
 use std::time::Instant;
 
 use ipc_channel::IpcError;
-use ipc_channel::ipc::IpcBytesSender;
+use ipc_channel::ipc::{IpcBytesSender, IpcSharedMemory};
 use nix::sys::signal::Signal;
 
 use super::book::{Book, Entry, ShutDown, Take};
@@ -65,6 +65,10 @@ const WINDOW: usize = 1 + AHEAD;
 /// was answered), so its pipe is empty, and a message this small fits in the
 /// socket's buffer: the send cannot block, even on a stopped worker.
 pub(super) const HANDOFF_MAX: usize = 16 * 1024;
+
+/// The largest job message written to a worker's `jobs` pipe itself; a
+/// larger one goes in shared memory (see [`send_job`]).
+const INLINE: usize = 32 * 1024;
 
 /// How long a worker whose channel closed (or was closed) may take to end
 /// before it is killed.
@@ -290,7 +294,7 @@ pub(super) fn dispatcher(shared: Arc<Shared>, seat: usize) {
                     }
                     // A failed send means a dead worker: the receive below
                     // finds out, and the job, never started, goes back.
-                    let _ = running.jobs.send(&job.message);
+                    send_job(&running, &job.message);
                     in_flight.push_back(job);
                 }
                 worker = if in_flight.is_empty() {
@@ -307,6 +311,33 @@ pub(super) fn dispatcher(shared: Arc<Shared>, seat: usize) {
     }
     let released = shared.lock().book.dispatcher_exited(seat);
     released.complete();
+}
+
+/// Sends one job message to `worker` without blocking on it.
+///
+/// A message larger than the pipe's buffer cannot be written at once, and
+/// ipc-channel sends such a message in fragments over a channel of its own
+/// whose receiving end the *sender* keeps open until the last fragment is
+/// written: a worker that stops reading (`SIGSTOP`) or dies mid-message
+/// leaves the dispatcher blocked in that send for ever, never reaping it,
+/// and its jobs' futures never resolve (not even after `kill_workers`);
+/// and a job sent ahead while the worker writes a large reply deadlocks the
+/// two. So a message above [`INLINE`] goes in shared memory (one small write
+/// carrying a file descriptor) announced by an empty message on `jobs`;
+/// every write is then small, at most [`WINDOW`] jobs are in the pipe, and a
+/// write to a dead worker fails at once. If the shared memory cannot be made,
+/// the message goes through the pipe as before.
+fn send_job(worker: &Worker, message: &[u8]) {
+    if message.len() > INLINE {
+        // ipc-channel asserts (panics) when it cannot create the memory.
+        if let Ok(memory) = std::panic::catch_unwind(|| IpcSharedMemory::from_bytes(message)) {
+            if worker.large_jobs.send(memory).is_ok() {
+                let _ = worker.jobs.send(&[]);
+            }
+            return;
+        }
+    }
+    let _ = worker.jobs.send(message);
 }
 
 /// Receives `worker`'s next reply and completes the oldest job in flight.

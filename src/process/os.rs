@@ -4,7 +4,9 @@
 use alloc::string::{String, ToString};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcReceiver};
+use ipc_channel::ipc::{
+    self, IpcBytesReceiver, IpcBytesSender, IpcReceiver, IpcSender, IpcSharedMemory,
+};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -20,6 +22,9 @@ pub(super) struct Worker {
     pub(super) handle: procspawn::JoinHandle<()>,
     pub(super) pid: u32,
     pub(super) jobs: IpcBytesSender,
+    /// A job message too large for one write to the `jobs` pipe, in shared
+    /// memory (see [`dispatch::send_job`](super::dispatch)).
+    pub(super) large_jobs: IpcSender<IpcSharedMemory>,
     pub(super) started: IpcBytesReceiver,
     pub(super) replies: IpcReceiver<Reply>,
     /// Never written: the worker ends itself when this closes, which happens
@@ -44,11 +49,13 @@ pub(super) fn spawn_worker<I: ProcessFn<Output = ()>>(
 ) -> Result<Worker, ProcessError> {
     let io = |error: std::io::Error| ProcessError::Spawn(error.to_string());
     let (jobs, jobs_rx) = ipc::bytes_channel().map_err(io)?;
+    let (large_jobs, large_jobs_rx) = ipc::channel().map_err(io)?;
     let (started_tx, started) = ipc::bytes_channel().map_err(io)?;
     let (replies_tx, replies) = ipc::channel().map_err(io)?;
     let (lifeline, lifeline_rx) = ipc::bytes_channel().map_err(io)?;
     let args = WorkerArgs {
         jobs: jobs_rx,
+        large_jobs: large_jobs_rx,
         started: started_tx,
         replies: replies_tx,
         lifeline: lifeline_rx,
@@ -72,6 +79,7 @@ pub(super) fn spawn_worker<I: ProcessFn<Output = ()>>(
             handle,
             pid,
             jobs,
+            large_jobs,
             started,
             replies,
             lifeline,

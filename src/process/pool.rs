@@ -230,8 +230,11 @@ impl<Init: ProcessFn<Output = ()>> ProcessPoolExecutor<Init> {
                     None
                 };
                 let handed = sender.and_then(|sender| {
-                    let mut job = state.book.hand_off(seat)?;
-                    let message = core::mem::take(&mut job.message);
+                    let job = state.book.hand_off(seat)?;
+                    // A copy (small): the job keeps its message, in case its
+                    // worker dies before starting it and it goes back to the
+                    // queue.
+                    let message = job.message.clone();
                     state.handed[seat] = Some(job);
                     Some((sender, message))
                 });

@@ -1,11 +1,11 @@
 //! What crosses the pipes between the pool and a worker process, and how it
-//! is serialised. See [`worker`](super::worker) for the four channels.
+//! is serialised. See [`worker`](super::worker) for the five channels.
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcSender};
+use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcReceiver, IpcSender, IpcSharedMemory};
 use serde::{Deserialize, Serialize};
 
 use crate::executor::lifecycle::drop_quietly;
@@ -56,6 +56,9 @@ pub(super) enum Outcome {
 #[derive(Serialize, Deserialize)]
 pub(super) struct WorkerArgs {
     pub(super) jobs: IpcBytesReceiver,
+    /// The messages of large jobs, each announced by an empty message on
+    /// `jobs`.
+    pub(super) large_jobs: IpcReceiver<IpcSharedMemory>,
     pub(super) started: IpcBytesSender,
     pub(super) replies: IpcSender<Reply>,
     pub(super) lifeline: IpcBytesReceiver,

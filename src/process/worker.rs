@@ -4,13 +4,17 @@
 //! Arguments and results cross as bytes that this module serialises itself
 //! (postcard, the format ipc-channel uses), one buffer per item, so that one
 //! item that cannot be serialised fails alone and the parent's queue holds no
-//! job types. ipc-channel carries the messages, over four channels per worker:
+//! job types. ipc-channel carries the messages, over five channels per worker:
 //!
 //! - `jobs`, parent → worker: one [`WireJob`] per message (one item, or a
 //!   `map` chunk of several), naming its function by
 //!   [offset](super::entry). The parent keeps at most
 //!   [`AHEAD`](super::dispatch::AHEAD) jobs in this pipe beyond the one the
 //!   worker runs.
+//! - `large_jobs`, parent → worker: the message of a job too large for one
+//!   write to `jobs`, in shared memory, announced by an empty message on
+//!   `jobs` (so that no write of the parent can block on a worker that
+//!   stopped reading or died: see `dispatch::send_job`).
 //! - `started`, worker → parent: one empty message when the worker, idle,
 //!   takes a job from its pipe (a job it takes right after a reply is
 //!   announced in that reply instead: `Reply::Done::next_started`). The
@@ -106,6 +110,7 @@ fn watch_parent(parent: u32, lifeline: IpcBytesReceiver) {
 pub(super) fn worker_main<I: ProcessFn<Output = ()>>(args: WorkerArgs) {
     let WorkerArgs {
         jobs,
+        large_jobs,
         started,
         replies,
         lifeline,
@@ -145,9 +150,22 @@ pub(super) fn worker_main<I: ProcessFn<Output = ()>>(args: WorkerArgs) {
                 Err(_) => return,
             },
         };
+        // An empty message announces a large job, sent in shared memory
+        // before it (`dispatch::send_job`); every other job is the message
+        // itself.
+        let shared;
+        let bytes: &[u8] = if bytes.is_empty() {
+            let Ok(memory) = large_jobs.recv() else {
+                return;
+            };
+            shared = memory;
+            &shared
+        } else {
+            &bytes
+        };
         // The parent serialised the job itself; one that does not decode
         // would be a bug: exit, and the parent reports the job.
-        let Ok(job) = decode::<WireJob>(&bytes) else {
+        let Ok(job) = decode::<WireJob>(bytes) else {
             return;
         };
         // SAFETY: the parent took `job.entry` from `entry::offset_of` in the
