@@ -1,7 +1,8 @@
 //! An adversarial review of issues 21 (the process pool shaped like Python's)
 //! and 23 (helping, the last executor edges). Each test is one attempt to
-//! break a claim; a test marked `#[ignore = "finding: .."]` is a claim that
-//! does not hold (see its doc comment). Synchronisation is by channels and
+//! break a claim; the three that failed (a worker that dies while a forked
+//! child holds its pipes, `kill_workers` then, and a large job written to a
+//! stopped worker) are fixed and pass. Synchronisation is by channels and
 //! handshakes; timeouts are bounds that fail the test instead of hanging.
 
 mod common;
@@ -271,6 +272,8 @@ mod process {
             // plain system calls, before it ends.
             match unsafe { nix::unistd::fork() }.unwrap() {
                 nix::unistd::ForkResult::Child => {
+                    // Tells the test the child exists (holding the pipes).
+                    let _ = stream.write_all(&[7]);
                     let mut byte = [0_u8];
                     let _ = stream.read(&mut byte);
                     let _ = kill(nix::unistd::getpid(), Signal::SIGKILL);
@@ -425,7 +428,6 @@ mod process {
     /// 10 s. Observed: the future stays pending while the grandchild lives,
     /// since the pool learns of a death only from its reply channel closing.
     #[test]
-    #[ignore = "finding: a worker that dies while a forked child holds its pipes is never reported (dispatch::receive blocks in replies.recv(), no waitpid)"]
     fn a_worker_that_dies_while_its_forked_child_holds_the_pipes() {
         let pool = pool(1);
         let handshake = Handshake::new("review-fork-exit");
@@ -445,14 +447,16 @@ mod process {
     /// child still holds the pipes. Expected: `kill_workers` ends the pool
     /// (`terminated` within 10 s), the job `WorkerDied` by `SIGKILL`.
     #[test]
-    #[ignore = "finding: kill_workers cannot end a pool whose worker's forked child holds the pipes (the dispatcher stays in replies.recv())"]
     fn kill_workers_while_a_forked_child_holds_the_pipes() {
         let pool = pool(1);
         let handshake = Handshake::new("review-fork-kill");
         let mut f = pool
             .submit(fork_and_hold, (handshake.path.clone(), -1))
             .unwrap();
-        let (_, stream) = handshake.accept();
+        let (_, mut stream) = handshake.accept();
+        // The forked child exists (else the kill could come before the fork).
+        let mut forked = [0_u8];
+        stream.read_exact(&mut forked).unwrap();
         pool.kill_workers();
         let terminated = pool.terminated().wait_timeout(TEN_S);
         let outcome = f.wait_timeout(Duration::from_millis(1));
@@ -571,7 +575,6 @@ mod process {
     /// (`sock_alloc_send_pskb`) writing the 64 MiB job after its worker was
     /// killed.
     #[test]
-    #[ignore = "finding: kill_workers does not end a pool whose dispatcher is blocked writing a large job to a SIGSTOPped worker (dispatch.rs Take::Send: blocking jobs.send)"]
     fn a_stopped_worker_blocks_no_submit_and_kill_ends_it() {
         no_hang("stopped worker", || {
             let pool = pool(1);

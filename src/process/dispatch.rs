@@ -37,8 +37,8 @@ use core::num::NonZeroUsize;
 use core::time::Duration;
 use std::time::Instant;
 
-use ipc_channel::IpcError;
 use ipc_channel::ipc::{IpcBytesSender, IpcSharedMemory};
+use ipc_channel::{IpcError, TryRecvError};
 use nix::sys::signal::Signal;
 
 use super::book::{Book, Entry, ShutDown, Take};
@@ -343,7 +343,7 @@ fn send_job(worker: &Worker, message: &[u8]) {
 /// Receives `worker`'s next reply and completes the oldest job in flight.
 /// Returns the worker if it is still usable.
 fn receive(shared: &Shared, mut worker: Worker, in_flight: &mut VecDeque<Job>) -> Option<Worker> {
-    match worker.replies.recv() {
+    match next_reply(shared, &mut worker) {
         Ok(Reply::Done {
             outcomes,
             next_started,
@@ -400,6 +400,39 @@ fn receive(shared: &Shared, mut worker: Worker, in_flight: &mut VecDeque<Job>) -
     }
 }
 
+/// How often a dispatcher waiting for a reply checks that its worker is
+/// alive. A reply ends the wait at once; the check is for a worker that died
+/// while another process (a job's forked child) holds its pipes open, so that
+/// the channel never closes.
+const LIVENESS_CHECK: Duration = Duration::from_millis(100);
+
+/// The worker's next reply, or why none will come: the channel broke, or the
+/// worker was found dead (and reaped: `worker.reaped`) while the channel
+/// stayed open. Waits by `poll` with a timeout of [`LIVENESS_CHECK`], and
+/// between two waits reaps the worker with `waitpid(WNOHANG)` under the lock
+/// (so `kill_workers`, which signals under the lock, never meets a recycled
+/// pid). A reply written just before the death is still read first.
+fn next_reply(shared: &Shared, worker: &mut Worker) -> Result<Reply, IpcError> {
+    loop {
+        match worker.replies.try_recv_timeout(LIVENESS_CHECK) {
+            Ok(reply) => return Ok(reply),
+            Err(TryRecvError::IpcError(error)) => return Err(error),
+            Err(TryRecvError::Empty) => {}
+        }
+        if worker.reaped.is_some() {
+            // Dead, and nothing more came: the channel will not close.
+            return Err(IpcError::Disconnected);
+        }
+        let mut state = shared.lock();
+        if let Some(exit) = os::try_reap(worker.pid) {
+            state.book.reaped(worker.pid);
+            worker.reaped = Some(exit);
+            // Read once more: a reply may have come between the poll and
+            // the death.
+        }
+    }
+}
+
 /// Closes `worker`'s job channel (a healthy worker exits by itself), kills it
 /// first with `force`, and reaps it without blocking: [`GRACE`] after the
 /// channel closed, a worker still alive is killed.
@@ -409,9 +442,26 @@ fn bury(shared: &Shared, worker: Worker, force: bool) -> Exit {
         pid,
         jobs,
         lifeline,
+        reaped,
         ..
     } = worker;
     drop(jobs);
+    if let Some(exit) = reaped {
+        // Reaped while a process it left behind holds its pipes: procspawn's
+        // join would wait for that process too, so it joins elsewhere (it
+        // only marks the handle exited, so that dropping it signals nothing).
+        drop(lifeline);
+        // If no thread can be spawned, the closure is dropped and the
+        // handle with it, not dropped: leaked rather than let its drop signal
+        // a pid that may be recycled by now.
+        let handle = core::mem::ManuallyDrop::new(handle);
+        let _ = thread::Builder::new()
+            .name(String::from("ProcessPoolExecutor_join"))
+            .spawn(move || {
+                let _ = core::mem::ManuallyDrop::into_inner(handle).join();
+            });
+        return exit;
+    }
     if force {
         // Not reaped yet, so `pid` is still this worker.
         os::signal(pid, Signal::SIGKILL);
@@ -455,7 +505,7 @@ enum StartError {
 
 /// Starts a worker and waits for its initializer.
 fn start_worker(shared: &Shared) -> Result<Worker, StartError> {
-    let worker = (shared.spawn)(&shared.init_args).map_err(StartError::Failed)?;
+    let mut worker = (shared.spawn)(&shared.init_args).map_err(StartError::Failed)?;
     {
         let mut state = shared.lock();
         state.book.add_pid(worker.pid);
@@ -465,7 +515,7 @@ fn start_worker(shared: &Shared) -> Result<Worker, StartError> {
             return Err(StartError::Stopping);
         }
     }
-    match worker.replies.recv() {
+    match next_reply(shared, &mut worker) {
         Ok(Reply::Ready) => Ok(worker),
         Ok(Reply::InitFailed(message)) => {
             bury(shared, worker, false);

@@ -33,6 +33,10 @@ pub(super) struct Worker {
     pub(super) lifeline: IpcBytesSender,
     /// Jobs it has answered, for `max_tasks_per_child`.
     pub(super) done: usize,
+    /// How it ended, once reaped while its reply channel was still open (a
+    /// process that inherited the worker's pipes, such as a job's forked
+    /// child, keeps the channel open after the worker's death).
+    pub(super) reaped: Option<Exit>,
     /// The oldest job in flight is known to be started (announced by the
     /// previous reply); otherwise its start, if any, is on `started`.
     pub(super) front_started: bool,
@@ -85,6 +89,7 @@ pub(super) fn spawn_worker<I: ProcessFn<Output = ()>>(
             lifeline,
             done: 0,
             front_started: false,
+            reaped: None,
         }),
         None => Err(ProcessError::Spawn(match handle.join() {
             Err(error) => error.to_string(),
