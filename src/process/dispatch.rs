@@ -255,11 +255,21 @@ pub(super) fn dispatcher(shared: Arc<Shared>, seat: usize) {
         let take = match take {
             Next::Take(take) => take,
             Next::Handed(job) => {
-                // Sent by the submit (or about to be): nothing else is sent
-                // before its reply, so replies stay in the order of sends.
-                in_flight.push_back(job);
-                if let Some(running) = worker.take() {
-                    worker = receive(&shared, running, &mut in_flight);
+                match worker.take() {
+                    Some(running) => {
+                        // Sent by the submit (or about to be): nothing else is
+                        // sent before its reply, so replies stay in the order
+                        // of sends.
+                        in_flight.push_back(job);
+                        worker = receive(&shared, running, &mut in_flight);
+                    }
+                    None => {
+                        // Not expected (a seat offers its worker's channel
+                        // only while it has one): the job goes back, never
+                        // started.
+                        let cancelled = shared.lock().book.put_back(core::iter::once(job));
+                        cancelled.into_iter().for_each(|job| cancel(job.sink));
+                    }
                 }
                 continue;
             }
