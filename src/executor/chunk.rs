@@ -231,7 +231,7 @@ impl<T> Iterator for Drain<T> {
 }
 
 /// A copy of `error` for another item of the same failed chunk.
-fn replicate(error: &Error) -> Error {
+pub(crate) fn replicate(error: &Error) -> Error {
     match error {
         Error::Cancelled => Error::Cancelled,
         // A chunk catches each item's panic: its job does not panic. Should

@@ -2,7 +2,6 @@
 //! [`ProcessPoolExecutor::map`](super::ProcessPoolExecutor::map), as a blocking
 //! iterator and as a stream.
 
-use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::fmt;
@@ -13,41 +12,13 @@ use std::time::Instant;
 
 use super::ProcessFn;
 use super::pool::ProcessPoolExecutor;
-use crate::error::{Error, Panic, SubmitError};
+use crate::error::{Error, SubmitError};
 use crate::executor::MapOptions;
 use crate::executor::feed::Feed;
 use crate::lease::Lease;
 
-/// Groups items into chunks of `size`.
-pub(super) struct Chunks<I> {
-    items: I,
-    size: usize,
-}
-
-impl<I> Chunks<I> {
-    pub(super) fn new(items: I, size: usize) -> Self {
-        Chunks { items, size }
-    }
-}
-
-impl<I: Iterator> Iterator for Chunks<I> {
-    type Item = Vec<I::Item>;
-
-    fn next(&mut self) -> Option<Vec<I::Item>> {
-        let chunk: Vec<I::Item> = self.items.by_ref().take(self.size).collect();
-        (!chunk.is_empty()).then_some(chunk)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let (low, high) = self.items.size_hint();
-        (
-            low.div_ceil(self.size),
-            high.map(|high| high.div_ceil(self.size)),
-        )
-    }
-}
-
 pub(super) use super::sink::{ChunkFuture, ChunkOutcomes};
+pub(super) use crate::executor::chunk::{Chunks, replicate};
 
 /// The results of
 /// [`ProcessPoolExecutor::map`](super::ProcessPoolExecutor::map), in input
@@ -208,24 +179,6 @@ where
     move |chunk, _| {
         lengths.push_back(chunk.len());
         pool.submit_chunk::<J>(chunk, job_timeout)
-    }
-}
-
-/// A copy of `error` for another item of the same failed chunk.
-pub(super) fn replicate(error: &Error) -> Error {
-    match error {
-        Error::Cancelled => Error::Cancelled,
-        Error::Panicked(panic) => Error::Panicked(Panic::new(Box::new(
-            alloc::string::ToString::to_string(panic),
-        ))),
-        Error::Abandoned => Error::Abandoned,
-        Error::AlreadyTaken => Error::AlreadyTaken,
-        Error::Timeout => Error::Timeout,
-        Error::Shutdown => Error::Shutdown,
-        Error::Broken(broken) => Error::Broken(broken.clone()),
-        Error::Spawn(kind) => Error::Spawn(*kind),
-        Error::WouldDeadlock => Error::WouldDeadlock,
-        Error::Process(process) => Error::Process(process.clone()),
     }
 }
 
