@@ -160,7 +160,7 @@ impl<J: Entry> Book<J> {
         self.dispatchers -= 1;
         self.in_flight[seat] = None;
         let stranded = if self.dispatchers == 0 {
-            self.queue.drain(..).map(|queued| queued.job).collect()
+            self.take_queue()
         } else {
             Vec::new()
         };
@@ -259,7 +259,7 @@ impl<J: Entry> Book<J> {
     pub fn shut_down(&mut self, cancel_queued: bool) -> ShutDown<J> {
         self.shutdown = true;
         let cancelled = if cancel_queued {
-            self.queue.drain(..).map(|queued| queued.job).collect()
+            self.take_queue()
         } else {
             Vec::new()
         };
@@ -291,13 +291,18 @@ impl<J: Entry> Book<J> {
         broken: impl FnOnce() -> BrokenError,
     ) -> (BrokenError, Vec<J>, Vec<usize>) {
         let broken = self.broken.get_or_insert_with(broken).clone();
-        let failed = self.queue.drain(..).map(|queued| queued.job).collect();
+        let failed = self.take_queue();
         (broken, failed, self.wake_idle())
     }
 
     /// The queue, handed back to fail: a worker could not be started, and
     /// whatever stopped this start would stop the next one.
     pub fn fail_queued(&mut self) -> Vec<J> {
+        self.take_queue()
+    }
+
+    /// Every queued job, in order, taken out of the book.
+    fn take_queue(&mut self) -> Vec<J> {
         self.queue.drain(..).map(|queued| queued.job).collect()
     }
 

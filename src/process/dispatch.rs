@@ -201,6 +201,15 @@ impl BeginShutdown for Shared {
     }
 }
 
+/// Puts back jobs that no worker started (a stopping pool hands them back:
+/// they are cancelled, outside the lock).
+fn put_back(shared: &Shared, jobs: Vec<Job>) {
+    let cancelled = shared.lock().book.put_back(jobs.into_iter());
+    for job in cancelled {
+        cancel(job.sink);
+    }
+}
+
 /// Wakes the dispatchers of `seats` (under the lock, so none misses it).
 pub(super) fn wake(state: &State, seats: &[usize]) {
     for &seat in seats {
@@ -267,8 +276,7 @@ pub(super) fn dispatcher(shared: Arc<Shared>, seat: usize) {
                         // Not expected (a seat offers its worker's channel
                         // only while it has one): the job goes back, never
                         // started.
-                        let cancelled = shared.lock().book.put_back(core::iter::once(job));
-                        cancelled.into_iter().for_each(|job| cancel(job.sink));
+                        put_back(&shared, alloc::vec![job]);
                     }
                 }
                 continue;
@@ -291,8 +299,7 @@ pub(super) fn dispatcher(shared: Arc<Shared>, seat: usize) {
             Take::Send(jobs) => {
                 let Some(running) = worker.take() else {
                     // `take` sends only to a dispatcher with a worker.
-                    let cancelled = shared.lock().book.put_back(jobs.into_iter());
-                    cancelled.into_iter().for_each(|job| cancel(job.sink));
+                    put_back(&shared, jobs);
                     continue;
                 };
                 for job in jobs {
@@ -401,10 +408,7 @@ fn receive(shared: &Shared, mut worker: Worker, in_flight: &mut VecDeque<Job>) -
                 }
             }
             let not_started: Vec<Job> = jobs.collect();
-            let cancelled = shared.lock().book.put_back(not_started.into_iter());
-            for job in cancelled {
-                cancel(job.sink);
-            }
+            put_back(shared, not_started);
             None
         }
     }
